@@ -1,0 +1,56 @@
+# seqlab: the two set-up commands of the README are `make lab` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Installed only when the virtual environment has no torch yet, so an existing torch is never
+# replaced. torch==2.13.0 is the CPU build on the course machines; elsewhere pip picks the build.
+TORCH_SPEC ?= torch==2.13.0
+NB ?= nbs/00_core.ipynb
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install lab test test-nbs test-py check-sync run docs bench clean help
+
+help:
+	@echo "make lab    - set up .venv and open JupyterLab on nbs/"
+	@echo "make test   - set up .venv and run every test (notebooks in quick mode, pytest, sync checks, docs)"
+	@echo "make run NB=nbs/10_cnn_lstm.ipynb - execute one notebook headless, outputs saved under runs/"
+	@echo "make docs   - build the docs site into _site/ (offline)"
+	@echo "make bench  - run the benchmarks in bench/"
+
+$(VENV)/.installed: settings.ini setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+test: install test-nbs test-py check-sync
+	@echo "make test: all checks passed"
+
+test-nbs: install
+	SEQLAB_QUICK=1 $(BIN)/nbdev_test --n_workers 1 --timing --do_print
+
+test-py: install
+	SEQLAB_QUICK=1 $(PY) -m pytest tests -q -rs
+
+check-sync: install
+	@bash .ci/check_sync.sh $(BIN)
+
+run: install
+	@mkdir -p runs
+	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
+	  --output-dir runs "$(NB)"
+	$(BIN)/jupyter nbconvert --to html "runs/$$(basename "$(NB)")" >/dev/null 2>&1
+	@echo "Executed copy with all outputs: runs/$$(basename "$(NB)"); to read in a browser: runs/$$(basename "$(NB)" .ipynb).html"
+
+bench: install
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf _proc _docs _site runs .pytest_cache

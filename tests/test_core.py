@@ -1,0 +1,55 @@
+"""Bad inputs and edge cases of seqlab.core that do not belong in the notebook's story."""
+import os
+from unittest import mock
+
+import pytest
+import torch
+
+from seqlab.core import default_device, env_report, mode_banner, quick_mode, set_seed
+
+
+def test_quick_mode_env_values():
+    for v, want in [('1', True), ('true', True), ('0', False), ('off', False)]:
+        with mock.patch.dict(os.environ, {'SEQLAB_QUICK': v}):
+            assert quick_mode() is want
+
+
+def test_quick_mode_unset_follows_cuda():
+    env = {k: v for k, v in os.environ.items() if k != 'SEQLAB_QUICK'}
+    with mock.patch.dict(os.environ, env, clear=True):
+        assert quick_mode() is (not torch.cuda.is_available())
+
+
+def test_quick_mode_rejects_garbage():
+    with mock.patch.dict(os.environ, {'SEQLAB_QUICK': 'fast'}):
+        with pytest.raises(ValueError, match='SEQLAB_QUICK'):
+            quick_mode()
+
+
+def test_banner_names_mode_and_switch():
+    with mock.patch.dict(os.environ, {'SEQLAB_QUICK': '1'}):
+        b = mode_banner('IMDb')
+        assert 'QUICK' in b and 'GENERATED' in b and 'SEQLAB_QUICK=0' in b
+    with mock.patch.dict(os.environ, {'SEQLAB_QUICK': '0'}):
+        b = mode_banner('IMDb')
+        assert 'FULL' in b and 'IMDb' in b and 'SEQLAB_QUICK=1' in b
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error raised without CUDA')
+def test_cuda_request_without_cuda_is_clear():
+    with pytest.raises(RuntimeError, match='CUDA is not available'):
+        default_device('cuda')
+
+
+def test_seed_repeats_and_rejects_non_int():
+    set_seed(3)
+    a = torch.randn(4)
+    set_seed(3)
+    assert torch.equal(a, torch.randn(4))
+    with pytest.raises(TypeError):
+        set_seed(1.5)
+
+
+def test_env_report_fields():
+    r = env_report()
+    assert r['mode'] in ('quick', 'full') and r['torch'] == torch.__version__
