@@ -9,4 +9,10 @@ d = { 'settings': { 'branch': 'main',
                              'seqlab.core.env_report': ('core.html#env_report', 'seqlab/core.py'),
                              'seqlab.core.mode_banner': ('core.html#mode_banner', 'seqlab/core.py'),
                              'seqlab.core.quick_mode': ('core.html#quick_mode', 'seqlab/core.py'),
-                             'seqlab.core.set_seed': ('core.html#set_seed', 'seqlab/core.py')}}}
+                             'seqlab.core.set_seed': ('core.html#set_seed', 'seqlab/core.py')},
+            'seqlab.datasets': { 'seqlab.datasets._dyck_word': ('datasets.html#_dyck_word', 'seqlab/datasets.py'),
+                                 'seqlab.datasets.bracket_depth': ('datasets.html#bracket_depth', 'seqlab/datasets.py'),
+                                 'seqlab.datasets.brackets': ('datasets.html#brackets', 'seqlab/datasets.py'),
+                                 'seqlab.datasets.is_balanced': ('datasets.html#is_balanced', 'seqlab/datasets.py'),
+                                 'seqlab.datasets.is_ndfa': ('datasets.html#is_ndfa', 'seqlab/datasets.py'),
+                                 'seqlab.datasets.ndfa': ('datasets.html#ndfa', 'seqlab/datasets.py')}}}
