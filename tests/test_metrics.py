@@ -1,0 +1,205 @@
+"""Bad inputs and edge cases of seqlab.metrics that do not belong in the notebook's story."""
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn import metrics as skm
+
+from seqlab.metrics import (accuracy, check_preds_targs, classification_report_df, confusion, f1_macro,
+                            f1_micro, metric_columns, plot_confusion, plot_curves, plot_roc,
+                            plot_sweep_heatmap, precision_macro, recall_macro, roc_ovr, sweep_table,
+                            to_labels, to_probs)
+
+SCORES = [accuracy, f1_micro, f1_macro, precision_macro, recall_macro]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close('all')
+
+
+def _data(n=200, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, c, n)
+    x = rng.normal(size=(n, c))
+    x[np.arange(n), t] += 1.5
+    return x, t
+
+
+@pytest.mark.parametrize('f', SCORES)
+def test_scores_accept_logits_labels_tensors_and_arrays(f):
+    x, t = _data()
+    want = f(x.argmax(1), t)
+    assert isinstance(want, float)
+    assert f(torch.tensor(x), torch.tensor(t)) == pytest.approx(want)
+    assert f(torch.tensor(x, dtype=torch.float16), t) == pytest.approx(want)
+    assert f(torch.tensor(x.argmax(1)), list(t)) == pytest.approx(want)
+
+
+def test_scores_match_sklearn():
+    x, t = _data()
+    p = x.argmax(1)
+    assert accuracy(x, t) == pytest.approx(skm.accuracy_score(t, p))
+    assert f1_macro(x, t) == pytest.approx(skm.f1_score(t, p, average='macro'))
+    assert f1_micro(x, t) == pytest.approx(accuracy(x, t))
+    assert precision_macro(x, t) == pytest.approx(skm.precision_score(t, p, average='macro'))
+    assert recall_macro(x, t) == pytest.approx(skm.balanced_accuracy_score(t, p))
+
+
+def test_macro_f1_punishes_a_majority_class_predictor():
+    t = np.array([0] * 90 + [1] * 10)
+    p = np.zeros(100, dtype=int)
+    assert accuracy(p, t) == pytest.approx(0.9)
+    assert f1_macro(p, t) < 0.5
+
+
+@pytest.mark.parametrize('f', SCORES)
+def test_mismatched_lengths_are_named(f):
+    with pytest.raises(ValueError, match='3 predictions for 2 targets'):
+        f([0, 1, 1], [0, 1])
+
+
+@pytest.mark.parametrize('f', SCORES)
+def test_empty_input_is_refused(f):
+    with pytest.raises(ValueError, match='empty'):
+        f(np.zeros((0, 3)), np.zeros(0, dtype=int))
+
+
+def test_to_labels_rejects_bad_shapes_and_values():
+    with pytest.raises(ValueError, match='whole numbers'):
+        to_labels([0.2, 0.7])
+    with pytest.raises(ValueError, match='shape'):
+        to_labels(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match='integer label ids'):
+        to_labels(np.array([True, False]))
+    with pytest.raises(ValueError, match=r'\(N, 0\)'):
+        to_labels(np.zeros((3, 0)))
+
+
+def test_labels_outside_the_classes():
+    with pytest.raises(ValueError, match='targs holds label 3, outside the 3 classes'):
+        check_preds_targs([0, 1, 2], [0, 1, 3], n_classes=3)
+    with pytest.raises(ValueError, match='targs holds label -1'):
+        confusion([0, 1], [0, -1], 2)
+    with pytest.raises(ValueError, match='preds holds label 4'):
+        classification_report_df([0, 4], [0, 1], ['a', 'b'])
+    with pytest.raises(ValueError, match='outside the 2 classes'):
+        plot_confusion([0, 1], [0, 2], ['a', 'b'])
+
+
+def test_score_columns_must_match_classes():
+    x, t = _data(c=3)
+    with pytest.raises(ValueError, match='3 scores per row but there are 4 classes'):
+        classification_report_df(x, t, list('abcd'))
+    with pytest.raises(ValueError, match='3 scores per row but there are 2 classes'):
+        roc_ovr(x, t % 2, ['a', 'b'])
+
+
+def test_report_has_every_class_even_absent_ones():
+    df = classification_report_df([0, 0, 1], [0, 1, 1], ['a', 'b', 'c'])
+    assert list(df.index) == ['a', 'b', 'c', 'accuracy', 'macro avg', 'weighted avg']
+    assert df.loc['c', 'support'] == 0
+    assert df.loc['accuracy', 'f1-score'] == pytest.approx(0.667)
+    assert df['support'].dtype.kind == 'i'
+
+
+def test_confusion_counts_and_normalize():
+    cm = confusion([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    np.testing.assert_array_equal(cm, [[1, 0, 0], [0, 1, 0], [0, 1, 1]])
+    np.testing.assert_allclose(confusion([0, 1, 1, 2], [0, 1, 2, 2], 3, normalize='true').sum(1), 1)
+    with pytest.raises(ValueError, match='normalize'):
+        confusion([0], [0], 1, normalize='rows')
+
+
+def test_to_probs_keeps_probabilities_and_softmaxes_logits():
+    p = np.array([[0.2, 0.8], [0.5, 0.5]])
+    np.testing.assert_allclose(to_probs(p), p)
+    q = to_probs(torch.tensor([[0., 0.], [10., -10.]]))
+    np.testing.assert_allclose(q.sum(1), 1)
+    assert q[1, 0] > 0.99
+    with pytest.raises(ValueError, match=r'\(N, C\)'):
+        to_probs(np.zeros(3))
+
+
+def test_roc_matches_sklearn_and_handles_a_missing_class():
+    x, t = _data(c=3)
+    roc = roc_ovr(x, t, ['a', 'b', 'c'])
+    assert set(roc) == {'a', 'b', 'c', 'macro'}
+    assert roc['macro']['auc'] == pytest.approx(skm.roc_auc_score(t, to_probs(x), multi_class='ovr'))
+    t2 = np.where(t == 2, 0, t)  # class 'c' never occurs: its AUC is undefined
+    roc2 = roc_ovr(x, t2, ['a', 'b', 'c'])
+    assert np.isnan(roc2['c']['auc'])
+    assert roc2['macro']['auc'] == pytest.approx(np.mean([roc2['a']['auc'], roc2['b']['auc']]))
+    fig = plot_roc(x, t2, ['a', 'b', 'c'])
+    assert len(fig.axes[0].get_legend().get_texts()) == 3  # a, b, macro
+
+
+def _history(n=5, metrics=('accuracy',)):
+    d = {'epoch': np.arange(n), 'train_loss': np.linspace(1, .2, n), 'valid_loss': np.linspace(1.1, .4, n)}
+    for m in metrics:
+        d[m] = np.linspace(.5, .9, n)
+    d.update(lr=1e-3, grad_norm=1., seconds=.1)
+    return pd.DataFrame(d)
+
+
+def test_plot_curves_returns_a_figure_with_loss_and_metric():
+    fig = plot_curves(_history(metrics=('accuracy', 'f1_macro')), metric='f1_macro')
+    assert isinstance(fig, plt.Figure)
+    loss_ax, met_ax = fig.axes
+    assert [l.get_label() for l in loss_ax.get_lines()] == ['train', 'valid']
+    assert met_ax.get_ylabel() == 'f1_macro'
+
+
+def test_plot_curves_accepts_a_learner_and_train_metrics():
+    h = _history()
+    h['train_accuracy'] = h['accuracy'] - .05
+
+    class FakeLearner:
+        history = h
+    fig = plot_curves(FakeLearner())
+    assert [l.get_label() for l in fig.axes[1].get_lines()] == ['train', 'valid']
+    assert metric_columns(h) == ['accuracy']
+
+
+def test_plot_curves_bad_input():
+    with pytest.raises(TypeError, match='DataFrame'):
+        plot_curves({'epoch': [0]})
+    with pytest.raises(ValueError, match='empty'):
+        plot_curves(_history().iloc[:0])
+    with pytest.raises(ValueError, match="lacks the column"):
+        plot_curves(pd.DataFrame({'epoch': [0], 'loss': [1.]}))
+    with pytest.raises(ValueError, match="'auc' is not a column"):
+        plot_curves(_history(), metric='auc')
+
+
+def test_plot_curves_without_validation_or_metrics():
+    h = _history(metrics=())
+    h['valid_loss'] = np.nan
+    fig = plot_curves(h)
+    assert len(fig.axes) == 1
+    assert [l.get_label() for l in fig.axes[0].get_lines()] == ['train']
+
+
+def test_sweep_heatmap_averages_over_repeats():
+    df = pd.DataFrame({'lr': [1e-3, 1e-3, 1e-2, 1e-2], 'bs': [8, 8, 8, 16], 'acc': [.5, .7, .8, .9]})
+    tab = sweep_table(df, 'lr', 'bs', 'acc')
+    assert tab.loc[8, 1e-3] == pytest.approx(.6)
+    assert np.isnan(tab.loc[16, 1e-3])
+    fig = plot_sweep_heatmap(df, 'lr', 'bs', 'acc')
+    assert fig.axes[0].get_xlabel() == 'lr' and fig.axes[0].get_ylabel() == 'bs'
+
+
+def test_sweep_heatmap_bad_input():
+    df = pd.DataFrame({'lr': [1e-3], 'bs': [8], 'acc': [np.nan]})
+    with pytest.raises(ValueError, match=r"\['dropout'\] not in the runs table"):
+        plot_sweep_heatmap(df, 'lr', 'dropout', 'acc')
+    with pytest.raises(ValueError, match='two different'):
+        sweep_table(df, 'lr', 'lr', 'acc')
+    with pytest.raises(ValueError, match='no run has a value'):
+        sweep_table(df, 'lr', 'bs', 'acc')
+    with pytest.raises(TypeError, match='DataFrame'):
+        sweep_table([{'lr': 1}], 'lr', 'bs', 'acc')
