@@ -1,0 +1,273 @@
+"""Bad inputs, failure paths and sampler invariants of seqlab.data."""
+import json
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from seqlab.data import (BucketSampler, DataLoaders, TextDataset, TokenBudgetSampler, Vocab, pad_collate,
+                         padding_waste, random_deletion, run_packed, stratified_kfold, stratified_split, tokenize)
+
+torch.set_num_threads(1)
+TEXTS = ["A great film, truly great.", "A dull film.", "Great acting; dull plot!", "Not a great plot."]
+
+
+@pytest.fixture
+def vocab():
+    return Vocab.build([tokenize(t) for t in TEXTS])
+
+
+# --- tokenizer and vocabulary -------------------------------------------------------------------
+
+def test_tokenize_rejects_non_strings():
+    with pytest.raises(TypeError, match='expects a str'):
+        tokenize(None)
+
+
+def test_decode_out_of_range_names_id_and_size(vocab):
+    n = len(vocab)
+    with pytest.raises(IndexError, match=rf'id {n}\b.*vocab size {n}'):
+        vocab.decode([2, n])
+    with pytest.raises(IndexError, match=r'id -1\b'):
+        vocab.decode(torch.tensor([-1]))
+
+
+def test_encode_unknown_and_raw_string(vocab):
+    assert vocab.encode(['great', 'zebra']) == [vocab.stoi['great'], vocab.unk_idx]
+    with pytest.raises(TypeError, match='tokenize'):
+        vocab.encode('great film')
+
+
+def test_specials_and_limits():
+    toks = [tokenize(t) for t in TEXTS]
+    v = Vocab.build(toks, bos_eos=True)
+    assert v.itos[:4] == ['<pad>', '<unk>', '<bos>', '<eos>'] and (v.pad_idx, v.unk_idx, v.bos_idx, v.eos_idx) == (0, 1, 2, 3)
+    assert len(Vocab.build(toks, max_size=3)) == 3
+    with pytest.raises(ValueError, match='max_size'):
+        Vocab.build(toks, max_size=1)
+    with pytest.raises(ValueError, match='min_freq'):
+        Vocab.build(toks, min_freq=0)
+    with pytest.raises(ValueError, match='must start with'):
+        Vocab(['a', 'b'])
+    with pytest.raises(ValueError, match='unique'):
+        Vocab(['<pad>', '<unk>', 'a', 'a'])
+
+
+def test_vocab_save_load_roundtrip(tmp_path, vocab):
+    p = vocab.save(tmp_path / 'sub' / 'vocab.json')
+    assert Vocab.load(p) == vocab
+    assert json.loads(p.read_text())['itos'] == vocab.itos
+    (tmp_path / 'bad.json').write_text('[1, 2]')
+    with pytest.raises(ValueError, match='not a saved Vocab'):
+        Vocab.load(tmp_path / 'bad.json')
+
+
+# --- data set and collate -----------------------------------------------------------------------
+
+def test_empty_dataset_is_an_error():
+    with pytest.raises(ValueError, match='empty'):
+        TextDataset([], [])
+
+
+def test_label_outside_classes():
+    with pytest.raises(ValueError, match=r"label 2 is outside the classes.*n_classes=2"):
+        TextDataset(TEXTS, [0, 1, 2, 0], n_classes=2)
+    with pytest.raises(ValueError, match=r"label 'meh' is not one of the 2 classes"):
+        TextDataset(TEXTS, ['pos', 'neg', 'meh', 'pos'], classes=['neg', 'pos'])
+    with pytest.raises(ValueError, match='outside the classes'):
+        TextDataset(TEXTS, [0, 1, -1, 0], n_classes=2)
+
+
+def test_label_count_mismatch():
+    with pytest.raises(ValueError, match='one label per text'):
+        TextDataset(TEXTS, [0, 1])
+
+
+def test_dataset_uses_given_vocab_and_max_len(vocab):
+    ds = TextDataset(["great zebra film"], [0], vocab=vocab, max_len=2)
+    assert ds.vocab is vocab
+    assert ds[0][0].tolist() == [vocab.stoi['great'], vocab.unk_idx]
+    assert ds.lengths == [2]
+
+
+def test_dataset_augment_applied_on_read(vocab):
+    ds = TextDataset(TEXTS, [0, 1, 0, 1], vocab=vocab, augment=partial(random_deletion, p=1.0))
+    assert len(ds[0][0]) == 1 and ds.lengths[0] == 7
+
+
+def test_pad_collate_shapes_and_dtypes():
+    batch = [(torch.tensor([3, 4, 5]), 1), (torch.tensor([6]), 0)]
+    (x, lengths), y = pad_collate(batch, pad_idx=0)
+    assert x.tolist() == [[3, 4, 5], [6, 0, 0]]
+    assert lengths.tolist() == [3, 1] and lengths.dtype == torch.long and y.dtype == torch.long
+    (x2, _), _ = pad_collate([(torch.zeros(2, 4), 0), (torch.ones(3, 4), 1)])  # (T, C) features
+    assert x2.shape == (2, 3, 4)
+    with pytest.raises(ValueError, match='empty batch'):
+        pad_collate([])
+
+
+def test_run_packed_matches_unpadded_per_item():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(4, 5, batch_first=True)
+    x = torch.randn(3, 6, 4)
+    lengths = torch.tensor([2, 6, 4])
+    with torch.no_grad():
+        out, h = run_packed(gru, x, lengths)
+        for i, l in enumerate(lengths.tolist()):
+            ref, h_ref = gru(x[i:i + 1, :l])
+            torch.testing.assert_close(out[i, :l], ref[0])
+            torch.testing.assert_close(h[:, i], h_ref[:, 0])
+            assert (out[i, l:] == 0).all()
+
+
+# --- samplers -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('bad', [0, -5, 0.5, None])
+def test_max_tokens_below_one(bad):
+    with pytest.raises(ValueError, match='max_tokens must be an int >= 1'):
+        TokenBudgetSampler([3, 4], max_tokens=bad)
+
+
+def test_sampler_bad_inputs():
+    with pytest.raises(ValueError, match='empty'):
+        TokenBudgetSampler([], max_tokens=10)
+    with pytest.raises(ValueError, match='>= 0'):
+        TokenBudgetSampler([3, -1], max_tokens=10)
+    with pytest.raises(ValueError, match='batch_size'):
+        BucketSampler([3, 4], batch_size=0)
+    with pytest.raises(ValueError, match='pool_size'):
+        BucketSampler([3, 4], batch_size=2, pool_size=0)
+
+
+def test_long_item_gets_its_own_batch():
+    s = TokenBudgetSampler([3, 100, 4, 5], max_tokens=20, shuffle=False)
+    assert list(s) == [[0, 2, 3], [1]]
+
+
+def _flat(batches):
+    return sorted(i for b in batches for i in b)
+
+
+lengths_st = st.lists(st.integers(0, 300), min_size=1, max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=lengths_st, max_tokens=st.integers(1, 2000), seed=st.integers(0, 2**31 - 2),
+       pool=st.one_of(st.none(), st.integers(1, 50)), shuffle=st.booleans())
+def test_token_budget_invariants(lengths, max_tokens, seed, pool, shuffle):
+    s = TokenBudgetSampler(lengths, max_tokens, shuffle=shuffle, seed=seed, pool_size=pool)
+    for _ in range(2):  # two epochs
+        n_expected = len(s)
+        batches = list(s)
+        assert len(batches) == n_expected
+        assert _flat(batches) == list(range(len(lengths)))  # every index exactly once
+        for b in batches:
+            assert all(isinstance(i, int) for i in b)
+            assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= max_tokens  # budget kept
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=lengths_st, bs=st.integers(1, 40), seed=st.integers(0, 1000),
+       pool=st.one_of(st.none(), st.integers(1, 80)))
+def test_bucket_invariants(lengths, bs, seed, pool):
+    s = BucketSampler(lengths, bs, seed=seed, pool_size=pool)
+    batches = list(s)
+    assert _flat(batches) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= bs for b in batches)
+    if pool is None:
+        assert len(batches) == len(s) == -(-len(lengths) // bs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 2), pool=st.one_of(st.none(), st.integers(20, 200)))
+def test_shuffle_differs_per_epoch_and_repeats_for_a_seed(seed, pool):
+    lengths = np.random.default_rng(seed).integers(1, 400, 400)
+    a = TokenBudgetSampler(lengths, 2000, seed=seed, pool_size=pool)
+    b = TokenBudgetSampler(lengths, 2000, seed=seed, pool_size=pool)
+    ea = [list(a) for _ in range(3)]
+    assert ea == [list(b) for _ in range(3)]  # same seed, same epochs
+    assert ea[0] != ea[1] and ea[1] != ea[2]  # a new order every epoch
+    b.set_epoch(1)
+    assert list(b) == ea[1]  # an epoch can be replayed
+
+
+def test_unseeded_sampler_follows_torch_seed():
+    lengths = list(range(1, 200))
+    torch.manual_seed(3)
+    a = list(TokenBudgetSampler(lengths, 500))
+    torch.manual_seed(3)
+    assert list(TokenBudgetSampler(lengths, 500)) == a
+
+
+def test_no_shuffle_is_sorted_and_stable():
+    lengths = [5, 1, 3, 1, 9, 3]
+    s = TokenBudgetSampler(lengths, 6, shuffle=False)
+    assert list(s) == list(s) == [[1, 3], [2, 5], [0], [4]]  # 2 x 3 = 6 fits, 2 x 5 does not
+
+
+def test_token_budget_beats_random_padding():
+    rng = np.random.default_rng(0)
+    lengths = np.clip(rng.lognormal(np.log(175), 0.8, 3000).round(), 10, 2500).astype(int)
+    tb = TokenBudgetSampler(lengths, 8192, seed=0)
+    rand = np.array_split(rng.permutation(len(lengths)), len(tb))
+    assert padding_waste(tb, lengths) < 0.10 < 0.40 < padding_waste(rand, lengths)
+
+
+# --- splits, augmentation, loaders --------------------------------------------------------------
+
+def test_stratified_split_bad_inputs():
+    with pytest.raises(ValueError, match='empty'):
+        stratified_split([])
+    with pytest.raises(ValueError, match='valid_pct'):
+        stratified_split([0, 1] * 10, valid_pct=0.6, test_pct=0.5)
+    with pytest.raises(ValueError, match='Cannot stratify'):
+        stratified_split([0] * 10 + [1], valid_pct=0.1, test_pct=0.1)
+
+
+def test_stratified_split_is_a_partition_and_seeded():
+    y = np.repeat([0, 1, 2], [50, 30, 20])
+    tr, va, te = stratified_split(y, 0.2, 0.1, seed=1)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
+    assert [np.mean(y[va] == c) for c in range(3)] == [0.5, 0.3, 0.2]
+    assert all((a == b).all() for a, b in zip((tr, va, te), stratified_split(y, 0.2, 0.1, seed=1)))
+
+
+def test_kfold_bad_inputs_and_partition():
+    with pytest.raises(ValueError, match='n_splits'):
+        stratified_kfold([0, 1, 0, 1], n_splits=1)
+    with pytest.raises(ValueError, match='empty'):
+        stratified_kfold([])
+    y = np.repeat([0, 1], [12, 8])
+    folds = stratified_kfold(y, n_splits=4, seed=0)
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(20))
+    for tr, va in folds:
+        assert not set(tr) & set(va) and len(tr) + len(va) == 20
+
+
+@given(tokens=st.lists(st.integers(), min_size=1, max_size=50), p=st.floats(0, 1), seed=st.integers(0, 10**6))
+def test_random_deletion_never_empty_and_a_subsequence(tokens, p, seed):
+    out = random_deletion(tokens, p, rng=seed)
+    assert 1 <= len(out) <= len(tokens)
+    it = iter(tokens)
+    assert all(t in it for t in out)  # order kept, only deletions
+
+
+def test_random_deletion_bad_inputs():
+    with pytest.raises(ValueError, match='empty'):
+        random_deletion([])
+    with pytest.raises(ValueError, match='p must lie'):
+        random_deletion(['a'], p=1.5)
+
+
+def test_dataloaders_empty_split_and_sampler_fn(vocab):
+    ds = TextDataset(TEXTS, [0, 1, 0, 1], vocab=vocab)
+    with pytest.raises(ValueError, match='training data set is empty'):
+        DataLoaders.from_datasets([], ds)
+    dls = DataLoaders.from_datasets(ds, ds, ds, sampler_fn=partial(BucketSampler, batch_size=3, seed=0))
+    assert dls.test is not None and len(dls.train) == 2
+    (x, lengths), y = next(iter(dls.valid))
+    assert x.shape == (3, int(lengths.max())) and y.shape == (3,)
+    # validation does not shuffle: the same batches every time
+    assert [b[1].tolist() for b in dls.valid] == [b[1].tolist() for b in dls.valid]
