@@ -80,6 +80,16 @@ def test_label_outside_classes():
         TextDataset(TEXTS, [0, 1, -1, 0], n_classes=2)
 
 
+def test_non_int_labels_without_classes():
+    with pytest.raises(TypeError, match='pass classes'):
+        TextDataset(TEXTS, ['pos', 'neg', 'pos', 'neg'])
+
+
+def test_ids_outside_vocab(vocab):
+    with pytest.raises(ValueError, match='ids must lie in'):
+        TextDataset([[2, 3], [len(vocab)]], [0, 1], vocab=vocab)
+
+
 def test_label_count_mismatch():
     with pytest.raises(ValueError, match='one label per text'):
         TextDataset(TEXTS, [0, 1])
@@ -120,6 +130,21 @@ def test_run_packed_matches_unpadded_per_item():
             torch.testing.assert_close(out[i, :l], ref[0])
             torch.testing.assert_close(h[:, i], h_ref[:, 0])
             assert (out[i, l:] == 0).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_packed_matches_padded_on_cuda():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(8, 16, batch_first=True, bidirectional=True).cuda()
+    x = torch.randn(5, 9, 8, device='cuda')
+    lengths = torch.tensor([9, 3, 5, 1, 7], device='cuda')  # lengths on the GPU are moved to the CPU
+    with torch.no_grad():
+        out, _ = run_packed(lstm, x, lengths)
+        for i, l in enumerate(lengths.tolist()):
+            torch.testing.assert_close(out[i, :l], lstm(x[i:i + 1, :l])[0][0], atol=1e-5, rtol=1e-4)
+    ds = TextDataset(TEXTS, [0, 1, 0, 1])
+    (xb, lb), yb = next(iter(DataLoaders.from_datasets(ds, ds, bs=2).train))
+    assert xb.is_pinned() and lb.is_pinned()
 
 
 # --- samplers -----------------------------------------------------------------------------------
