@@ -1,0 +1,272 @@
+"""Generation rules, bad inputs and batching invariants of seqlab.autoregressive."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from seqlab.autoregressive import (CharLSTM, CharLSTMConfig, CharVocab, EqualLengthSampler, LMDataset,
+                                   checkpoint_validity, counting_unit, cell_trace, depth_along, lm_collate,
+                                   lm_dataloaders, load_weights, long_prefix_validity, random_prefixes,
+                                   sample_table, split_sample, validity)
+from seqlab.datasets import brackets, is_balanced, is_ndfa, ndfa
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope='module')
+def vocab():
+    return CharVocab.build(ndfa(200, seed=0))
+
+
+@pytest.fixture(scope='module')
+def model(vocab):
+    torch.manual_seed(0)
+    return CharLSTM(CharLSTMConfig(len(vocab), embedding_dim=8, hidden_size=8), vocab)
+
+
+# --- vocabulary ----------------------------------------------------------------------------------
+
+def test_vocab_specials_and_roundtrip(vocab):
+    assert (vocab.pad_idx, vocab.start_idx, vocab.end_idx) == (0, 1, 2)
+    assert vocab.itos[:3] == ['<pad>', '.start', '.end']
+    ids = vocab.encode('sabc!s')
+    assert ids[0] == vocab.start_idx and ids[-1] == vocab.end_idx
+    assert vocab.decode(ids) == '.startsabc!s.end'
+    assert vocab.encode('sabc!s', start=False, end=False) == [vocab.stoi[c] for c in 'sabc!s']
+    assert vocab.tokenize('.startss.end') == ['.start', 's', 's', '.end']
+
+
+def test_vocab_rejects_unknown_and_bad_ids(vocab):
+    with pytest.raises(ValueError, match="unknown character 'z' at position 1"):
+        vocab.encode('sz')
+    with pytest.raises(IndexError, match='outside the vocabulary'):
+        vocab.decode([0, 1, 999])
+    with pytest.raises(ValueError, match='single characters'):
+        CharVocab(['ab', 'c'])
+    with pytest.raises(TypeError, match='expected a str'):
+        vocab.tokenize(['s'])
+
+
+# --- generation -----------------------------------------------------------------------------------
+
+def _new_tokens(vocab, prefix, sample):
+    full = prefix if prefix.startswith(vocab.start) else vocab.start + prefix
+    assert sample.startswith(full)
+    return vocab.tokenize(sample[len(full):])
+
+
+@pytest.mark.parametrize('temperature,top_k', [(1.0, None), (3.0, None), (0.5, 3), (1.0, 1)])
+def test_generate_stops_at_end_and_respects_max_new_tokens(model, vocab, temperature, top_k):
+    torch.manual_seed(1)
+    prefixes = ['.start', 's', 'sabc!', 'sklm!klm!kl'] * 50
+    for max_new in (0, 1, 5, 40):
+        samples = model.generate(prefixes, max_new, temperature=temperature, top_k=top_k)
+        assert len(samples) == len(prefixes)
+        for p, s in zip(prefixes, samples):
+            new = _new_tokens(vocab, p, s)
+            assert len(new) <= max_new
+            assert vocab.end not in new[:-1], f'token after .end in {s!r}'
+            assert vocab.start not in new and vocab.pad not in new
+            if len(new) < max_new:  # stopped early: only because it drew .end
+                assert new and new[-1] == vocab.end
+
+
+def test_generate_never_emits_after_end_even_when_end_is_likely(vocab):
+    torch.manual_seed(0)
+    m = CharLSTM(CharLSTMConfig(len(vocab), 8, 8), vocab)
+    with torch.no_grad():  # make .end the most likely token everywhere
+        m.head.bias.zero_()
+        m.head.bias[vocab.end_idx] = 3.0
+    samples = m.generate(['.start'] * 300 + ['sabc!'] * 300, 30)
+    ends = [s.count(vocab.end) for s in samples]
+    assert all(e <= 1 for e in ends)
+    assert all(s.endswith(vocab.end) for s in samples if vocab.end in s)
+    assert sum(ends) > 200  # .end was actually drawn, and nothing followed it
+
+
+def test_generate_single_prefix_returns_str(model):
+    torch.manual_seed(0)
+    s = model.generate('sab', 10)
+    assert isinstance(s, str) and s.startswith('.startsab')
+    assert model.generate('.start', 0) == '.start'
+
+
+def test_generate_batch_matches_prefix_lengths(model, vocab):
+    """Prefixes of different lengths in one batch are each kept intact."""
+    torch.manual_seed(0)
+    prefixes = ['s', 'suvw!uvw!uvw!uvw!uvw!', '.startsk']
+    for p, s in zip(prefixes, model.generate(prefixes, 3)):
+        _new_tokens(vocab, p, s)
+
+
+def test_generate_greedy_is_deterministic(model):
+    a = model.generate(['.start', 'sa'], 15, top_k=1)
+    b = model.generate(['.start', 'sa'], 15, top_k=1)
+    assert a == b
+
+
+@pytest.mark.parametrize('prefix,msg', [
+    ('', 'empty prefix'),
+    ('sxq', "unknown character 'x'"),
+    ('s.start', "may only open the prefix"),
+    ('ss.end', 'finished string'),
+])
+def test_generate_rejects_bad_prefixes(model, prefix, msg):
+    with pytest.raises(ValueError, match=msg):
+        model.generate(prefix, 5)
+    with pytest.raises(ValueError, match=msg):
+        model.generate(['s', prefix], 5)
+
+
+def test_generate_rejects_bad_arguments(model):
+    with pytest.raises(ValueError, match='no prefixes'):
+        model.generate([], 5)
+    with pytest.raises(TypeError, match='must be a str'):
+        model.generate([['s']], 5)
+    for bad in (-1, 2.5, None, True):
+        with pytest.raises(ValueError, match='max_new_tokens'):
+            model.generate('s', bad)
+    for bad in (0, -1.0, float('nan'), float('inf'), 'hot'):
+        with pytest.raises(ValueError, match='temperature'):
+            model.generate('s', 5, temperature=bad)
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match='top_k'):
+            model.generate('s', 5, top_k=bad)
+
+
+def test_generate_restores_training_mode(model):
+    model.train()
+    model.generate('s', 3)
+    assert model.training
+    model.eval()
+    model.generate('s', 3)
+    assert not model.training
+
+
+def test_forward_shapes_and_loss(model, vocab):
+    x = torch.randint(3, len(vocab), (4, 7))
+    logits, loss = model(x)
+    assert logits.shape == (4, 7, len(vocab)) and loss is None
+    logits, loss = model(x, targets=x)
+    assert loss.ndim == 0 and math.isfinite(loss.item())
+
+
+def test_config_must_match_vocab(vocab):
+    with pytest.raises(ValueError, match='vocab_size'):
+        CharLSTM(CharLSTMConfig(len(vocab) + 1), vocab)
+
+
+# --- batching -------------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(1, 60), min_size=1, max_size=300),
+       max_tokens=st.integers(1, 500), seed=st.integers(0, 100), shuffle=st.booleans())
+def test_equal_length_batches_cover_every_item_once_within_budget(lengths, max_tokens, seed, shuffle):
+    sampler = EqualLengthSampler(lengths, max_tokens, shuffle=shuffle, seed=seed)
+    batches = list(sampler)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))  # every item exactly once
+    for b in batches:
+        assert len({lengths[i] for i in b}) == 1  # one length per batch: no padding
+        assert len(b) * lengths[b[0]] <= max_tokens or len(b) == 1  # within budget (an over-long item goes alone)
+    # batches are as full as the budget allows: at most one partial batch per length
+    per_len = {}
+    for b in batches:
+        per_len.setdefault(lengths[b[0]], []).append(len(b))
+    for l, sizes in per_len.items():
+        cap = max(1, max_tokens // l)
+        assert sum(s < cap for s in sizes) <= 1
+
+
+def test_equal_length_sampler_epochs_repeat_for_a_seed_and_differ():
+    lengths = np.random.default_rng(0).integers(2, 30, 500)
+    a, b = EqualLengthSampler(lengths, 200, seed=3), EqualLengthSampler(lengths, 200, seed=3)
+    e0, e1 = list(a), list(a)
+    assert e0 == list(b)
+    assert e0 != e1  # a new order each epoch
+    assert len(a) == len(e0)
+
+
+def test_equal_length_sampler_rejects_bad_budget():
+    for bad in (0, -5, 2.5, None):
+        with pytest.raises(ValueError, match='max_tokens'):
+            EqualLengthSampler([3, 4], bad)
+
+
+def test_lm_dataset_and_collate(vocab):
+    ds = LMDataset(['ss', 'sabc!s', 'suvw!s'], vocab)
+    x, y = ds[1]
+    assert torch.equal(x[1:], y[:-1]) and x[0] == vocab.start_idx and y[-1] == vocab.end_idx
+    assert ds.lengths == [3, 7, 7]
+    xb, yb = lm_collate([ds[1], ds[2]])
+    assert xb.shape == yb.shape == (2, 7)
+    with pytest.raises(ValueError, match='one length'):
+        lm_collate([ds[0], ds[1]])
+
+
+def test_lm_dataloaders_budget_and_no_padding():
+    train, valid = brackets(400, seed=0), brackets(50, seed=1)
+    dls = lm_dataloaders(train, valid, max_tokens=300, seed=0)
+    n = 0
+    for xb, yb in dls.train:
+        assert xb.numel() <= 300 or xb.size(0) == 1
+        assert (xb != 0).all() and (yb != 0).all()  # no <pad> anywhere
+        n += xb.size(0)
+    assert n == len(train)
+
+
+# --- validity helpers -----------------------------------------------------------------------------
+
+def test_split_sample_and_random_prefixes():
+    assert split_sample('.start(()).end') == ('(())', True)
+    assert split_sample('.start(()') == ('(()', False)
+    strings = ndfa(100, seed=0)
+    ps = random_prefixes(strings, 50, seed=0)
+    assert len(ps) == 50 and all(ps)
+    assert all(any(s.startswith(p) and len(p) < len(s) for s in strings) for p in ps)
+    assert ps == random_prefixes(strings, 50, seed=0)
+    with pytest.raises(ValueError, match='no strings'):
+        random_prefixes([], 3)
+
+
+def test_sample_table_judges_samples(model):
+    torch.manual_seed(0)
+    df = sample_table(model, ['s'] * 20, is_ndfa, max_new_tokens=10)
+    assert list(df.columns) == ['prefix', 'sample', 'string', 'ended', 'valid', 'length']
+    assert not (df.valid & ~df.ended).any()  # unfinished samples are never valid
+    for r in df.itertuples():
+        assert r.valid == (r.ended and is_ndfa(r.string))
+
+
+def test_validity_table_shape(model):
+    tab = validity(model, ndfa(50, seed=0), is_ndfa, n=20, temperatures=(0.5, 1.0), max_new_tokens=10)
+    assert len(tab) == 4 and set(tab.source) == {'prefix', 'start'}
+    assert tab.valid.between(0, 1).all()
+
+
+def test_depth_along():
+    assert depth_along('') == []
+    assert depth_along('(()())') == [1, 2, 1, 2, 1, 0]
+
+
+def test_checkpoints_and_counting(tmp_path):
+    v = CharVocab('()')
+    torch.manual_seed(0)
+    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
+    path = tmp_path / 'w.pt'
+    torch.save({'model': m.state_dict()}, path)
+    w = m.embedding.weight.detach().clone()
+    tab = checkpoint_validity(m, {1: path}, brackets(30, seed=0), is_balanced, n=10)
+    assert list(tab.checkpoint) == [1] and torch.equal(m.embedding.weight, w)  # model untouched
+    with pytest.raises(FileNotFoundError, match='No checkpoint'):
+        load_weights(m, tmp_path / 'nope.pt')
+    cells = cell_trace(m, ['(())', '()'])
+    assert [c.shape for c in cells] == [(4, 8), (2, 8)]
+    assert torch.allclose(cells[1], cell_trace(m, '()'), atol=1e-6)  # batching does not change the states
+    unit, corr = counting_unit(m, ['(())', '()()', '((()))'])
+    assert 0 <= unit < 8 and -1 <= corr <= 1
+    long = long_prefix_validity(m, pairs=(2, 4), n=5, max_new_tokens=10)
+    assert list(long.pairs) == [2, 4] and long.valid.between(0, 1).all()
