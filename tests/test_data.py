@@ -272,6 +272,7 @@ def test_kfold_bad_inputs_and_partition():
         assert not set(tr) & set(va) and len(tr) + len(va) == 20
 
 
+@settings(deadline=None)
 @given(tokens=st.lists(st.integers(), min_size=1, max_size=50), p=st.floats(0, 1), seed=st.integers(0, 10**6))
 def test_random_deletion_never_empty_and_a_subsequence(tokens, p, seed):
     out = random_deletion(tokens, p, rng=seed)
