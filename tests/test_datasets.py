@@ -1,0 +1,558 @@
+"""seqlab.datasets: real-format downloads from a loopback server, failure paths, generated samples, checkers."""
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.io import wavfile
+
+from seqlab import datasets as D
+from seqlab.datasets import (
+    BBC_CLASSES, CIFAR10_CLASSES, EMOTION_CLASSES, ESC10_CLASSES, IMDB_CLASSES, NDFA_WORDS, TREC_CLASSES,
+    DownloadError, TaskData, brackets, download, extract, is_balanced, is_ndfa, load_bbc, load_cifar10,
+    load_emotion, load_esc10, load_imdb, load_trec, ndfa)
+
+
+def sha(data: bytes) -> str:
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def cache_files(cache):
+    """Every file and folder under the cache, as relative paths (hidden temporaries included)."""
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob('*')) if cache.exists() else []
+
+
+# ---------------------------------------------------------------- archives in the real formats
+
+def tar_gz(members: dict) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w:gz') as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def zip_bytes(members: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def bbc_zip() -> bytes:
+    """bbc/<class>/NNN.txt, 10 articles per class, one exact duplicate and one Latin-1 file."""
+    m = {'bbc/README.TXT': b'BBC dataset'}
+    for c in BBC_CLASSES:
+        for i in range(10):
+            m[f'bbc/{c}/{i + 1:03d}.txt'] = f'{c} headline {i}\n\nThe {c} story number {i}.\n'.encode()
+    m['bbc/sport/011.txt'] = m['bbc/sport/003.txt']  # exact duplicate
+    m['bbc/business/011.txt'] = 'Prices rose to \xa3100 in business.\n'.encode('latin-1')
+    return zip_bytes(m)
+
+
+def cifar_tar(n_per_batch=20, n_test=20, seed=0) -> tuple:
+    rng = np.random.default_rng(seed)
+    m = {'cifar-10-batches-py/batches.meta': pickle.dumps({b'label_names': [c.encode() for c in CIFAR10_CLASSES],
+                                                           b'num_vis': 3072}, protocol=2)}
+    arrays = {}
+    for name, n in [(f'data_batch_{i}', n_per_batch) for i in range(1, 6)] + [('test_batch', n_test)]:
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = [i % 10 for i in range(n)]
+        arrays[name] = (data, labels)
+        m[f'cifar-10-batches-py/{name}'] = pickle.dumps({b'batch_label': name.encode(), b'labels': labels,
+                                                         b'data': data, b'filenames': [b'x.png'] * n}, protocol=2)
+    return tar_gz(m), arrays
+
+
+def emotion_parquet(n: int, seed: int) -> tuple:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({'text': [f'i feel thing {seed} {i}' for i in range(n)], 'label': rng.integers(0, 6, n)})
+    buf = io.BytesIO()
+    df.to_parquet(buf)
+    return buf.getvalue(), df
+
+
+def trec_files() -> tuple:
+    fine = {'ABBR': 'exp', 'DESC': 'def', 'ENTY': 'animal', 'HUM': 'ind', 'LOC': 'city', 'NUM': 'date'}
+    train = [f'{c}:{fine[c]} What is question {i} about {c} ?' for c in TREC_CLASSES for i in range(10)]
+    train.append('LOC:other Where is Montr\xe9al ?')  # the real files are Latin-1
+    test = [f'{c}:{fine[c]} Test question {c} ?' for c in TREC_CLASSES]
+    return ('\n'.join(train) + '\n').encode('latin-1'), ('\n'.join(test) + '\n').encode('latin-1')
+
+
+def imdb_tar() -> bytes:
+    m = {}
+    for split, n in [('train', 10), ('test', 5)]:
+        for c in IMDB_CLASSES:
+            for i in range(n):
+                m[f'aclImdb/{split}/{c}/{i}_7.txt'] = f'A {c} review {i}.<br /><br />The end.'.encode()
+    for i in range(3):
+        m[f'aclImdb/train/unsup/{i}_0.txt'] = b'unlabelled review'
+    m['aclImdb/imdb.vocab'] = b'the\na\n'
+    return tar_gz(m)
+
+
+ESC10_TARGETS = {0: 'dog', 1: 'rooster', 10: 'rain', 11: 'sea_waves', 12: 'crackling_fire', 20: 'crying_baby',
+                 21: 'sneezing', 38: 'clock_tick', 40: 'helicopter', 41: 'chainsaw'}
+
+
+def wav_bytes(x, sr) -> bytes:
+    buf = io.BytesIO()
+    wavfile.write(buf, sr, x)
+    return buf.getvalue()
+
+
+def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
+    """ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
+    rows, m = [], {}
+    t = np.arange(int(sr * seconds)) / sr
+    for target, cat in ESC10_TARGETS.items():
+        for fold in range(1, 6):
+            fname = f'{fold}-{target}00-A-{target}.wav'
+            x = (0.5 * np.sin(2 * np.pi * (200 + 10 * target) * t) * 32767).astype(np.int16)
+            if target == 0 and fold == 1:
+                x = np.stack([x, x], 1)  # one stereo clip
+            m[f'ESC-50-master/audio/{fname}'] = wav_bytes(x, sr)
+            rows.append((fname, fold, target, cat, True, 100 + target, 'A'))
+    for fold in range(1, 6):
+        fname = f'{fold}-99-A-5.wav'
+        m[f'ESC-50-master/audio/{fname}'] = wav_bytes(np.zeros(int(sr * seconds), np.int16), sr)
+        rows.append((fname, fold, 5, 'cat', False, 99, 'A'))
+    meta = pd.DataFrame(rows, columns=['filename', 'fold', 'target', 'category', 'esc10', 'src_file', 'take'])
+    m['ESC-50-master/meta/esc50.csv'] = meta.to_csv(index=False).encode()
+    m['ESC-50-master/README.md'] = b'ESC-50'
+    return zip_bytes(m)
+
+
+def serve(srv, fname, data, **kw):
+    """Serve `data` as `fname`; the loader arguments that point at it with its checksum."""
+    return {'urls': {fname: srv.add(fname, data, **kw)}, 'checksums': {fname: sha(data)}}
+
+
+# ---------------------------------------------------------------- every real format through the loaders
+
+def test_bbc_zip_download_dedup_and_cache(loopback_http_server, seqlab_data_cache, capsys):
+    srv = loopback_http_server
+    kw = serve(srv, 'bbc-fulltext.zip', bbc_zip())
+    td = load_bbc(quick=False, **kw)
+    assert isinstance(td, TaskData) and not td.generated
+    assert td.classes == BBC_CLASSES
+    assert td.info['duplicates_removed'] == 1
+    assert len(td.train) + len(td.valid) + len(td.test) == 51  # 52 files, one an exact duplicate
+    texts = td.concat().x
+    assert len(set(texts)) == len(texts)
+    assert any('\xa3100' in t for t in texts)  # Latin-1 file decoded
+    x, y = td.train[0]
+    assert isinstance(x, str) and td.classes[y] in x
+    assert str(seqlab_data_cache) in td.source and 'generated' not in td.source
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and 'BBC News: real data' in out[0]
+    # second call: from the cache, with the server gone
+    n = len(srv.requests)
+    srv.stop()
+    td2 = load_bbc(quick=False, **kw)
+    assert td2.train.x == td.train.x and len(srv.requests) == n
+
+
+def test_cifar10_pickle_batches(loopback_http_server, seqlab_data_cache):
+    data, arrays = cifar_tar()
+    kw = serve(loopback_http_server, 'cifar-10-python.tar.gz', data)
+    td = load_cifar10(quick=False, verbose=False, **kw)
+    assert td.classes == CIFAR10_CLASSES
+    assert (len(td.train), len(td.valid), len(td.test)) == (90, 10, 20)
+    assert td.train.x.shape == (90, 32, 32, 3) and td.train.x.dtype == np.uint8
+    tx, ty = arrays['test_batch']
+    np.testing.assert_array_equal(td.test.x, tx.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(td.test.y, ty)
+    assert sorted(np.bincount(td.valid.y)) == [1] * 10  # stratified
+    img, label = td.test[3]
+    assert img.shape == (32, 32, 3) and label == 3
+    # extracted once, atomically: the archive and one folder, no temporaries
+    top = sorted(p.name for p in (seqlab_data_cache / 'cifar10').iterdir())
+    assert top == ['cifar-10-python', 'cifar-10-python.tar.gz']
+    assert not [p for p in cache_files(seqlab_data_cache) if '.tmp' in p or '.part' in p]
+
+
+def test_emotion_parquet(loopback_http_server, seqlab_data_cache):
+    urls, checks, frames = {}, {}, {}
+    for i, s in enumerate(['train', 'validation', 'test']):
+        data, frames[s] = emotion_parquet(12 - 3 * i, seed=i)
+        f = f'{s}-00000-of-00001.parquet'
+        urls[f], checks[f] = loopback_http_server.add(f, data), sha(data)
+    td = load_emotion(quick=False, urls=urls, checksums=checks, verbose=False)
+    assert td.classes == EMOTION_CLASSES
+    assert (len(td.train), len(td.valid), len(td.test)) == (12, 9, 6)
+    assert td.train.x == frames['train']['text'].tolist()
+    np.testing.assert_array_equal(td.valid.y, frames['validation']['label'].to_numpy())
+
+
+def test_emotion_csv_and_txt_readers(tmp_path):
+    pd.DataFrame({'text': ['i am glad', 'i am sad'], 'label': [1, 0]}).to_csv(tmp_path / 'a.csv', index=False)
+    assert D.read_emotion(tmp_path / 'a.csv')[1].tolist() == [1, 0]
+    (tmp_path / 'b.txt').write_text('i am glad;joy\ni am scared;fear\n')
+    x, y = D.read_emotion(tmp_path / 'b.txt')
+    assert x == ['i am glad', 'i am scared'] and y.tolist() == [1, 4]
+    (tmp_path / 'c.txt').write_text('i am glad;bliss\n')
+    with pytest.raises(DownloadError, match='labels outside'):
+        D.read_emotion(tmp_path / 'c.txt')
+
+
+def test_trec_label_files(loopback_http_server, seqlab_data_cache):
+    train, test = trec_files()
+    srv = loopback_http_server
+    urls = {'train_5500.label': srv.add('train_5500.label', train), 'TREC_10.label': srv.add('TREC_10.label', test)}
+    td = load_trec(quick=False, urls=urls, verbose=False)
+    assert td.classes == TREC_CLASSES == ['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']
+    assert len(td.train) + len(td.valid) == 61 and len(td.test) == 6
+    for split in (td.train, td.valid, td.test):
+        for fine, y in zip(split.meta['fine'], split.y):
+            assert fine.split(':')[0] == td.classes[y]
+    assert 'Where is Montr\xe9al ?' in td.concat().x
+    assert td.test.meta['fine'][3] == 'HUM:ind' and td.test.x[3] == 'Test question HUM ?'
+
+
+def test_trec_reader_rejects_bad_lines(tmp_path):
+    (tmp_path / 'x.label').write_text('NOPE:x what ?\n')
+    with pytest.raises(DownloadError, match="label like 'HUM:ind'"):
+        D.read_trec(tmp_path / 'x.label')
+
+
+def test_imdb_tar_gz_ignores_unsup(loopback_http_server, seqlab_data_cache):
+    kw = serve(loopback_http_server, 'aclImdb_v1.tar.gz', imdb_tar())
+    td = load_imdb(quick=False, verbose=False, **kw)
+    assert td.classes == ['neg', 'pos']
+    assert len(td.train) + len(td.valid) == 20 and len(td.test) == 10
+    allx = td.concat().x
+    assert not any('unlabelled' in t for t in allx)
+    assert not any('<br />' in t for t in allx)
+    assert all(IMDB_CLASSES[y] in x for x, y in zip(td.test.x, td.test.y))
+
+
+def test_esc10_zip_wav_folds_resampled(loopback_http_server, seqlab_data_cache):
+    kw = serve(loopback_http_server, 'ESC-50-master.zip', esc50_zip())
+    td = load_esc10(quick=False, verbose=False, **kw)
+    assert td.classes == ESC10_CLASSES
+    assert (len(td.train), len(td.valid), len(td.test)) == (30, 10, 10)
+    assert set(td.train.meta['fold']) == {1, 2, 3} and set(td.valid.meta['fold']) == {4} and set(td.test.meta['fold']) == {5}
+    assert td.info['sample_rate'] == 16_000
+    assert td.train.x.shape[1] == 1600 and td.train.x.dtype == np.float32  # 0.1 s at 16 kHz
+    assert np.abs(td.concat().x).max() <= 1.0
+    # the stereo clip became mono; a 200 Hz tone stays a 200 Hz tone after resampling
+    w = td.concat().x[np.flatnonzero(td.concat().y == 0)[0]]
+    assert abs(np.argmax(np.abs(np.fft.rfft(w))) * 16_000 / len(w) - 200) <= 10
+    all_ = td.concat()
+    assert pd.crosstab(all_.y, all_.meta['fold']).values.tolist() == [[1] * 5] * 10
+
+
+def test_read_wav_formats(tmp_path):
+    sr = 8000
+    x = (np.sin(np.linspace(0, 20, sr)) * 0.5).astype(np.float32)
+    wavfile.write(tmp_path / 'f.wav', sr, x)
+    wavfile.write(tmp_path / 'u8.wav', sr, ((x + 1) * 127.5).astype(np.uint8))
+    wavfile.write(tmp_path / 's.wav', sr, np.stack([(x * 32767).astype(np.int16)] * 2, 1))
+    for name in ['f.wav', 'u8.wav', 's.wav']:
+        w, r = D.read_wav(tmp_path / name, 16_000)
+        assert r == 16_000 and w.ndim == 1 and len(w) == 2 * sr
+        assert np.abs(w[100:-100] - np.interp(np.arange(2 * sr) / 2, np.arange(sr), x)[100:-100]).max() < 0.05
+
+
+# ---------------------------------------------------------------- failure paths: clear error, nothing half written
+
+def assert_clear_error(err, url, cache):
+    msg = str(err)
+    assert url in msg, msg
+    assert str(cache) in msg, msg
+    assert 'by hand' in msg, msg
+
+
+def test_404_names_url_cache_and_manual_placement(loopback_http_server, seqlab_data_cache):
+    url = loopback_http_server.url('cifar-10-python.tar.gz')  # nothing served there
+    with pytest.raises(DownloadError) as e:
+        load_cifar10(quick=False, urls={'cifar-10-python.tar.gz': url}, verbose=False)
+    assert 'HTTP 404' in str(e.value)
+    assert_clear_error(e.value, url, seqlab_data_cache / 'cifar10' / 'cifar-10-python.tar.gz')
+    assert cache_files(seqlab_data_cache) in ([], ['cifar10'])
+
+
+def test_checksum_mismatch_leaves_nothing(loopback_http_server, seqlab_data_cache):
+    data, _ = cifar_tar()
+    url = loopback_http_server.add('cifar-10-python.tar.gz', data)
+    with pytest.raises(DownloadError) as e:
+        load_cifar10(quick=False, urls={'cifar-10-python.tar.gz': url}, checksums={'cifar-10-python.tar.gz': sha(b'other')},
+                     verbose=False)
+    assert 'checksum mismatch' in str(e.value)
+    assert_clear_error(e.value, url, seqlab_data_cache / 'cifar10' / 'cifar-10-python.tar.gz')
+    assert cache_files(seqlab_data_cache) in ([], ['cifar10'])
+
+
+def test_official_checksum_is_checked_by_default(loopback_http_server, seqlab_data_cache):
+    """A file that is not the real IMDb archive fails its published sha256."""
+    url = loopback_http_server.add('aclImdb_v1.tar.gz', imdb_tar())
+    with pytest.raises(DownloadError, match='checksum mismatch'):
+        load_imdb(quick=False, urls={'aclImdb_v1.tar.gz': url}, verbose=False)
+    assert cache_files(seqlab_data_cache) in ([], ['imdb'])
+
+
+def test_connection_cut_mid_download(loopback_http_server, seqlab_data_cache):
+    data = imdb_tar()
+    kw = serve(loopback_http_server, 'aclImdb_v1.tar.gz', data, cut=True)
+    with pytest.raises(DownloadError) as e:
+        load_imdb(quick=False, verbose=False, **kw)
+    assert 'connection cut' in str(e.value) and f'{len(data) * 2:,}' in str(e.value)
+    assert_clear_error(e.value, kw['urls']['aclImdb_v1.tar.gz'], seqlab_data_cache / 'imdb' / 'aclImdb_v1.tar.gz')
+    assert cache_files(seqlab_data_cache) in ([], ['imdb'])
+
+
+def test_connection_cut_without_checksum(loopback_http_server, tmp_path):
+    url = loopback_http_server.add('f.bin', b'x' * 100_000, cut=True)
+    with pytest.raises(DownloadError, match='connection cut'):
+        download(url, tmp_path / 'c' / 'f.bin', None, progress=False)
+    assert os.listdir(tmp_path / 'c') == []
+
+
+@pytest.mark.parametrize('garbage', [b'not an archive at all' * 10, 'truncated'])
+def test_corrupt_archive_is_removed_with_partial_extraction(loopback_http_server, seqlab_data_cache, garbage):
+    data, _ = cifar_tar()
+    bad = data[: len(data) // 2] if garbage == 'truncated' else garbage
+    kw = serve(loopback_http_server, 'cifar-10-python.tar.gz', bad)  # the checksum matches: the archive itself is bad
+    with pytest.raises(DownloadError) as e:
+        load_cifar10(quick=False, verbose=False, **kw)
+    assert 'corrupt' in str(e.value)
+    assert str(seqlab_data_cache / 'cifar10' / 'cifar-10-python.tar.gz') in str(e.value)
+    assert cache_files(seqlab_data_cache) == ['cifar10']
+    # a good archive afterwards works
+    good = serve(loopback_http_server, 'cifar-10-python.tar.gz', data)
+    assert len(load_cifar10(quick=False, verbose=False, **good).test) == 20
+
+
+def test_corrupt_zip_crc(tmp_path):
+    data = bytearray(zip_bytes({'top/a.txt': b'hello world ' * 200}))
+    data[30 + len('top/a.txt') + 3] ^= 0xFF  # a byte of the compressed payload, after the local header
+    (tmp_path / 'a.zip').write_bytes(bytes(data))
+    with pytest.raises(DownloadError, match='corrupt'):
+        extract(tmp_path / 'a.zip', tmp_path / 'a')
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_mirrors_tried_in_turn(loopback_http_server, seqlab_data_cache):
+    srv = loopback_http_server
+    train, test = trec_files()
+    srv.add('good/train_5500.label', train)
+    srv.add('good/TREC_10.label', test)
+    urls = {f: [srv.url(f'missing/{f}'), 'http://127.0.0.1:9/nothing', srv.url(f'good/{f}')]
+            for f in ('train_5500.label', 'TREC_10.label')}
+    td = load_trec(quick=False, urls=urls, verbose=False)
+    assert len(td.test) == 6
+    assert srv.requests[:2] == ['missing/train_5500.label', 'good/train_5500.label']
+
+
+def test_all_mirrors_fail_lists_each(loopback_http_server, tmp_path):
+    urls = [loopback_http_server.url('a'), loopback_http_server.url('b')]
+    with pytest.raises(DownloadError) as e:
+        download(urls, tmp_path / 'x.bin', progress=False)
+    msg = str(e.value)
+    assert msg.count('HTTP 404') == 2 and all(u in msg for u in urls)
+
+
+def test_seqlab_mirror_env(loopback_http_server, seqlab_data_cache, monkeypatch):
+    srv = loopback_http_server
+    data = bbc_zip()
+    srv.add('lab/bbc-fulltext.zip', data)
+    monkeypatch.setenv('SEQLAB_MIRROR', f'{srv.base}/nowhere, {srv.base}/lab')
+    td = load_bbc(quick=False, checksums={'bbc-fulltext.zip': sha(data)}, verbose=False)
+    assert td.info['duplicates_removed'] == 1
+    assert srv.requests == ['nowhere/bbc-fulltext.zip', 'lab/bbc-fulltext.zip']
+
+
+def test_hand_placed_file_needs_no_network(seqlab_data_cache):
+    train, test = trec_files()
+    (seqlab_data_cache / 'trec').mkdir(parents=True)
+    (seqlab_data_cache / 'trec' / 'train_5500.label').write_bytes(train)
+    (seqlab_data_cache / 'trec' / 'TREC_10.label').write_bytes(test)
+    urls = {f: 'http://127.0.0.1:9/unreachable' for f in ('train_5500.label', 'TREC_10.label')}
+    assert len(load_trec(quick=False, urls=urls, verbose=False).test) == 6
+
+
+def test_cached_file_with_wrong_checksum_is_reported(seqlab_data_cache):
+    p = seqlab_data_cache / 'x' / 'f.bin'
+    p.parent.mkdir(parents=True)
+    p.write_bytes(b'damaged')
+    with pytest.raises(DownloadError, match='does not match') as e:
+        download('http://127.0.0.1:9/f.bin', p, sha(b'good'), progress=False)
+    assert str(p) in str(e.value) and p.read_bytes() == b'damaged'
+
+
+def test_checksum_forms():
+    assert D._parse_checksum('md5:ABC') == ('md5', 'abc')
+    assert D._parse_checksum('abc') == ('sha256', 'abc')
+    assert D._parse_checksum(None) == ('sha256', None)
+    with pytest.raises(ValueError, match='Unknown checksum algorithm'):
+        D._parse_checksum('crc32:1234')
+
+
+def test_md5_checksum(loopback_http_server, tmp_path):
+    url = loopback_http_server.add('f', b'hello')
+    p = download(url, tmp_path / 'f', 'md5:' + hashlib.md5(b'hello').hexdigest(), progress=False)
+    assert p.read_bytes() == b'hello'
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match='Unknown data set'):
+        D.fetch('mnist')
+
+
+def test_data_dir_default(monkeypatch):
+    monkeypatch.delenv('SEQLAB_DATA', raising=False)
+    assert D.data_dir() == D.Path.home() / '.cache' / 'seqlab'
+
+
+def test_extract_rejects_path_traversal(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w:gz') as t:
+        info = tarfile.TarInfo('../evil.txt')
+        info.size = 4
+        t.addfile(info, io.BytesIO(b'evil'))
+    (tmp_path / 'a.tar.gz').write_bytes(buf.getvalue())
+    with pytest.raises(DownloadError):
+        extract(tmp_path / 'a.tar.gz', tmp_path / 'out')
+    assert not (tmp_path / 'evil.txt').exists() and not (tmp_path / 'out').exists()
+
+
+# ---------------------------------------------------------------- generated samples
+
+LOADERS = [load_bbc, load_cifar10, load_emotion, load_trec, load_imdb, load_esc10]
+CLASSES = {'BBC News': BBC_CLASSES, 'CIFAR-10': CIFAR10_CLASSES, 'dair-ai emotion': EMOTION_CLASSES,
+           'TREC': TREC_CLASSES, 'IMDb': IMDB_CLASSES, 'ESC-10': ESC10_CLASSES}
+
+
+@pytest.mark.parametrize('loader', LOADERS, ids=lambda f: f.__name__)
+def test_quick_loaders_schema(loader, capsys, monkeypatch):
+    monkeypatch.setenv('SEQLAB_QUICK', '1')
+    td = loader()  # quick=None follows SEQLAB_QUICK
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and 'GENERATED sample' in out[0]
+    assert td.generated and 'generated sample' in td.source
+    assert td.classes == CLASSES[td.name]
+    for split in (td.train, td.valid, td.test):
+        assert len(split) > 0 and len(split.x) == len(split.y)
+        x, y = split[0]
+        assert 0 <= y < len(td.classes)
+        assert set(np.unique(split.y)) <= set(range(len(td.classes)))
+    assert set(td.train.y) == set(range(len(td.classes)))  # every class in training
+    n = len(td.train) + len(td.valid) + len(td.test)
+    assert 200 <= n <= 5000
+
+
+@pytest.mark.parametrize('loader', LOADERS, ids=lambda f: f.__name__)
+def test_same_seed_same_sample(loader):
+    a, b, c = (loader(quick=True, seed=s, verbose=False) for s in (3, 3, 4))
+    assert np.array_equal(np.asarray(a.train.x), np.asarray(b.train.x))
+    assert np.array_equal(a.test.y, b.test.y)
+    assert not np.array_equal(np.asarray(a.train.x[:20]), np.asarray(c.train.x[:20]))
+
+
+def test_sample_sizes_and_types():
+    x, y, classes = D.cifar10_sample()
+    assert 2000 <= len(x) <= 5000 and x.shape[1:] == (32, 32, 3) and x.dtype == np.uint8
+    w, y, folds, classes = D.esc10_sample()
+    assert 200 <= len(w) <= 400 and w.shape[1] == 16_000 and np.abs(w).max() <= 1.01
+    for f in (D.bbc_sample, D.emotion_sample, D.imdb_sample):
+        assert 1000 <= len(f()[0]) <= 3000
+    with pytest.raises(ValueError, match='multiple of 50'):
+        D.esc10_sample(n=123)
+
+
+def test_split_and_taskdata():
+    s = D.Split(['a', 'b', 'c', 'd'], [0, 1, 0, 1], {'fine': ['x', 'y', 'z', 'w']})
+    assert s[2] == ('c', 0) and s[1:3].meta['fine'] == ['y', 'z']
+    with pytest.raises(ValueError, match='must match'):
+        D.Split(['a'], [0, 1])
+    td = TaskData('toy', s, s[:1], s[1:], ['u', 'v'], 'generated sample', True)
+    assert len(td.concat()) == 8 and td.c == 2 and 'GENERATED' in repr(td)
+
+
+# ---------------------------------------------------------------- generated languages and their checkers
+
+def ndfa_oracle(s: str) -> bool:
+    if len(s) < 2 or s[0] != 's' or s[-1] != 's':
+        return False
+    mid = s[1:-1]
+    return mid == '' or (len(mid) % 4 == 0 and any(mid == w * (len(mid) // 4) for w in NDFA_WORDS))
+
+
+def balanced_oracle(s: str) -> bool:
+    if set(s) - {'(', ')'}:
+        return False
+    depth = np.cumsum([1 if c == '(' else -1 for c in s]) if s else np.array([0])
+    return bool(depth.min() >= 0 and depth[-1] == 0)
+
+
+def test_generated_languages_pass_checkers():
+    for seed in (0, 1):
+        assert all(map(is_ndfa, ndfa(10_000, seed=seed)))
+        assert all(map(is_balanced, brackets(10_000, seed=seed)))
+    nd = ndfa(10_000)
+    assert 'ss' in nd and {s[1:5] for s in nd if s != 'ss'} == set(NDFA_WORDS)
+    br = brackets(10_000)
+    assert len({len(s) for s in br}) >= 15 and len({D.bracket_depth(s) for s in br}) >= 8
+    assert ndfa(100, seed=5) == ndfa(100, seed=5) and brackets(100, seed=5) == brackets(100, seed=5)
+
+
+@pytest.mark.parametrize('s', ['', 's', 'sss', 'sabc!klm!s', 'sabc!', 'abc!s', 'sabcs', 'sab!s', 'sabc!abc', 'ssabc!s',
+                               'sabc!s ', ' sabc!s', 'Sabc!s', 'sabc!abc!klm!s', 'sxyz!s', 'sabc!sabc!s', 'sabc!!s', None, 3])
+def test_is_ndfa_rejects(s):
+    assert is_ndfa(s) is False
+
+
+@pytest.mark.parametrize('s', [')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
+def test_is_balanced_rejects(s):
+    assert is_balanced(s) is False
+
+
+def test_bad_generator_arguments():
+    with pytest.raises(ValueError, match='non-negative'):
+        ndfa(-1)
+    with pytest.raises(ValueError, match='p_stop'):
+        ndfa(3, p_stop=0)
+    with pytest.raises(ValueError, match='min_pairs'):
+        brackets(3, min_pairs=5, max_pairs=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='sabcklmuvw!x', max_size=24))
+def test_is_ndfa_matches_oracle(s):
+    assert is_ndfa(s) == ndfa_oracle(s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2), st.integers(0, 6), st.integers(0, 30), st.sampled_from('sabcklmuvw!'), st.sampled_from(['ins', 'del', 'sub']))
+def test_is_ndfa_mutations(w, k, pos, ch, op):
+    s = 's' + NDFA_WORDS[w] * k + 's'
+    assert is_ndfa(s)
+    i = pos % (len(s) + (op == 'ins'))
+    t = s[:i] + ch + s[i:] if op == 'ins' else s[:i] + s[i + 1:] if op == 'del' else s[:i] + ch + s[i + 1:]
+    assert is_ndfa(t) == ndfa_oracle(t)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='()', max_size=30) | st.text(alphabet='()x ', max_size=12))
+def test_is_balanced_matches_oracle(s):
+    assert is_balanced(s) == balanced_oracle(s)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 100))
+def test_deleting_a_bracket_unbalances(seed, pos):
+    s = brackets(1, seed=seed)[0]
+    i = pos % len(s)
+    assert is_balanced(s) and not is_balanced(s[:i] + s[i + 1:])
