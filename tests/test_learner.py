@@ -1,0 +1,492 @@
+"""Bad inputs, failure paths and edge cases of seqlab.learner that do not belong in the notebook's story."""
+import math
+import os
+from functools import partial
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from seqlab.core import set_seed
+from seqlab.learner import (Callback, CancelBatchException, CancelFitException, CheckpointCB, EarlyStoppingCB,
+                            GradClipCB, LRSchedCB, Learner, MixedPrecisionCB, ProgressCB, WeightPenaltyCB, kfold,
+                            run_summary, sweep, sweep_points, to_device)
+
+torch.set_num_threads(1)
+
+
+def acc(preds, targs):
+    return (preds.argmax(-1) == targs).float().mean().item()
+
+
+def points(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = torch.tensor([[0., 2.], [-1.7, -1.], [1.7, -1.]])[y] + 0.5 * torch.randn(n, 2, generator=g)
+    return x, y
+
+
+def make_dls(n=96, bs=16, valid=32):
+    x, y = points(n)
+    return SimpleNamespace(train=DataLoader(TensorDataset(x[valid:], y[valid:]), batch_size=bs, shuffle=True),
+                           valid=DataLoader(TensorDataset(x[:valid], y[:valid]), batch_size=bs))
+
+
+def mlp(hidden_size=16):
+    return nn.Sequential(nn.Linear(2, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 3))
+
+
+def make_learner(**kw):
+    set_seed(0)
+    kw.setdefault('device', 'cpu')
+    return Learner(mlp(), make_dls(), **kw)
+
+
+class CountStepsCB(Callback):
+    def before_fit(self, learn): self.steps = 0
+    def after_step(self, learn): self.steps += 1
+
+
+# --- bad inputs ------------------------------------------------------------------------------
+
+def test_unknown_lr_schedule_names_the_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown LR schedule 'cos'.*\['cosine', 'onecycle'\]"):
+        LRSchedCB('cos')
+
+
+@pytest.mark.parametrize('n', [0, -1, 1.5, True, '3'])
+def test_fit_rejects_bad_n_epochs(n):
+    learn = make_learner()
+    with pytest.raises(ValueError, match='n_epochs must be a whole number >= 1'):
+        learn.fit(n)
+    assert learn.history.empty
+
+
+def test_empty_train_loader_is_a_clear_error():
+    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    learn = Learner(mlp(), SimpleNamespace(train=empty, valid=make_dls().valid), device='cpu')
+    with pytest.raises(ValueError, match='no batches'):
+        learn.fit(1)
+
+
+def test_empty_valid_loader_is_a_clear_error():
+    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    learn = Learner(mlp(), SimpleNamespace(train=make_dls().train, valid=empty), device='cpu')
+    with pytest.raises(ValueError, match='validation DataLoader gave no batches'):
+        learn.fit(1)
+
+
+def test_empty_iterable_without_len():
+    def gen():
+        return iter(())
+    class NoLen:
+        def __iter__(self): return gen()
+    learn = Learner(mlp(), SimpleNamespace(train=NoLen(), valid=None), device='cpu')
+    with pytest.raises(ValueError, match='training DataLoader gave no batches'):
+        learn.fit(1)
+
+
+def test_dls_without_train_valid():
+    with pytest.raises(TypeError, match=r'\.train and \.valid'):
+        Learner(mlp(), [make_dls().train], device='cpu')
+
+
+@pytest.mark.parametrize('lr', [0, -1e-3, 'fast', None])
+def test_bad_lr(lr):
+    with pytest.raises(ValueError, match='lr must be a positive number'):
+        Learner(mlp(), make_dls(), lr=lr, device='cpu')
+    with pytest.raises(ValueError, match='lr must be a positive number'):
+        make_learner().fit(1, lr=lr if lr is not None else -1)
+
+
+def test_bad_batch_structure():
+    x, y = points(8)
+    learn = Learner(mlp(), SimpleNamespace(train=[(x, y, y)], valid=None), device='cpu')
+    with pytest.raises(TypeError, match=r'pair \(inputs, target\).*length 3'):
+        learn.fit(1)
+
+
+def test_bad_metrics():
+    with pytest.raises(TypeError, match='named function'):
+        make_learner(metrics=[partial(acc)])
+    with pytest.raises(ValueError, match='unique'):
+        make_learner(metrics=[acc, acc])
+    def valid_loss(p, t): return 0.
+    with pytest.raises(ValueError, match='valid_loss'):
+        make_learner(metrics=[valid_loss])
+
+
+def test_callback_argument_checks():
+    with pytest.raises(ValueError, match='max_norm'):
+        GradClipCB(0)
+    with pytest.raises(ValueError, match='l1 and l2'):
+        WeightPenaltyCB(l2=-1)
+    with pytest.raises(ValueError, match='patience'):
+        EarlyStoppingCB(patience=0)
+    with pytest.raises(ValueError, match='mode'):
+        EarlyStoppingCB(mode='up')
+    with pytest.raises(ValueError, match='Unknown dtype'):
+        MixedPrecisionCB('fp8')
+
+
+def test_early_stopping_unknown_monitor():
+    learn = make_learner()
+    with pytest.raises(KeyError, match="monitors 'accuracy'.*valid_loss"):
+        learn.fit(2, cbs=[EarlyStoppingCB('accuracy')])
+
+
+def test_get_preds_unknown_loader():
+    learn = make_learner()
+    with pytest.raises(ValueError, match="no 'test' DataLoader"):
+        learn.get_preds('test')
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='No checkpoint'):
+        make_learner().load(tmp_path / 'nope.pt')
+
+
+def test_plot_before_fit():
+    with pytest.raises(ValueError, match='call fit first'):
+        make_learner().plot()
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+def test_history_columns_and_epochs_continue():
+    learn = make_learner(metrics=[acc], lr=1e-2)
+    learn.fit(2)
+    learn.fit(1)
+    h = learn.history
+    assert list(h.columns) == ['epoch', 'train_loss', 'valid_loss', 'acc', 'lr', 'grad_norm', 'seconds']
+    assert h.epoch.tolist() == [0, 1, 2]
+    assert h.notna().all().all()
+    assert len(learn.grad_norms) == len(learn.dls.train)  # the last fit's steps
+
+
+def test_no_valid_loader_gives_nan_valid_loss():
+    learn = Learner(mlp(), SimpleNamespace(train=make_dls().train, valid=None), device='cpu')
+    learn.fit(1)
+    assert math.isnan(learn.history.valid_loss.iloc[0]) and learn.history.train_loss.iloc[0] > 0
+
+
+def test_request_stop_after_current_batch():
+    class StopCB(Callback):
+        def after_batch(self, learn):
+            if learn.training and learn.iter == 1:
+                learn.request_stop()
+    learn = make_learner()
+    counter = CountStepsCB()
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(5, cbs=[StopCB(), counter])
+    assert counter.steps == 2  # stopped after the second batch of the first epoch
+    assert len(learn.history) == 1 and learn.partial_epoch == 0 and learn.partial_batches == 2
+    assert learn.history.attrs['partial_epoch'] == {'epoch': 0, 'batches_trained': 2}
+    assert any(not torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))  # weights kept
+    learn.fit(1)  # a new fit starts afresh
+    assert learn.partial_epoch is None and len(learn.history) == 2
+
+
+def test_cancel_exceptions_and_after_fit_always_runs():
+    class CancelCB(Callback):
+        order = 200  # after HistoryCB (100), so the epoch is recorded before the cancel
+        def before_fit(self, learn): self.ended = False
+        def before_batch(self, learn):
+            if learn.training and learn.iter == 0:
+                raise CancelBatchException()
+        def after_epoch(self, learn):
+            raise CancelFitException()
+        def after_fit(self):  # the fastai style: no argument, self.learn
+            self.ended = self.learn is not None
+    learn = make_learner()
+    cb, counter = CancelCB(), CountStepsCB()
+    learn.fit(3, cbs=[cb, counter])
+    assert cb.ended and counter.steps == len(learn.dls.train) - 1
+    assert len(learn.history) == 1  # one epoch, then the cancel
+    assert cb not in learn.cbs and counter not in learn.cbs  # fit-only callbacks are removed
+
+
+def test_after_fit_runs_on_error():
+    class BoomCB(Callback):
+        def after_pred(self, learn): raise RuntimeError('boom')
+        def after_fit(self, learn): self.closed = True
+    cb = BoomCB()
+    learn = make_learner(cbs=[cb])
+    with pytest.raises(RuntimeError, match='boom'):
+        learn.fit(1)
+    assert cb.closed
+
+
+def test_tuple_inputs_are_unpacked():
+    class TwoIn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 3)
+        def forward(self, x, scale):  # x (B, 2), scale (B,)
+            return self.lin(x) * scale[:, None]
+    x, y = points(32)
+    dl = DataLoader(TensorDataset(x, torch.ones(32), y), batch_size=8, collate_fn=lambda b: ((torch.stack([i[0] for i in b]), torch.stack([i[1] for i in b])), torch.stack([i[2] for i in b])))
+    learn = Learner(TwoIn(), SimpleNamespace(train=dl, valid=dl), device='cpu')
+    learn.fit(1)
+    preds, targs = learn.get_preds()
+    assert preds.shape == (32, 3) and targs.shape == (32,)
+
+
+def test_get_preds_shapes_and_order():
+    learn = make_learner(metrics=[acc])
+    learn.fit(1)
+    preds, targs = learn.get_preds()
+    assert preds.shape == (32, 3) and preds.dtype == torch.float32 and targs.shape == (32,)
+    assert torch.equal(targs, points()[1][:32])  # unshuffled loader: dataset order
+    assert learn.validate()['acc'] == pytest.approx(acc(preds, targs))
+    preds, targs = learn.get_preds('train')
+    assert preds.shape == (64, 3)
+
+
+class TinyLM(nn.Module):
+    def __init__(self, vocab_size=10, embedding_dim=8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, embedding_dim)
+        self.head = nn.Linear(embedding_dim, vocab_size)
+    def forward(self, idx, targets=None):  # idx (B, T)
+        logits = self.head(self.emb(idx))  # (B, T, V)
+        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return logits, loss
+
+
+def lm_dls(n=96, T=6, V=10):
+    g = torch.Generator().manual_seed(0)
+    seqs = (torch.randint(0, V, (n, 1), generator=g) + torch.arange(T + 1)) % V
+    ds = lambda s: TensorDataset(s[:, :-1], s[:, 1:])
+    return SimpleNamespace(train=DataLoader(ds(seqs[:64]), batch_size=16, shuffle=True), valid=DataLoader(ds(seqs[64:]), batch_size=16))
+
+
+def test_language_model_path():
+    set_seed(0)
+    learn = Learner(TinyLM(), lm_dls(), loss_func=None, lr=5e-2, device='cpu')
+    learn.fit(3)
+    h = learn.history
+    assert h.valid_loss.iloc[-1] < 0.5 * h.valid_loss.iloc[0]
+    preds, targs = learn.get_preds()
+    assert preds.shape == (32, 6, 10) and targs.shape == (32, 6)
+
+
+def test_language_model_variable_lengths_are_flattened():
+    set_seed(0)
+    a, b = torch.randint(0, 10, (4, 5)), torch.randint(0, 10, (4, 7))
+    dl = [(a, a), (b, b)]
+    learn = Learner(TinyLM(), SimpleNamespace(train=dl, valid=dl), loss_func=None, device='cpu')
+    preds, targs = learn.get_preds()
+    assert preds.shape == (4 * 5 + 4 * 7, 10) and targs.shape == (48,)
+
+
+def test_language_model_must_return_pair():
+    learn = Learner(mlp(), make_dls(), loss_func=None, device='cpu')
+    with pytest.raises(TypeError, match=r'loss_func=None.*targets=.*\(logits, loss\)'):
+        learn.fit(1)
+    class LogitsOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 3)
+        def forward(self, x, targets=None): return self.lin(x)
+    learn = Learner(LogitsOnly(), make_dls(), loss_func=None, device='cpu')
+    with pytest.raises(TypeError, match=r'return \(logits, loss\).*LogitsOnly returned Tensor'):
+        learn.fit(1)
+
+
+# --- callbacks ------------------------------------------------------------------------------
+
+def test_early_stopping_restores_best_weights():
+    x, y = points(200)
+    y[:40] = torch.randint(0, 3, (40,), generator=torch.Generator().manual_seed(1))  # noisy train labels
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x[:40], y[:40]), batch_size=8, shuffle=True),
+                          valid=DataLoader(TensorDataset(x[40:], y[40:]), batch_size=160))
+    set_seed(0)
+    learn = Learner(mlp(128), dls, lr=3e-2, device='cpu')
+    es = EarlyStoppingCB(patience=2, verbose=False)
+    learn.fit(40, cbs=[es])
+    h = learn.history
+    assert len(h) < 40 and h.epoch.iloc[-1] == learn.best_epoch + 2
+    assert learn.validate()['valid_loss'] == pytest.approx(h.valid_loss.min(), abs=1e-6)
+
+
+def test_early_stopping_max_mode_for_metrics():
+    assert EarlyStoppingCB('acc').mode == 'max'
+    assert EarlyStoppingCB('valid_loss').mode == 'min'
+    assert EarlyStoppingCB('error_rate').mode == 'min'
+
+
+def test_grad_clip_records_norm_each_step():
+    learn = make_learner(cbs=[GradClipCB(0.01)], lr=1e-2)
+    learn.fit(2)
+    assert len(learn.grad_norms) == 2 * len(learn.dls.train)
+    assert all(n > 0.01 for n in learn.grad_norms)  # recorded before clipping
+    assert learn.history.grad_norm.iloc[0] == pytest.approx(sum(learn.grad_norms[:4]) / 4, rel=1e-5)
+
+
+def test_weight_penalty_shrinks_weights():
+    plain, l2 = make_learner(lr=1e-2), make_learner(lr=1e-2, cbs=[WeightPenaltyCB(l2=1.0)])
+    plain.fit(3)
+    l2.fit(3)
+    assert l2.model[0].weight.norm() < plain.model[0].weight.norm()
+
+
+@pytest.mark.parametrize('name', ['cosine', 'onecycle'])
+def test_lr_schedules(name):
+    learn = make_learner(lr=1e-2)
+    learn.fit(2, cbs=[LRSchedCB(name)])
+    lrs = learn.lrs
+    assert len(lrs) == 2 * len(learn.dls.train)
+    if name == 'cosine':
+        assert lrs[0] == pytest.approx(1e-2) and lrs[-1] < 1e-3
+        assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    else:
+        peak = max(range(len(lrs)), key=lrs.__getitem__)
+        assert 0 < peak < len(lrs) - 1 and lrs[0] < 1e-2 and max(lrs) == pytest.approx(1e-2, rel=0.05)
+
+
+def test_mixed_precision_is_a_no_op_on_cpu():
+    a = make_learner()
+    a.fit(2)
+    b = make_learner(cbs=[MixedPrecisionCB()])
+    b.fit(2)
+    assert a.history.train_loss.tolist() == b.history.train_loss.tolist()
+    assert b.scaler is None
+
+
+def test_checkpoint_written_atomically(tmp_path):
+    path = tmp_path / 'ck' / 'model.pt'
+    learn = make_learner()
+    ck = CheckpointCB(path)
+    learn.fit(2, cbs=[ck])
+    assert path.exists() and os.listdir(path.parent) == ['model.pt']  # no temporary files left
+    assert torch.load(path)['history'][-1]['epoch'] == 1
+    good = path.read_bytes()
+
+    real_save = torch.save
+    def broken_save(obj, f, *a, **kw):
+        f.write(b'half a checkpoint')
+        raise OSError('disk full')
+    torch.save = broken_save
+    try:
+        with pytest.raises(OSError, match='disk full'):
+            learn.save(path)
+    finally:
+        torch.save = real_save
+    assert path.read_bytes() == good  # the old checkpoint is intact
+    assert os.listdir(path.parent) == ['model.pt']  # and the temporary file is gone
+
+
+def test_checkpoint_per_epoch_and_end_of_fit(tmp_path):
+    learn = make_learner()
+    learn.fit(2, cbs=[CheckpointCB(tmp_path / 'e{epoch}.pt')])
+    assert sorted(os.listdir(tmp_path)) == ['e0.pt', 'e1.pt']
+    learn.fit(1, cbs=[CheckpointCB(tmp_path / 'final.pt', every_epoch=False)])
+    assert (tmp_path / 'final.pt').exists() and not (tmp_path / 'e2.pt').exists()
+
+
+def test_save_load_round_trip(tmp_path):
+    learn = make_learner(metrics=[acc])
+    learn.fit(2)
+    learn.save(tmp_path / 'm.pt')
+    other = Learner(mlp(), learn.dls, metrics=[acc], device='cpu').load(tmp_path / 'm.pt')
+    assert other.validate() == learn.validate()
+    pd.testing.assert_frame_equal(other.history, learn.history)
+    other.fit(1)
+    assert other.history.epoch.tolist() == [0, 1, 2]
+
+
+def test_silent_without_progress_and_prints_with_it(capsys):
+    make_learner().fit(1)
+    out = capsys.readouterr()
+    assert out.out == '' and out.err == ''
+    make_learner().fit(2, cbs=[ProgressCB()])
+    out = capsys.readouterr()
+    assert 'train_loss' in out.out + out.err and 'epochs' in out.err
+
+
+def test_progress_plot_is_skipped_outside_notebooks(capsys):
+    learn = make_learner()
+    learn.fit(1, cbs=[ProgressCB(plot=True, bars=False, table=False)])
+    out = capsys.readouterr()
+    assert out.out == '' and out.err == ''
+
+
+def test_to_device_keeps_structure():
+    from collections import namedtuple
+    P = namedtuple('P', 'a b')
+    out = to_device({'x': (torch.ones(1), [P(torch.zeros(1), 3)])}, 'cpu')
+    assert isinstance(out['x'][1][0], P) and out['x'][1][0].b == 3
+
+
+# --- sweep and kfold ------------------------------------------------------------------------
+
+def train_fn(lr, hidden_size=16, epochs=1):
+    learn = Learner(mlp(hidden_size), make_dls(), lr=lr, metrics=[acc], device='cpu')
+    learn.fit(epochs)
+    return learn
+
+
+def test_sweep_grid_rows_and_columns():
+    df = sweep({'lr': [1e-3, 1e-2], 'hidden_size': [4, 8]}, train_fn)
+    assert len(df) == 4
+    assert list(df.columns) == ['lr', 'hidden_size', 'acc', 'best_epoch', 'final_train_loss', 'final_valid_loss', 'seconds']
+    assert df[['lr', 'hidden_size']].values.tolist() == [[1e-3, 4], [1e-3, 8], [1e-2, 4], [1e-2, 8]]
+
+
+def test_sweep_repeats_with_the_same_seed():
+    a = sweep({'lr': [1e-2], 'epochs': 2}, train_fn, seed=3)
+    b = sweep({'lr': [1e-2], 'epochs': 2}, train_fn, seed=3)
+    assert a.drop(columns='seconds').equals(b.drop(columns='seconds'))
+
+
+def test_sweep_random_points():
+    pts = sweep_points({'lr': (1e-4, 1e-1, 'log'), 'hidden_size': (4, 32), 'act': ['relu', 'tanh'], 'epochs': 2}, n=20, seed=0)
+    assert len(pts) == 20 and pts == sweep_points({'lr': (1e-4, 1e-1, 'log'), 'hidden_size': (4, 32), 'act': ['relu', 'tanh'], 'epochs': 2}, n=20, seed=0)
+    assert all(1e-4 <= p['lr'] <= 1e-1 and isinstance(p['hidden_size'], int) and p['epochs'] == 2 for p in pts)
+    assert {p['act'] for p in pts} == {'relu', 'tanh'}
+    df = sweep({'lr': (1e-3, 1e-2)}, train_fn, n=2)
+    assert len(df) == 2
+
+
+@pytest.mark.parametrize('space, n, msg', [
+    ({}, None, 'non-empty dict'),
+    ({'lr': []}, None, 'empty list'),
+    ({'lr': (1e-3, 1e-2)}, None, 'give n='),
+    ({'lr': [1e-3]}, 0, 'n must be'),
+    ({'lr': (1e-2, 1e-3)}, 2, 'low <= high'),
+    ({'lr': (0, 1e-3, 'log')}, 2, 'low > 0'),
+])
+def test_sweep_bad_spaces(space, n, msg):
+    with pytest.raises(ValueError, match=msg):
+        sweep_points(space, n)
+
+
+def test_sweep_bad_train_fn_and_metric():
+    with pytest.raises(TypeError, match='fitted Learner'):
+        sweep({'lr': [1e-3]}, lambda lr: None)
+    with pytest.raises(ValueError, match="'f1' is not a history column"):
+        sweep({'lr': [1e-3]}, train_fn, metric='f1')
+
+
+def test_run_summary_picks_min_for_losses_and_max_for_metrics():
+    h = pd.DataFrame({'epoch': [0, 1, 2], 'train_loss': [3., 2., 1.], 'valid_loss': [2., 1., 1.5], 'acc': [.5, .7, .6]})
+    assert run_summary(h) == {'acc': .7, 'best_epoch': 1, 'final_train_loss': 1., 'final_valid_loss': 1.5}
+    assert run_summary(h, 'valid_loss')['valid_loss'] == 1.
+
+
+def test_kfold_rows_mean_std():
+    seen = []
+    def fold_fn(fold):
+        seen.append(fold)
+        return train_fn(1e-2)
+    df = kfold(fold_fn, 3)
+    assert seen == [0, 1, 2] and list(df.index) == [0, 1, 2, 'mean', 'std']
+    assert df.loc['mean', 'acc'] == pytest.approx(df.acc.iloc[:3].mean())
+    assert df.loc['std', 'acc'] == pytest.approx(df.acc.iloc[:3].std())
+    with pytest.raises(ValueError, match='at least 2 folds'):
+        kfold(fold_fn, [0])
