@@ -9,13 +9,14 @@ TORCH_SPEC ?= torch==2.13.0
 NB ?= nbs/00_core.ipynb
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lab test test-nbs test-py check-sync run docs bench clean help
+.PHONY: install lab test test-nbs test-py check-sync run docs readme check-readme bench clean help
 
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on nbs/"
 	@echo "make test   - set up .venv and run every test (notebooks in quick mode, pytest, sync checks, docs)"
 	@echo "make run NB=nbs/10_cnn_lstm.ipynb - execute one notebook headless, outputs saved under runs/"
 	@echo "make docs   - build the docs site into _site/ (offline)"
+	@echo "make readme - regenerate README.md (and the table of notebooks) from nbs/index.ipynb"
 	@echo "make bench  - run the benchmarks in bench/"
 
 $(VENV)/.installed: settings.ini setup.py
@@ -30,7 +31,7 @@ install: $(VENV)/.installed
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=nbs
 
-test: install test-nbs test-py check-sync
+test: install test-nbs check-readme docs test-py check-sync
 	@echo "make test: all checks passed"
 
 test-nbs: install
@@ -48,6 +49,15 @@ run: install
 	  --output-dir runs "$(NB)"
 	$(BIN)/jupyter nbconvert --to html "runs/$$(basename "$(NB)")" >/dev/null 2>&1
 	@echo "Executed copy with all outputs: runs/$$(basename "$(NB)"); to read in a browser: runs/$$(basename "$(NB)" .ipynb).html"
+
+docs: install
+	$(PY) docs/build.py
+
+readme: install
+	$(PY) docs/readme.py
+
+check-readme: install
+	$(PY) docs/readme.py --check
 
 bench: install
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -1,0 +1,229 @@
+"""The docs site in a real browser: `_site/` served on 127.0.0.1, opened in headless Chromium.
+
+Checks the home page, a foundation page with its API reference, a topic page with a rendered
+plot, the navigation (every notebook, in order), search, and that no page shows raw `#|` option
+lines or `:::` callout fences or asks for anything but the local server. Screenshots are saved
+outside the repository, in `$SEQLAB_SCREENSHOTS` (default: `<tmp>/seqlab-docs-screenshots`).
+
+Without Chromium or Playwright the tests are skipped, except under CI (`CI=true`), where they fail.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'docs'))
+import build as docs_build  # noqa: E402
+from myst_proc import nb_number, page_name  # noqa: E402
+
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+SHOTS = Path(os.environ.get('SEQLAB_SCREENSHOTS', Path(tempfile.gettempdir()) / 'seqlab-docs-screenshots'))
+IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
+
+
+def _chromium() -> str | None:
+    for c in (os.environ.get('CHROMIUM'), '/usr/bin/chromium', shutil.which('chromium'),
+              shutil.which('chromium-browser'), shutil.which('google-chrome')):
+        if c and Path(c).exists():
+            return c
+    return None
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f'{reason} (CI=true: the browser test must run in CI; .ci/run installs Chromium)')
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope='module')
+def site():
+    return docs_build.build(ROOT)
+
+
+@pytest.fixture(scope='module')
+def server(site):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture(scope='module')
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable('playwright (Python) is not installed')
+    exe = _chromium()
+    if exe is None:
+        _unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    "A page that records every request that does not go to the local server."
+    ctx = browser.new_context(viewport={'width': 1400, 'height': 1000})
+    pg = ctx.new_page()
+    pg.external = []
+    pg.errors = []
+
+    def route(r):
+        if r.request.url.startswith(server) or r.request.url.startswith(('data:', 'blob:')):
+            r.continue_()
+        else:
+            pg.external.append(r.request.url)
+            r.abort()
+    pg.route('**/*', route)
+    pg.on('pageerror', lambda e: pg.errors.append(str(e)))
+    yield pg
+    ctx.close()
+
+
+def _notebooks():
+    return docs_build.notebooks(ROOT)
+
+
+def _goto(pg, server, name):
+    pg.goto(f'{server}/{name}', wait_until='load')
+    pg.wait_for_timeout(300)
+
+
+def _shot(pg, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / name), full_page=False)
+
+
+def _assert_clean(pg, what):
+    text = pg.inner_text('article')
+    raw_opts = [l for l in text.splitlines() if re.match(r'^\s*#\s*\|', l)]
+    assert not raw_opts, f'{what} shows raw cell options: {raw_opts[:3]}'
+    fences = [l for l in text.splitlines() if re.match(r'^\s*:{3,}', l)]
+    assert not fences, f'{what} shows raw callout fences: {fences[:3]}'
+    assert not pg.external, f'{what} asked for non-local URLs: {pg.external[:5]}'
+    assert not pg.errors, f'{what} raised JavaScript errors: {pg.errors[:3]}'
+
+
+def test_home_page(page, server):
+    _goto(page, server, 'index.html')
+    assert page.inner_text('article h1').strip().startswith('seqlab')
+    assert page.locator('p.lead').count() == 1
+    # the table of notebooks: one Colab badge per numbered notebook, each pointing at that notebook
+    numbered = [p for p in _notebooks() if nb_number(p.name) is not None]
+    hrefs = page.eval_on_selector_all('article a:has(img[alt="Open In Colab"])', 'els => els.map(e => e.href)')
+    assert len(hrefs) == len(numbered), 'the table of notebooks on the home page is stale: run `make readme`'
+    for p, h in zip(numbered, hrefs):
+        assert h.endswith(f'/nbs/{p.name}') and h.startswith('https://colab.research.google.com/github/')
+    badge_ok = page.eval_on_selector('article img[alt="Open In Colab"]', 'i => i.complete && i.naturalWidth > 0')
+    assert badge_ok, 'the Colab badge image did not load from the site'
+    # the callout became an admonition with its title
+    assert page.locator('article .admonition.note .admonition-title').inner_text().strip() == 'Which data am I looking at?'
+    assert 'make lab' in page.inner_text('article') and 'make test' in page.inner_text('article')
+    _assert_clean(page, 'index.html')
+    _shot(page, 'home.png')
+
+
+def test_navigation_lists_every_notebook_in_order(page, server):
+    _goto(page, server, 'index.html')
+    hrefs = page.eval_on_selector_all('nav.bd-docs-nav a.reference.internal', 'els => els.map(e => e.getAttribute("href"))')
+    pages = [re.sub(r'\.html$', '', h.split('#')[0]) for h in hrefs]
+    want = [page_name(p.name) for p in _notebooks() if p.stem != 'index']
+    assert [p for p in pages if p in want] == want
+    captions = page.inner_text('nav.bd-docs-nav')
+    assert 'Foundations' in captions
+    if any((nb_number(p.name) or 0) >= 10 for p in _notebooks()):
+        assert captions.index('Foundations') < captions.index('Topics')
+    # the same navigation on a notebook page, with that page marked current
+    _goto(page, server, 'core.html')
+    cur = page.inner_text('nav.bd-docs-nav li.current > a').strip()
+    assert cur == 'Core'
+
+
+def test_foundation_page_api_reference(page, server):
+    _goto(page, server, 'core.html')
+    assert page.inner_text('article h1').strip().startswith('Core')
+    for name in ['default_device', 'set_seed', 'quick_mode', 'mode_banner', 'env_report']:
+        h = page.locator(f'article section:has(> div#{name}) > h3')
+        assert h.count() == 1, f'no API entry for {name}'
+        assert name in h.inner_text()
+        sig = page.locator(f'article section:has(> div#{name}) pre').first.inner_text()
+        assert f'def {name}(' in sig
+    # docments: the parameter comments are in the signature
+    assert 'force a device' in page.inner_text('article section:has(> div#default_device)')
+    # stored outputs are shown, the Colab install cell and the export cells are not
+    text = page.inner_text('article')
+    assert 'QUICK mode' in text
+    assert 'google.colab' not in text and 'nbdev_export' not in text
+    # nbdev's symbol links go to the anchors on this site
+    link = page.locator('article a[href="core.html#default_device"]').first
+    assert link.count() == 1
+    _assert_clean(page, 'core.html')
+    page.goto(f'{server}/core.html#set_seed')
+    page.wait_for_timeout(300)
+    _shot(page, 'foundation_api.png')
+
+
+def _plot_page():
+    "The topic page to check for a plot: 10_cnn_lstm or 17_autoregressive when present."
+    nbs = _notebooks()
+    names = [p.stem for p in nbs]
+    for want in ('10_cnn_lstm', '17_autoregressive'):
+        if want in names:
+            return page_name(want)
+    topics = [p for p in nbs if (nb_number(p.name) or 0) >= 10]
+    if topics:
+        return page_name(topics[0].name)
+    return 'metrics'  # no topic notebook yet: the foundation page with the most plots
+
+
+def test_topic_page_with_plot(page, server):
+    name = _plot_page()
+    _goto(page, server, f'{name}.html')
+    imgs = page.locator('article .cell_output img')
+    assert imgs.count() >= 1, f'{name}.html shows no plot'
+    imgs.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    loaded = page.eval_on_selector_all('article .cell_output img', 'els => els.map(i => i.complete && i.naturalWidth > 50)')
+    assert all(loaded), f'{name}.html has plots that did not load'
+    _assert_clean(page, f'{name}.html')
+    _shot(page, f'topic_{name}.png')
+
+
+def test_every_page_is_clean(page, server):
+    for p in _notebooks():
+        _goto(page, server, f'{page_name(p.name)}.html')
+        assert page.locator('article h1').count() == 1, f'{p.name}: page has no title'
+        _assert_clean(page, f'{page_name(p.name)}.html ({p.name})')
+
+
+def test_search(page, server):
+    _goto(page, server, 'search.html?q=seed')
+    page.wait_for_selector('#search-results ul.search li', timeout=20000)
+    results = page.inner_text('#search-results')
+    assert 'Core' in results
+    assert page.locator('#search-results a[href*="core.html"]').count() >= 1
+    assert not page.external, f'search asked for non-local URLs: {page.external[:5]}'
+    assert not page.errors, f'search raised JavaScript errors: {page.errors[:3]}'
+    _shot(page, 'search.png')
