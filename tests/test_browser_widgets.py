@@ -1,0 +1,266 @@
+"""The two explorers in a real JupyterLab, driven by headless Chromium.
+
+The test writes a small demo notebook into a temporary folder, starts JupyterLab on 127.0.0.1
+(empty token, a free port, settings and workspaces in the temporary folder), opens the notebook,
+runs all cells, finds the hyperparameter explorer's sliders, buttons and live plot, picks a value,
+clicks Run and waits for the new row in the runs table. It checks the attention explorer too, that
+no request left 127.0.0.1, and saves screenshots of both explorers outside the repository, in
+`$SEQLAB_SCREENSHOTS` (default: `<tmp>/seqlab-widget-screenshots`).
+
+Without Chromium or Playwright the test is skipped, except under CI (`CI=true`), where it fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import nbformat
+import pytest
+
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+SHOTS = Path(os.environ.get('SEQLAB_SCREENSHOTS', Path(tempfile.gettempdir()) / 'seqlab-widget-screenshots'))
+IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
+SERVER_START_S = 90  # JupyterLab must answer within this
+CELLS_S = 240  # all demo cells (kernel start, imports, one short training) must finish within this
+RUN_S = 120  # one click on Run must add its row within this
+
+DEMO_CELLS = [
+    '''import os
+os.environ['SEQLAB_QUICK'] = '1'
+import numpy as np, torch, torch.nn as nn
+torch.set_num_threads(1)
+from seqlab.core import set_seed
+from seqlab.data import TextDataset, DataLoaders
+from seqlab.learner import Learner
+from seqlab.metrics import accuracy
+from seqlab.widgets import HyperparamExplorer, AttentionExplorer''',
+    '''KEYWORDS = {'sport': ['goal', 'match', 'team'], 'music': ['song', 'band', 'guitar'], 'food': ['bread', 'soup', 'chef']}
+FILLER = 'the a we saw today very new with and it was on'.split()
+def sentences(n, seed):
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for _ in range(n):
+        c = int(rng.integers(3))
+        words = list(rng.choice(FILLER, rng.integers(4, 8))) + list(rng.choice(KEYWORDS[list(KEYWORDS)[c]], 1))
+        if rng.random() < 0.15:
+            words.append(rng.choice(KEYWORDS[list(KEYWORDS)[(c + 1) % 3]]))
+        rng.shuffle(words)
+        xs.append(' '.join(words)); ys.append(c)
+    return xs, ys
+classes = list(KEYWORDS)
+train_ds = TextDataset(*sentences(200, 0)); vocab = train_ds.vocab
+valid_ds = TextDataset(*sentences(60, 1), vocab=vocab)
+dls = DataLoaders.from_datasets(train_ds, valid_ds, bs=32)''',
+    '''class TinyAttn(nn.Module):
+    def __init__(self, vocab_size, n_classes, embedding_dim=16, num_heads=2):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.attn = nn.MultiheadAttention(embedding_dim, num_heads, batch_first=True)
+        self.score, self.head = nn.Linear(embedding_dim, 1), nn.Linear(embedding_dim, n_classes)
+    def forward(self, x, lengths=None, return_attn=False):
+        pad = x == 0
+        e = self.emb(x)
+        h, sa = self.attn(e, e, e, key_padding_mask=pad, average_attn_weights=False)
+        h = h + e
+        w = self.score(h).squeeze(-1).masked_fill(pad, float('-inf')).softmax(-1)
+        logits = self.head((w.unsqueeze(-1) * h).sum(1))
+        return (logits, [sa, w]) if return_attn else logits
+
+def train_fn(lr, embedding_dim, num_heads):
+    set_seed(0)
+    return Learner(TinyAttn(len(vocab), 3, embedding_dim, num_heads), dls, lr=lr, metrics=[accuracy])
+
+hx = HyperparamExplorer({'lr': (1e-3, 1e-1, 'log'), 'embedding_dim': [8, 16], 'num_heads': [1, 2]}, train_fn, epochs=4)
+hx.controls['lr'].value = 0.03
+hx.controls['embedding_dim'].value = 16
+hx''',
+    '''hx.run(); hx.wait(180)
+hx.runs_table()''',
+    '''ae = AttentionExplorer(hx.learn.model, valid_ds, vocab, classes)
+ae''',
+]
+
+
+def _chromium() -> str | None:
+    for c in (os.environ.get('CHROMIUM'), '/usr/bin/chromium', shutil.which('chromium'),
+              shutil.which('chromium-browser'), shutil.which('google-chrome')):
+        if c and Path(c).exists():
+            return c
+    return None
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f'{reason} (CI=true: the browser test must run in CI; .ci/run installs Chromium)')
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings: Path):
+    "User settings for this JupyterLab only: render every cell (no windowing), no news, no update checks."
+    files = {'@jupyterlab/notebook-extension/tracker.jupyterlab-settings': {'windowingMode': 'none'},
+             '@jupyterlab/apputils-extension/notification.jupyterlab-settings': {'fetchNews': 'false',
+                                                                                   'checkForUpdates': False}}
+    for name, value in files.items():
+        p = settings / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(value))
+
+
+@pytest.fixture(scope='module')
+def lab():
+    "JupyterLab on 127.0.0.1 serving a temporary folder with the demo notebook; always stopped."
+    tmp = Path(tempfile.mkdtemp(prefix='seqlab-lab-'))
+    root = tmp / 'root'
+    root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in DEMO_CELLS])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nbformat.write(nb, root / 'widgets_demo.ipynb')
+    _write_settings(tmp / 'settings')
+    port = _free_port()
+    env = {**os.environ, 'SEQLAB_QUICK': '1', 'OMP_NUM_THREADS': '1', 'JUPYTERLAB_SETTINGS_DIR': str(tmp / 'settings'),
+           'JUPYTERLAB_WORKSPACES_DIR': str(tmp / 'workspaces'), 'JUPYTER_RUNTIME_DIR': str(tmp / 'runtime'),
+           'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
+    cmd = [sys.executable, '-m', 'jupyter', 'lab', '--no-browser', '--ServerApp.ip=127.0.0.1', f'--ServerApp.port={port}',
+           '--ServerApp.port_retries=0', '--IdentityProvider.token=', '--ServerApp.password=', f'--ServerApp.root_dir={root}',
+           '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
+           '--LabApp.extension_manager=readonly', '--LabApp.expose_app_in_browser=True']
+    if hasattr(os, 'geteuid') and os.geteuid() == 0:
+        cmd.append('--allow-root')  # containers often run as root
+    log = open(tmp / 'lab.log', 'w')
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        t0 = time.time()
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f'JupyterLab exited with {proc.returncode}: {(tmp / "lab.log").read_text()[-2000:]}')
+            try:
+                urllib.request.urlopen(f'{url}/api/status', timeout=2)
+                break
+            except OSError:
+                if time.time() - t0 > SERVER_START_S:
+                    pytest.fail(f'JupyterLab did not answer within {SERVER_START_S} s: {(tmp / "lab.log").read_text()[-2000:]}')
+                time.sleep(0.5)
+        yield url, tmp
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def page(lab):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable('playwright (Python) is not installed')
+    exe = _chromium()
+    if exe is None:
+        _unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+    url, _ = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page(viewport={'width': 1400, 'height': 1000})
+            pg.set_default_timeout(30_000)
+            pg.requests_seen = []
+            pg.on('request', lambda r: pg.requests_seen.append(r.url))
+            pg.goto(f'{url}/lab/tree/widgets_demo.ipynb', timeout=60_000)
+            pg.wait_for_selector('.jp-Notebook .jp-Cell', timeout=60_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+def _run_all_cells(pg):
+    "Wait for the kernel, then run every cell through JupyterLab's own command."
+    pg.wait_for_function('() => window.jupyterapp && window.jupyterapp.commands.hasCommand("notebook:run-all-cells")',
+                         timeout=60_000)
+    pg.wait_for_function("""() => { const w = window.jupyterapp.shell.currentWidget;
+        return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel
+               && w.sessionContext.session.kernel.connectionStatus === 'connected'; }""", timeout=90_000)
+    pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def _rows(pg) -> int:
+    return pg.locator('.seqlab-hyperparam-explorer .seqlab-runs-table table tbody tr').count()
+
+
+def test_explorers_in_jupyterlab(page, lab):
+    pg = page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    _run_all_cells(pg)
+    hx = pg.locator('.seqlab-hyperparam-explorer')
+    hx.wait_for(state='visible', timeout=CELLS_S * 1000)
+    ae = pg.locator('.seqlab-attention-explorer')
+    ae.wait_for(state='visible', timeout=CELLS_S * 1000)  # the cells before it (one training run) are done
+    errors = pg.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] :text("Error")')
+    assert errors.count() == 0, errors.first.inner_text()
+
+    # the controls: a log slider for lr, toggle buttons for the choices, Run / Stop / Sweep
+    assert hx.locator('.widget-slider').count() >= 1
+    assert hx.locator('.widget-toggle-buttons').count() == 3  # embedding_dim, num_heads, sweep mode
+    run, stop = hx.locator('button:has-text("Run")'), hx.locator('button:has-text("Stop")')
+    assert run.is_enabled() and stop.is_disabled()
+    assert hx.locator('button:has-text("Sweep")').count() == 1
+    # the live plot of the run made in the notebook is an image in the output widget
+    hx.locator('.seqlab-live-plot img').wait_for(state='visible', timeout=30_000)
+    pg.wait_for_function("() => document.querySelectorAll('.seqlab-runs-table table tbody tr').length >= 1", timeout=30_000)
+    n0 = _rows(pg)
+
+    # pick embedding_dim = 8 (the notebook's run used 16), click Run: a new row appears with that value
+    hx.locator('.widget-toggle-buttons', has_text='16').locator('button', has_text='8').click()
+    run.click()
+    pg.wait_for_function(f"() => document.querySelectorAll('.seqlab-runs-table table tbody tr').length > {n0}",
+                         timeout=RUN_S * 1000)
+    assert _rows(pg) == n0 + 1
+    last = hx.locator('.seqlab-runs-table table tbody tr').last.inner_text()
+    assert '\t8\t' in last and 'done' in last, last
+    pg.wait_for_function("() => !document.querySelector('.seqlab-hyperparam-explorer button[title^=\"train once\"]').disabled",
+                         timeout=30_000)
+    assert 'Run 2 done' in hx.locator('.seqlab-status').inner_text()
+    hx.locator('.seqlab-live-plot img').wait_for(state='visible', timeout=30_000)
+    shot_hx = SHOTS / 'hyperparam_explorer.png'
+    hx.screenshot(path=str(shot_hx))
+
+    # the attention explorer: example picker, layer and head, shaded text, heatmap image, top-tokens table
+    assert ae.locator('select').count() >= 3
+    assert ae.locator('.seqlab-tok').count() >= 4
+    ae.locator('.seqlab-attn-heatmap img').wait_for(state='visible', timeout=30_000)
+    assert 'Most-attended tokens' in ae.inner_text()
+    ae.locator('input[type="checkbox"]').check()  # misclassified only
+    pg.wait_for_timeout(1500)
+    shot_ae = SHOTS / 'attention_explorer.png'
+    ae.screenshot(path=str(shot_ae))
+    pg.screenshot(path=str(SHOTS / 'jupyterlab_page.png'))
+    print(f'\nscreenshots: {shot_hx} {shot_ae} {SHOTS / "jupyterlab_page.png"}')
+
+    # nothing was fetched from outside the local server
+    outside = sorted({u for u in pg.requests_seen if urlparse(u).scheme in ('http', 'https', 'ws', 'wss')
+                      and urlparse(u).hostname not in ('127.0.0.1', 'localhost')})
+    assert not outside, outside
