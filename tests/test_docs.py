@@ -369,3 +369,22 @@ def test_first_code_cell_installs_seqlab_in_colab(nb_path):
         f'{nb_path.name}: the first code cell must install seqlab when the notebook runs in Colab, guarded by '
         f'`if {COLAB_GUARD}:` and hidden with `#| hide` (copy the cell from nbs/00_core.ipynb); it is:\n{first[:300]}')
     assert re.match(r'^\s*#\s*\|\s*hide\b', first), f'{nb_path.name}: the Colab cell must be hidden in the docs (`#| hide`)'
+
+
+# ---------------------------------------------------------------------------------------------
+# GitHub Actions
+def test_workflows():
+    import yaml
+    wf = ROOT / '.github' / 'workflows'
+    test = yaml.safe_load((wf / 'test.yml').read_text())
+    steps = test['jobs']['test']['steps']
+    assert test['jobs']['test']['runs-on'].startswith('ubuntu')
+    assert any(s.get('with', {}).get('python-version') == '3.11' for s in steps)
+    assert any(s.get('run', '').strip() == 'bash .ci/run' for s in steps)
+    assert test['jobs']['test']['env']['CI'] == 'true'
+    docs = yaml.safe_load((wf / 'docs.yml').read_text())
+    build = docs['jobs']['build']['steps']
+    assert any(s.get('run', '').strip() == 'make docs' for s in build)
+    assert any(s.get('uses', '').startswith('actions/upload-pages-artifact') and s['with']['path'] == '_site' for s in build)
+    assert any(s.get('uses', '').startswith('actions/deploy-pages') for s in docs['jobs']['deploy']['steps'])
+    assert docs['permissions'] == {'contents': 'read', 'pages': 'write', 'id-token': 'write'}
