@@ -270,3 +270,33 @@ def test_checkpoints_and_counting(tmp_path):
     assert 0 <= unit < 8 and -1 <= corr <= 1
     long = long_prefix_validity(m, pairs=(2, 4), n=5, max_new_tokens=10)
     assert list(long.pairs) == [2, 4] and long.valid.between(0, 1).all()
+
+
+# --- training hooks and plots ---------------------------------------------------------------------
+
+def test_learner_trains_lm_and_records_batch_stats(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from seqlab.autoregressive import BatchStatsCB, plot_counting, plot_length_depth, plot_lm_curves
+    from seqlab.learner import CheckpointCB, Learner
+    train, valid = brackets(300, seed=0), brackets(50, seed=1)
+    dls = lm_dataloaders(train, valid, max_tokens=400, seed=0)
+    v = dls.train.dataset.vocab
+    torch.manual_seed(0)
+    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
+    cb = BatchStatsCB()
+    learn = Learner(m, dls, loss_func=None, lr=0.01, device='cpu',
+                    cbs=[cb, CheckpointCB(tmp_path / 'ep{epoch}.pt')])
+    learn.fit(2)
+    stats = cb.stats
+    assert len(stats) == 2 * len(dls.train)
+    assert list(stats.epoch.unique()) == [0, 1]
+    assert np.isfinite(stats.loss).all() and (stats.grad_norm > 0).all()
+    assert stats.loss.iloc[-10:].mean() < stats.loss.iloc[:3].mean()  # it learns
+    assert (tmp_path / 'ep0.pt').exists() and (tmp_path / 'ep1.pt').exists()
+    load_weights(m, tmp_path / 'ep0.pt')
+    for fig in (plot_lm_curves(stats, 'x'), plot_length_depth(train, ['()', '(())']),
+                plot_counting('(())', cell_trace(m, '(())'), 0)):
+        assert isinstance(fig, plt.Figure)
+        plt.close(fig)
