@@ -185,7 +185,8 @@ def myst_sources(root: Path, nbs: list[Path], proc: Path) -> Path:
         if not pp.exists():
             raise BrokenNotebook(f'{p}: nbdev produced no processed copy ({pp}).')
         processed[page] = process_nb(json.loads(pp.read_text(encoding='utf-8')), p.name, site_url)
-    anchors = {page: set(re.findall(r'<div id="([^"]+)" class="sd-anchor">', json.dumps(nb)))
+    anchors = {page: {a for c in nb['cells'] if c['cell_type'] == 'markdown'
+                      for a in re.findall(r'<div id="([^"]+)" class="sd-anchor">', c['source'])}
                for page, nb in processed.items()}
     for p, (_, page) in zip(nbs, pages):
         nb = processed[page]

@@ -70,11 +70,12 @@ def notebook_table(root: Path = ROOT) -> str:
         rows = [p for p in nbs if want(int(re.match(r'^(\d+)', p.name).group(1)))]
         if not rows:
             continue
-        out += ['', f'### {caption}', '', '| Notebook | What it teaches | Colab |', '|---|---|---|']
+        out += ['', f'### {caption}', '', '| | Notebook | What it teaches | Colab |', '|---|---|---|---|']
         for p in rows:
             info = nb_info(p)
             summary = info['summary'].replace('|', '\\|')
-            out.append(f"| [{p.stem}: {info['title']}]({p.name}) | {summary} "
+            num = re.match(r'^(\d+)', p.name).group(1)
+            out.append(f"| {num} | [{info['title']}]({p.name}) | {summary} "
                        f"| [![Open In Colab]({COLAB_BADGE})]({colab_url(s, p.name)}) |")
     return '\n'.join(out)
 
