@@ -147,6 +147,9 @@ def test_click_run_trains_with_the_control_values_and_adds_a_row(task):
     assert ex.wait(WAIT)
     assert ex.runs_table()['embedding_dim'].tolist() == [8, 4]
     assert ex.runs_table()['run'].tolist() == [1, 2]
+    bundle = ex._repr_mimebundle_()
+    assert 'application/vnd.jupyter.widget-view+json' in bundle
+    assert bundle['text/plain'].startswith('HyperparamExplorer(controls: lr, embedding_dim, epochs; 2 run(s))')
 
 
 def test_controls_are_disabled_while_running_and_stop_keeps_the_weights(task):
@@ -366,6 +369,7 @@ def test_attention_explorer_shows_the_chosen_example_layer_and_head(toy):
     assert [v for _, v in ae.example.options] == [3] and ae.selected[0] == 3
     assert 'MISCLASSIFIED' in ae.info.value and 'true <b>sport</b>' in ae.info.value
     assert 'goal' in ae.table.value and 'song' in ae.table.value
+    assert ae._repr_mimebundle_()['text/plain'].startswith('AttentionExplorer(5 examples, 2 attention layer(s))')
 
 
 def test_attention_explorer_without_misclassified_and_bad_labels(toy):
