@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 from gensim.models import FastText, KeyedVectors
 from gensim.models.fasttext import save_facebook_model
@@ -66,6 +68,24 @@ def test_format_round_trip(kv, tmp_path, fmt, name, detected):
         got = load_vectors(p, fmt=f)
         assert list(got.index_to_key) == WORDS  # unicode words, order kept
         np.testing.assert_allclose(got.vectors, kv.vectors, rtol=0, atol=1e-6)
+
+
+_word = st.text(alphabet=st.characters(blacklist_categories=('Z', 'C')), min_size=1, max_size=8)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(_word, min_size=1, max_size=6, unique=True), dim=st.integers(1, 6),
+       fmt=st.sampled_from(['word2vec-bin', 'word2vec-text', 'glove-text']), seed=st.integers(0, 99))
+def test_round_trip_any_words(tmp_path_factory, words, dim, fmt, seed):
+    "Any non-blank words (unicode, digits, punctuation) and sizes survive writing and detection."
+    k = KeyedVectors(vector_size=dim)
+    k.add_vectors(words, np.random.default_rng(seed).normal(size=(len(words), dim)).astype(np.float32))
+    p = tmp_path_factory.mktemp('rt') / 'vectors'
+    _write(k, p, fmt)
+    assert detect_format(p) == fmt
+    got = load_vectors(p)
+    assert got.index_to_key == words
+    np.testing.assert_allclose(got.vectors, k.vectors, atol=1e-6)
 
 
 def test_detection_ignores_the_file_name(kv, tmp_path):
