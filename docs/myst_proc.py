@@ -244,6 +244,13 @@ def _title_cell(fm: dict) -> dict:
 
 def process_nb(nb: dict, name: str, site_url: str = '') -> dict:
     "Map one nbdev-processed notebook (`nbformat` dict) to a MyST/myst-nb notebook."
+    try:
+        return _process_nb(nb, name, site_url)
+    except ValueError as e:
+        raise BrokenNotebook(f'{name}: {e}') from e
+
+
+def _process_nb(nb: dict, name: str, site_url: str) -> dict:
     nb = copy.deepcopy(nb)
     cells, fm = [], {}
     for idx, cell in enumerate(nb.get('cells', [])):

@@ -299,6 +299,8 @@ def test_process_nb_rejects_error_outputs_and_missing_titles():
         process_nb({'cells': [_md('x'), err]}, '04_x.ipynb')
     with pytest.raises(BrokenNotebook, match='no title'):
         process_nb({'cells': [_code('x = 1')]}, '04_x.ipynb')
+    with pytest.raises(BrokenNotebook, match='04_x.ipynb: unclosed fenced div'):
+        process_nb({'cells': [_md('# T\n\n> s'), _md('::: {.callout-note}\nno end')]}, '04_x.ipynb')
 
 
 # ---------------------------------------------------------------------------------------------
