@@ -210,6 +210,24 @@ def test_build_fails_on_a_broken_notebook(tmp_path, capsys, name, text, msg):
     assert not (root / '_site' / 'index.html').exists()
 
 
+def test_nbdev_processing_runs_only_the_imports_of_mixed_cells(tmp_path):
+    "nbdev would run a cell that mixes imports with a demo (a training run, say); the build runs its imports only."
+    marker = tmp_path / 'demo_ran.txt'
+    nb = _nb(_md('# Mini\n\n> A small notebook.'),
+             _code('#| default_exp mini'),
+             _code('#| export\ndef double(x: int):  # a number\n    "Twice `x`."\n    return 2 * x'),
+             _code(f'import pathlib, math\npathlib.Path({str(marker)!r}).write_text(str(math.pi))\nnot_defined_here'),
+             _code('import math'))
+    root = _mini_project(tmp_path, {'07_mini.ipynb': nb})
+    proc = docs_build.nbdev_proc(root, docs_build.notebooks(root))
+    out = json.loads((proc / '07_mini.ipynb').read_text())
+    md = [''.join(o['data']['text/markdown']) for c in out['cells'] for o in c.get('outputs', [])
+          if 'text/markdown' in o.get('data', {})]
+    assert any('### double' in m and 'Twice' in m for m in md), 'show_doc(double) was not rendered'
+    assert not marker.exists(), 'the demo in a mixed cell ran during the docs build'
+    assert (root / '_proc').resolve() == proc.resolve()
+
+
 def test_missing_page_or_nav_entry_fails(tmp_path, site):
     fake = tmp_path / 'site'
     shutil.copytree(site, fake, ignore=shutil.ignore_patterns('_static', '_images'))
