@@ -227,8 +227,10 @@ def check_site(site: Path, nbs: list[Path]):
     if missing:
         raise SystemExit(f'No page was built for: {", ".join(missing)}.')
     home = (site / 'index.html').read_text(encoding='utf-8')
-    nav = home[home.find('bd-docs-nav'):]
-    hrefs = re.findall(r'href="([\w-]+)\.html"', nav)
+    nav = re.search(r'<nav class="[^"]*bd-docs-nav[^"]*".*?</nav>', home, flags=re.DOTALL)
+    if not nav:
+        raise SystemExit('The home page has no navigation (sidebar).')
+    hrefs = re.findall(r'href="([\w-]+)\.html"', nav.group(0))
     want = [page_name(p.name) for p in nbs if p.stem != 'index']
     absent = [w for w in want if w not in hrefs]
     if absent:

@@ -87,8 +87,9 @@ def test_every_notebook_has_a_page(site):
 
 def test_navigation_order(site):
     home = (site / 'index.html').read_text(encoding='utf-8')
-    nav = home[home.index('bd-docs-nav'):]
+    nav = re.search(r'<nav class="[^"]*bd-docs-nav[^"]*".*?</nav>', home, flags=re.DOTALL).group(0)
     hrefs = list(dict.fromkeys(re.findall(r'href="([\w-]+)\.html"', nav)))
+    assert len(hrefs) == len(set(hrefs))
     want = [page_name(p.name) for p in NBS if p.stem != 'index']
     assert [h for h in hrefs if h in want] == want
     numbers = [docs_build.nb_number(p.name) for p in NBS if p.stem != 'index']
@@ -238,6 +239,11 @@ def test_missing_page_or_nav_entry_fails(tmp_path, site):
     extra = NBS + [ROOT / 'nbs' / '99_extra.ipynb']
     shutil.copy(site / 'core.html', fake / 'core.html')
     (fake / 'extra.html').write_text('<html></html>')
+    with pytest.raises(SystemExit, match='missing from the navigation: extra'):
+        docs_build.check_site(fake, extra)
+    # a link in the page body is not a place in the navigation
+    home = (fake / 'index.html').read_text(encoding='utf-8')
+    (fake / 'index.html').write_text(home.replace('</article>', '<a href="extra.html">x</a></article>'))
     with pytest.raises(SystemExit, match='missing from the navigation: extra'):
         docs_build.check_site(fake, extra)
 
