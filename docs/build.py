@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -83,7 +82,6 @@ def _check_json(nbs: list[Path]):
 def _filter_defaults():
     "nbdev's processors, with `exec_show_docs` running only the imports of a mixed cell."
     import ast
-    from unittest import mock
     from nbdev import processors as P
 
     class exec_show_docs_imports(P.exec_show_docs):
@@ -98,8 +96,7 @@ def _filter_defaults():
                      and any(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
                      and not all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees))
             if not mixed:
-                with mock.patch.object(P, 'warn', lambda *a, **k: None):
-                    return super().__call__(cell)
+                return super().__call__(cell)
             if not self.nb.has_docs_ or not hasattr(self, 'k'):
                 return
             if cell.directives_.get('eval:', [''])[0].lower() == 'false':
@@ -122,7 +119,7 @@ def nbdev_proc(root: Path, nbs: list[Path]) -> Path:
     from unittest import mock
     import nbdev.serve
     from nbdev.config import get_config
-    cwd = os.getcwd()
+    cwd, in_test = os.getcwd(), os.environ.get('IN_TEST')
     os.chdir(root)
     get_config.cache_clear()  # nbdev caches the settings of the first project it saw
     try:
@@ -137,6 +134,8 @@ def nbdev_proc(root: Path, nbs: list[Path]) -> Path:
     finally:
         os.chdir(cwd)
         get_config.cache_clear()
+        if in_test is None:  # nbdev sets IN_TEST while it processes and leaves it set when a notebook fails
+            os.environ.pop('IN_TEST', None)
 
 
 def _toctree(pages: list[tuple[str, str]]) -> list[dict]:
