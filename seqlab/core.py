@@ -63,16 +63,15 @@ def quick_mode() -> bool:
         return False
     raise ValueError(f"SEQLAB_QUICK={v!r} is not understood: set it to 1 (quick) or 0 (full), or unset it.")
 
-# %% ../nbs/00_core.ipynb #e07a1fb4
+# %% ../nbs/00_core.ipynb #0a2b805e
 def mode_banner(
-    data: str = '',  # what the notebook trains on in full mode, e.g. "BBC News (2,225 articles)"
+    data: str = 'the real data set',  # what full mode trains on, e.g. "BBC News (2,225 articles)"
+    sample: str = 'an offline GENERATED sample',  # what quick mode trains on
 ) -> str:
     "One line that says which mode is on, which data it means, and how to switch."
     if quick_mode():
-        s = 'QUICK mode: offline GENERATED sample, short training (set SEQLAB_QUICK=0 for the real data and full settings)'
-    else:
-        s = 'FULL mode: real data' + (f' ({data})' if data else '') + ', full settings (set SEQLAB_QUICK=1 for the quick offline run)'
-    return s
+        return f'QUICK mode: {sample}, short training (set SEQLAB_QUICK=0 for {data} and the full settings)'
+    return f'FULL mode: {data}, full settings (set SEQLAB_QUICK=1 for the quick offline run on {sample})'
 
 # %% ../nbs/00_core.ipynb #6dc53ddf
 def env_report() -> dict:
