@@ -387,6 +387,16 @@ def _first_code_cell(nb: dict) -> str | None:
 
 
 @pytest.mark.parametrize('nb_path', [p for p in NBS if p.stem != 'index'], ids=lambda p: p.name)
+def test_notebook_is_committed_with_outputs(nb_path):
+    "The docs, GitHub and Colab show the stored quick-mode outputs: a notebook is saved after running."
+    nb = json.loads(nb_path.read_text(encoding='utf-8'))
+    code = [c for c in nb['cells'] if c['cell_type'] == 'code']
+    ran = [c for c in code if c.get('outputs')]
+    assert ran, (f'{nb_path.name} has no stored outputs: run it in quick mode and save it with its outputs '
+                 f'(SEQLAB_QUICK=1 jupyter nbconvert --to notebook --execute --inplace {nb_path.name}, then nbdev_clean)')
+
+
+@pytest.mark.parametrize('nb_path', [p for p in NBS if p.stem != 'index'], ids=lambda p: p.name)
 def test_first_code_cell_installs_seqlab_in_colab(nb_path):
     nb = json.loads(nb_path.read_text(encoding='utf-8'))
     first = _first_code_cell(nb)
