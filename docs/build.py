@@ -267,7 +267,7 @@ def build(root: Path | str = '.', force: bool = False, quiet: bool = True) -> Pa
         shutil.rmtree(doctrees, ignore_errors=True)
     sphinx(root, src, html, doctrees, quiet=quiet)
     shutil.rmtree(site, ignore_errors=True)
-    shutil.copytree(html, site, ignore=shutil.ignore_patterns('.buildinfo', '.doctrees'))
+    shutil.copytree(html, site, ignore=shutil.ignore_patterns('.buildinfo', '.doctrees', '_sources'))
     check_site(site, nbs)
     (site / '.nojekyll').touch()
     (site / STAMP).write_text(json.dumps({'digest': dig, 'pages': pages}))
