@@ -18,7 +18,7 @@ from .learner import Callback, run_summary, sweep_points
 from .metrics import metric_columns, plot_curves, plot_sweep_heatmap
 
 # %% auto #0
-__all__ = ['parse_spec', 'control_for', 'range_values', 'space_grid', 'watched_metric', 'plot_runs', 'fig_to_output',
+__all__ = ['parse_spec', 'control_for', 'range_values', 'space_grid', 'watched_metric', 'plot_runs', 'fig_to_output', 'render',
            'bin_params', 'ExplorerCB', 'HyperparamExplorer', 'params', 'runs_table', 'run', 'sweep', 'stop', 'wait',
            'overlay', 'heatmap', 'attention_layers', 'token_weights', 'predict_with_attention', 'top_attended_tokens',
            'highlight_html', 'plot_attention', 'AttentionExplorer']
@@ -145,6 +145,19 @@ def fig_to_output(
     return {'output_type': 'display_data', 'metadata': {},
             'data': {'image/png': png, 'text/plain': '<Figure>'}}
 
+# %% ../nbs/06_widgets.ipynb #a043acdb
+_PLOT_LOCK = threading.RLock()
+
+def render(
+    plot_fn,  # a function that returns a matplotlib figure
+    *args,  # its arguments
+    dpi: int = 90,  # resolution of the PNG
+    **kwargs,  # its keyword arguments
+) -> dict:
+    "`fig_to_output(plot_fn(*args, **kwargs))`, one figure at a time across threads."
+    with _PLOT_LOCK:
+        return fig_to_output(plot_fn(*args, **kwargs), dpi=dpi)
+
 # %% ../nbs/06_widgets.ipynb #495a35e9
 def bin_params(
     runs: pd.DataFrame,  # one row per run
@@ -175,7 +188,7 @@ class ExplorerCB(Callback):
             learn.request_stop()
     def after_epoch(self, learn): self.explorer._draw_live(learn)
 
-# %% ../nbs/06_widgets.ipynb #4d799c74
+# %% ../nbs/06_widgets.ipynb #428fe63d
 class HyperparamExplorer:
     "Controls from a parameter space; Run/Stop/Sweep train with them, with live curves and a runs table."
     def __init__(self,
@@ -196,7 +209,7 @@ class HyperparamExplorer:
             self.controls['epochs'] = W.IntSlider(value=epochs, min=1, max=max(10, 3 * epochs), description='epochs',
                                                   style={'description_width': '110px'}, layout=W.Layout(width='360px'))
         self.runs, self.histories, self.learn, self.last_error, self.metric_col = [], {}, None, None, None
-        self.stop_requested, self.running, self._thread = False, False, None
+        self.stop_requested, self.running, self._thread, self._start_lock = False, False, None, threading.Lock()
         self._build_ui()
 
 # %% ../nbs/06_widgets.ipynb #376674b4
@@ -355,14 +368,15 @@ def _set_running(self: HyperparamExplorer, running: bool):
 
 HyperparamExplorer._set_running = _set_running
 
-# %% ../nbs/06_widgets.ipynb #393539d5
+# %% ../nbs/06_widgets.ipynb #2e421bf5
 def _start(self: HyperparamExplorer, configs: list, then=None):
     "Train `configs` one after the other (in a thread when `background`)."
-    if self.running:
-        self.status.value = _status_html('A run is in progress: wait for it or press Stop.', error=True)
-        return None
-    self.stop_requested = False
-    self._set_running(True)
+    with self._start_lock:  # two clicks may arrive on two threads
+        if self.running:
+            self.status.value = _status_html('A run is in progress: wait for it or press Stop.', error=True)
+            return None
+        self.stop_requested = False
+        self._set_running(True)
     def work():
         try:
             for i, cfg in enumerate(configs):
@@ -439,38 +453,35 @@ def _label(self: HyperparamExplorer, rid: int) -> str:
 
 HyperparamExplorer._label = _label
 
-# %% ../nbs/06_widgets.ipynb #f98d58b0
+# %% ../nbs/06_widgets.ipynb #bc117eac
 def _draw_live(self: HyperparamExplorer, learn):
     "Replace the live plot with the curves of `learn.history` so far."
     h = learn.history
     if len(h):
         m = watched_metric(h, self.metric)
-        fig = plot_curves(h, metric=m if m in h else None, figsize=(8, 3))
-        self.plot.outputs = (fig_to_output(fig, dpi=80),)
+        self.plot.outputs = (render(plot_curves, h, metric=m if m in h else None, figsize=(8, 3), dpi=80),)
 
 HyperparamExplorer._draw_live = _draw_live
 
-# %% ../nbs/06_widgets.ipynb #f9c625a7
+# %% ../nbs/06_widgets.ipynb #030597f8
 def overlay(self: HyperparamExplorer, runs: list | None = None):
     "Overlay the validation curves of the chosen runs (default: those selected in the list)."
     runs = list(runs if runs is not None else self.pick.value) or list(self.histories)[-3:]
     if not runs:
         self.status.value = _status_html('No finished run to overlay yet.', error=True)
         return
-    fig = plot_runs({self._label(r): self.histories[r] for r in runs}, metric=self.metric)
-    self.extra.outputs = (fig_to_output(fig),)
+    self.extra.outputs = (render(plot_runs, {self._label(r): self.histories[r] for r in runs}, metric=self.metric),)
 
 HyperparamExplorer.overlay = overlay
 
-# %% ../nbs/06_widgets.ipynb #0e5c29df
+# %% ../nbs/06_widgets.ipynb #0217b5c5
 def heatmap(self: HyperparamExplorer, x: str | None = None, y: str | None = None):
     "Heatmap of the mean best metric for each pair of values of `x` and `y` over all runs."
     x, y, df = x or self.x_pick.value, y or self.y_pick.value, self.runs_table()
     if self.metric_col is None or self.metric_col not in df or x == y:
         self.status.value = _status_html('The heatmap needs finished runs and two different parameters x and y.', error=True)
         return
-    fig = plot_sweep_heatmap(bin_params(df, self.space), x, y, self.metric_col)
-    self.extra.outputs = (fig_to_output(fig),)
+    self.extra.outputs = (render(plot_sweep_heatmap, bin_params(df, self.space), x, y, self.metric_col),)
 
 HyperparamExplorer.heatmap = heatmap
 
@@ -647,7 +658,7 @@ def plot_attention(
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06_widgets.ipynb #55a29c9f
+# %% ../nbs/06_widgets.ipynb #9bebea76
 class AttentionExplorer:
     "Pick an example, layer and head; see the attention heatmap, the shaded text and the top tokens per class."
     def __init__(self,
@@ -666,6 +677,7 @@ class AttentionExplorer:
             raise ValueError(f"label {bad[0]} is outside the {len(self.classes)} classes {self.classes}.")
         self.top = top_attended_tokens(model, data, vocab, k=k, classes=self.classes, agg=agg)
         self.n_layers = len(self.res['attn'][0])
+        self._lock, self._busy = threading.RLock(), False
         self._build_ui(misclassified_only)
         self.show(self.example.value)
 
@@ -716,21 +728,30 @@ def _fill_examples(self: AttentionExplorer):
 
 AttentionExplorer._fill_examples = _fill_examples
 
-# %% ../nbs/06_widgets.ipynb #66404d4d
+# %% ../nbs/06_widgets.ipynb #1c9f138f
 def _update(self: AttentionExplorer):
     "Show what the controls select (ignoring the changes `show` itself makes)."
-    if not getattr(self, '_busy', False):
-        self.show(self.example.value, self.layer.value, self.head.value)
+    with self._lock:  # widget events may come on several threads: read the controls once it is our turn
+        if not self._busy:
+            self.show(self.example.value, self.layer.value, self.head.value)
 
 AttentionExplorer._update = _update
 
-# %% ../nbs/06_widgets.ipynb #edf885d4
+# %% ../nbs/06_widgets.ipynb #4865ad3f
 def _ae_show(self: AttentionExplorer,
              i: int,  # the example's index in the data
              layer: int | None = None,  # the layer (default: the one selected, else the last)
              head='mean',  # a head index, or 'mean' over the heads
             ):
     "Show example `i` at `layer` and `head`: labels, shaded text and heatmap."
+    with self._lock:
+        self._show(i, layer, head)
+
+AttentionExplorer.show = _ae_show
+
+# %% ../nbs/06_widgets.ipynb #c6d1b53e
+def _ae_show_unlocked(self: AttentionExplorer, i, layer, head):
+    "The body of `show` (the caller holds the lock)."
     if i is None:
         self.info.value, self.text.value, self.heat.outputs = '<i>No example to show.</i>', '', ()
         return
@@ -752,9 +773,9 @@ def _ae_show(self: AttentionExplorer,
     self.info.value = (f'<div class="seqlab-attn-info">example <b>#{i}</b>: true <b>{html.escape(self.classes[t])}</b>, '
                        f'predicted <b>{html.escape(self.classes[p])}</b> ({self.res["probs"][i][p]:.2f}, {ok}); layer {layer}, head {head}</div>')
     self.text.value = highlight_html(toks, token_weights(a))
-    self.heat.outputs = (fig_to_output(plot_attention(toks, a, title=f'layer {layer}, head {head}')),)
+    self.heat.outputs = (render(plot_attention, toks, a, title=f'layer {layer}, head {head}'),)
 
-AttentionExplorer.show = _ae_show
+AttentionExplorer._show = _ae_show_unlocked
 
 # %% ../nbs/06_widgets.ipynb #70f28ccc
 def _ae_repr(self: AttentionExplorer, **kwargs):

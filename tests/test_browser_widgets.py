@@ -84,6 +84,7 @@ def train_fn(lr, embedding_dim, num_heads):
 hx = HyperparamExplorer({'lr': (1e-3, 1e-1, 'log'), 'embedding_dim': [8, 16], 'num_heads': [1, 2]}, train_fn, epochs=4)
 hx.controls['lr'].value = 0.03
 hx.controls['embedding_dim'].value = 16
+hx.controls['num_heads'].value = 2
 hx''',
     '''hx.run(); hx.wait(180)
 hx.runs_table()''',
@@ -207,6 +208,15 @@ def _run_all_cells(pg):
     pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
+def _dark_fraction(src: str) -> float:
+    "The share of dark pixels (text, axes) in a `data:image/png;base64,...` image; a blank canvas has none."
+    import base64
+    import io
+    import matplotlib.image as mpimg
+    img = mpimg.imread(io.BytesIO(base64.b64decode(src.split(',', 1)[1])), format='png')
+    return float((img[..., :3].mean(-1) < 0.35).mean())
+
+
 def _rows(pg) -> int:
     return pg.locator('.seqlab-hyperparam-explorer .seqlab-runs-table table tbody tr').count()
 
@@ -240,7 +250,7 @@ def test_explorers_in_jupyterlab(page, lab):
                          timeout=RUN_S * 1000)
     assert _rows(pg) == n0 + 1
     last = hx.locator('.seqlab-runs-table table tbody tr').last.inner_text()
-    assert '\t8\t' in last and 'done' in last, last
+    assert '\t8\t2\t' in last and 'done' in last, last  # embedding_dim 8, num_heads 2
     pg.wait_for_function("() => !document.querySelector('.seqlab-hyperparam-explorer button[title^=\"train once\"]').disabled",
                          timeout=30_000)
     assert 'Run 2 done' in hx.locator('.seqlab-status').inner_text()
@@ -257,8 +267,19 @@ def test_explorers_in_jupyterlab(page, lab):
     pg.wait_for_timeout(1500)
     shot_ae = SHOTS / 'attention_explorer.png'
     ae.screenshot(path=str(shot_ae))
+    # layer 0 is the self-attention map: the head list offers 'mean' and each head
+    ae.locator('select').nth(1).select_option(label='0 (self-attention, 2 head(s))')
+    ae.locator('.seqlab-attn-info:has-text("layer 0")').wait_for(timeout=30_000)
+    ae.locator('select').nth(2).select_option(label='mean')
+    ae.locator('.seqlab-attn-info:has-text("head mean")').wait_for(timeout=30_000)
+    pg.wait_for_function("""() => { const i = document.querySelector('.seqlab-attention-explorer .seqlab-attn-heatmap img');
+        return i && i.complete && i.naturalHeight > 250; }""", timeout=30_000)  # the square T x T map, not the pooling strip
+    pg.wait_for_timeout(1500)
+    assert _dark_fraction(ae.locator('.seqlab-attn-heatmap img').get_attribute('src')) > 0.005  # title, tick labels drawn
+    shot_sa = SHOTS / 'attention_explorer_self_attention.png'
+    ae.screenshot(path=str(shot_sa))
     pg.screenshot(path=str(SHOTS / 'jupyterlab_page.png'))
-    print(f'\nscreenshots: {shot_hx} {shot_ae} {SHOTS / "jupyterlab_page.png"}')
+    print(f'\nscreenshots: {shot_hx} {shot_ae} {shot_sa} {SHOTS / "jupyterlab_page.png"}')
 
     # nothing was fetched from outside the local server
     outside = sorted({u for u in pg.requests_seen if urlparse(u).scheme in ('http', 'https', 'ws', 'wss')

@@ -382,3 +382,40 @@ def test_attention_explorer_without_misclassified_and_bad_labels(toy):
     assert ae.selected[0] == 0
     with pytest.raises(ValueError, match='outside the 1 classes'):
         AttentionExplorer(model, data, vocab, ['sport'])
+
+
+def test_widget_events_on_two_threads_render_one_at_a_time(toy):
+    "JupyterLab may deliver widget events on a thread of their own: the explorer must stay consistent."
+    import base64
+    import io
+    import matplotlib.image as mpimg
+    vocab, model, data = toy
+    ae = AttentionExplorer(model, data, vocab, ['sport', 'music'])
+    errors = []
+
+    def flip(values):
+        try:
+            for v in values:
+                ae.layer.value = v
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    def heads():
+        try:
+            for _ in range(10):
+                ae.show(1, 0, 'mean')
+                ae.show(1, 0, 1)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=flip, args=([0, 1] * 10,)), threading.Thread(target=heads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(WAIT)
+    assert not errors
+    i, layer, head = ae.selected
+    assert (ae.layer.value, ae.head.value) == (layer, head)
+    assert f'layer {layer}, head {head}' in ae.info.value
+    img = mpimg.imread(io.BytesIO(base64.b64decode(ae.heat.outputs[0]['data']['image/png'])), format='png')
+    assert img.shape[0] > 50 and img[..., :3].std() > 0.05  # a drawn heatmap, not a blank canvas
