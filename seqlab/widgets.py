@@ -305,12 +305,12 @@ def runs_table(self: HyperparamExplorer) -> pd.DataFrame:
 
 HyperparamExplorer.runs_table = runs_table
 
-# %% ../nbs/06_widgets.ipynb #da4ea9dc
+# %% ../nbs/06_widgets.ipynb #d2eb7172
 def _repr_mimebundle_(self: HyperparamExplorer, **kwargs):
     "The widget in Jupyter; a one-line summary where widgets do not render (text, static pages)."
     data = self.ui._repr_mimebundle_(**kwargs)
-    data['text/plain'] = (f"HyperparamExplorer(controls: {', '.join(self.controls)}; {len(self.runs)} run(s)) "
-                          '[interactive widget: run the notebook in Jupyter to use it]')
+    data['text/plain'] = (f"HyperparamExplorer(controls: {', '.join(self.controls)}; {len(self.runs)} run(s))"
+                          ' [widget: run the notebook to use it]')
     return data
 
 HyperparamExplorer._repr_mimebundle_ = _repr_mimebundle_
@@ -777,12 +777,12 @@ def _ae_show_unlocked(self: AttentionExplorer, i, layer, head):
 
 AttentionExplorer._show = _ae_show_unlocked
 
-# %% ../nbs/06_widgets.ipynb #70f28ccc
+# %% ../nbs/06_widgets.ipynb #b4f4f24b
 def _ae_repr(self: AttentionExplorer, **kwargs):
     "The widget in Jupyter; a one-line summary where widgets do not render (text, static pages)."
     data = self.ui._repr_mimebundle_(**kwargs)
-    data['text/plain'] = (f"AttentionExplorer({len(self.res['preds'])} examples, {self.n_layers} attention layer(s)) "
-                          '[interactive widget: run the notebook in Jupyter to use it]')
+    data['text/plain'] = (f"AttentionExplorer({len(self.res['preds'])} examples, {self.n_layers} attention layer(s))"
+                          ' [widget: run the notebook to use it]')
     return data
 
 AttentionExplorer._repr_mimebundle_ = _ae_repr
