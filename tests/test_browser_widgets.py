@@ -125,7 +125,20 @@ def _write_settings(settings: Path):
 
 
 @pytest.fixture(scope='module')
-def lab():
+def chromium() -> str:
+    "Chromium's path, checked (with Playwright) before any server starts."
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable('playwright (Python) is not installed')
+    exe = _chromium()
+    if exe is None:
+        _unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+    return exe
+
+
+@pytest.fixture(scope='module')
+def lab(chromium):
     "JupyterLab on 127.0.0.1 serving a temporary folder with the demo notebook; always stopped."
     tmp = Path(tempfile.mkdtemp(prefix='seqlab-lab-'))
     root = tmp / 'root'
@@ -175,17 +188,11 @@ def lab():
 
 
 @pytest.fixture(scope='module')
-def page(lab):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable('playwright (Python) is not installed')
-    exe = _chromium()
-    if exe is None:
-        _unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+def page(chromium, lab):
+    from playwright.sync_api import sync_playwright
     url, _ = lab
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             pg = browser.new_page(viewport={'width': 1400, 'height': 1000})
             pg.set_default_timeout(30_000)
