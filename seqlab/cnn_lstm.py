@@ -245,7 +245,7 @@ def _cached_vectors(kinds, prep: TextPrep, embedding_dim: int, vectors: dict | N
             vectors[k] = vectors_for(k, embedding_dim, prep.token_lists, seed=seed)
     return {k: vectors[k] for k in kinds}
 
-# %% ../nbs/10_cnn_lstm.ipynb #a720d8b5
+# %% ../nbs/10_cnn_lstm.ipynb #d4fc90dd
 _DME_SETS = ('glove', 'fasttext')
 
 def build_cnn_lstm(
@@ -254,19 +254,20 @@ def build_cnn_lstm(
     vectors: dict | None = None,  # cache of pretrained vectors by kind (filled on first use); None: no cache
     freeze: bool = False,  # keep pretrained vectors fixed (False: fine-tune them, DME sets included)
     seed: int = 0,  # seed of the weights and of trained vectors
-    **cfg,  # `CNNLSTMConfig` fields (embedding_dim, num_filters, kernel_sizes, hidden_size, ...)
+    **cfg,  # `CNNLSTMConfig` fields (embedding_dim, num_filters, ...); a `pooling` here replaces the variant's
 ) -> CNNLSTMClassifier:
     "The model of one variant: its embedding from `make_embedding`, the rest from `cfg`."
     spec = variant_spec(variant)
     kind, dim = spec['embedding'], cfg.get('embedding_dim', CNNLSTMConfig.embedding_dim)
     set_seed(seed)
-    kinds = _DME_SETS if kind == 'dme' else ((kind,) if kind in ('glove', 'fasttext', 'word2vec') else ())
+    meta = kind in ('dme', 'cdme')
+    kinds = _DME_SETS if meta else ((kind,) if kind in ('glove', 'fasttext', 'word2vec') else ())
     vecs = _cached_vectors(kinds, prep, dim, vectors, seed)
-    if vecs is not None and kind != 'dme':
+    if vecs is not None and not meta:
         vecs = vecs.get(kind)
     emb = make_embedding(kind, prep.vocab, dim, token_lists=prep.token_lists, vectors=vecs, freeze=freeze,
                          sets=_DME_SETS, seed=seed)
-    cfg = {**cfg, 'embedding_dim': emb.embedding_dim, 'pooling': spec['pooling'],
+    cfg = {'pooling': spec['pooling'], **cfg, 'embedding_dim': emb.embedding_dim,
            'n_classes': len(prep.classes), 'padding_idx': prep.vocab.pad_idx}
     return CNNLSTMClassifier(CNNLSTMConfig(**cfg), emb)
 
@@ -327,7 +328,7 @@ def micro_f1_on(
     preds, targs = learn.get_preds(dl)
     return f1_micro(preds, targs)
 
-# %% ../nbs/10_cnn_lstm.ipynb #300934b7
+# %% ../nbs/10_cnn_lstm.ipynb #76a67684
 def cnn_lstm_results(
     learners: dict,  # variant name -> trained learner
     prep: TextPrep,  # the data the learners were trained on (its test loader is scored)
@@ -336,8 +337,8 @@ def cnn_lstm_results(
     rows = []
     for name, learn in learners.items():
         spec = variant_spec(name)
-        rows.append({'variant': name, 'report row': spec['label'], 'embedding': spec['embedding'],
-                     'pooling': spec['pooling'], 'report test F1': spec['published_f1'],
+        rows.append({'variant': name, 'report row': spec.get('label', name), 'embedding': spec['embedding'],
+                     'pooling': learn.model.cfg.pooling, 'report test F1': spec.get('published_f1', np.nan),
                      'our test F1': round(micro_f1_on(learn, prep.dls.test), 4),
                      'epochs': len(learn.history), 'train s': round(float(learn.history['seconds'].sum()), 1),
                      'our data': prep.source})

@@ -239,3 +239,20 @@ def test_plot_variant_curves_checks_its_input():
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 6
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_pooling_given_in_cfg_replaces_the_variants(prep):
+    m = build_cnn_lstm('learned', prep, pooling='last', embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3)
+    assert m.cfg.pooling == 'last'
+
+
+def test_a_new_row_with_contextual_meta_embeddings(prep, monkeypatch):
+    from seqlab.embeddings import CDME
+    monkeypatch.setitem(CNN_LSTM_VARIANTS, 'cmeta_attn', dict(embedding='cdme', pooling='attention'))
+    cache = {}
+    m = build_cnn_lstm('cmeta_attn', prep, vectors=cache, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3)
+    assert isinstance(m.embedding, CDME) and set(cache) == {'glove', 'fasttext'}
+    x, lengths = torch.tensor([[2, 3, 4, 0]]), torch.tensor([3])
+    with torch.no_grad():
+        _, w = m.eval()(x, lengths, return_attn=True)
+    assert w[0, 3] == 0 and abs(float(w.sum()) - 1) < 1e-6
