@@ -14,7 +14,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import threading
@@ -22,29 +21,16 @@ from pathlib import Path
 
 import pytest
 
+from browser import CHROMIUM_ARGS, find_chromium, unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'docs'))
 import build as docs_build  # noqa: E402
 from myst_proc import nb_number, page_name  # noqa: E402
 
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', '--no-first-run']
 SHOTS = Path(os.environ.get('SEQLAB_SCREENSHOTS', Path(tempfile.gettempdir()) / 'seqlab-docs-screenshots'))
-IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
 
 
-def _chromium() -> str | None:
-    for c in (os.environ.get('CHROMIUM'), '/usr/bin/chromium', shutil.which('chromium'),
-              shutil.which('chromium-browser'), shutil.which('google-chrome')):
-        if c and Path(c).exists():
-            return c
-    return None
-
-
-def _unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: the browser test must run in CI; .ci/run installs Chromium)')
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope='module')
@@ -73,10 +59,10 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable('playwright (Python) is not installed')
-    exe = _chromium()
+        unavailable('playwright (Python) is not installed')
+    exe = find_chromium()
     if exe is None:
-        _unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+        unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b

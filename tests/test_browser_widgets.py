@@ -27,10 +27,9 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', '--no-first-run']
+from browser import CHROMIUM_ARGS, find_chromium, unavailable
+
 SHOTS = Path(os.environ.get('SEQLAB_SCREENSHOTS', Path(tempfile.gettempdir()) / 'seqlab-widget-screenshots'))
-IN_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
 SERVER_START_S = 90  # JupyterLab must answer within this
 CELLS_S = 240  # all demo cells (kernel start, imports, one short training) must finish within this
 RUN_S = 120  # one click on Run must add its row within this
@@ -93,18 +92,6 @@ ae''',
 ]
 
 
-def _chromium() -> str | None:
-    for c in (os.environ.get('CHROMIUM'), '/usr/bin/chromium', shutil.which('chromium'),
-              shutil.which('chromium-browser'), shutil.which('google-chrome')):
-        if c and Path(c).exists():
-            return c
-    return None
-
-
-def _unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: the browser test must run in CI; .ci/run installs Chromium)')
-    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -130,10 +117,10 @@ def chromium() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _unavailable('playwright (Python) is not installed')
-    exe = _chromium()
+        unavailable('playwright (Python) is not installed')
+    exe = find_chromium()
     if exe is None:
-        _unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+        unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
     return exe
 
 
