@@ -651,7 +651,7 @@ def read_esc10(
     y = np.array([targets.index(t) for t in meta['target']], dtype=np.int64)
     return x, y, meta['fold'].to_numpy(dtype=np.int64), classes, meta['filename'].tolist()
 
-# %% ../nbs/02_datasets.ipynb #1feb759a
+# %% ../nbs/02_datasets.ipynb #d86042e1
 def _is_quick(quick: bool | None) -> bool:
     "`quick` if given, else `quick_mode()`."
     return quick_mode() if quick is None else bool(quick)
@@ -672,6 +672,11 @@ def _done(td: TaskData, verbose: bool) -> TaskData:
     "Print the task's one-line summary when `verbose`, and return it."
     if verbose: print(td.summary())
     return td
+
+def _sample_task(name, x, y, classes, seed, verbose, meta=None, test_pct=0.1) -> TaskData:
+    "A generated sample as a `TaskData`, split stratified into train, 10% valid and `test_pct` test."
+    splits = [_subset(x, y, meta or {}, i) for i in stratified_split(y, 0.1, test_pct, seed)]
+    return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
 
 # %% ../nbs/02_datasets.ipynb #92208238
 def load_bbc(
@@ -694,7 +699,7 @@ def load_bbc(
     splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
     return _done(TaskData(name, *splits, classes, src, gen, info), verbose)
 
-# %% ../nbs/02_datasets.ipynb #348baf2e
+# %% ../nbs/02_datasets.ipynb #4d027234
 def load_cifar10(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
@@ -706,16 +711,14 @@ def load_cifar10(
     "CIFAR-10, 10 classes of 32x32x3 uint8 images: 45,000/5,000 train/valid and the 10,000 test, or a generated sample."
     name = 'CIFAR-10'
     if _is_quick(quick):
-        x, y, classes = cifar10_sample(n, seed)
-        splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
-        return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+        return _sample_task(name, *cifar10_sample(n, seed), seed, verbose)
     folder = fetch_archive('cifar10', urls, checksums)
     (x, y), (xt, yt), classes = read_cifar10(folder)
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     return _done(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
                           _real_source('cifar10', folder), False), verbose)
 
-# %% ../nbs/02_datasets.ipynb #0ec11142
+# %% ../nbs/02_datasets.ipynb #f4989ba9
 def load_emotion(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of its splits
@@ -727,15 +730,13 @@ def load_emotion(
     "dair-ai emotion, 6 classes: its published 16,000/2,000/2,000 splits, or a generated sample split 80/10/10."
     name = 'dair-ai emotion'
     if _is_quick(quick):
-        x, y, classes = emotion_sample(n, seed)
-        splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
-        return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+        return _sample_task(name, *emotion_sample(n, seed), seed, verbose)
     paths = fetch('emotion', urls, checksums)
     splits = [Split(*read_emotion(paths[f'{s}-00000-of-00001.parquet'])) for s in ('train', 'validation', 'test')]
     src = _real_source('emotion', data_dir('emotion'))
     return _done(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
 
-# %% ../nbs/02_datasets.ipynb #c3f00081
+# %% ../nbs/02_datasets.ipynb #28f43629
 def load_trec(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
@@ -748,8 +749,7 @@ def load_trec(
     name = 'TREC'
     if _is_quick(quick):
         x, y, fine, classes = trec_sample(n, seed)
-        splits = [_subset(x, y, {'fine': fine}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
-        return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+        return _sample_task(name, x, y, classes, seed, verbose, meta={'fine': fine})
     paths = fetch('trec', urls, checksums)
     x, y, fine = read_trec(paths['train_5500.label'])
     xt, yt, ft = read_trec(paths['TREC_10.label'])
@@ -757,7 +757,7 @@ def load_trec(
     splits = [_subset(x, y, {'fine': fine}, tr), _subset(x, y, {'fine': fine}, va), Split(xt, yt, {'fine': ft})]
     return _done(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
 
-# %% ../nbs/02_datasets.ipynb #3d1cc53c
+# %% ../nbs/02_datasets.ipynb #a741f180
 def load_imdb(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
@@ -769,9 +769,7 @@ def load_imdb(
     "IMDb reviews (aclImdb v1), neg/pos: 22,500/2,500 train/valid and the 25,000 test, or a generated sample (70/10/20)."
     name = 'IMDb'
     if _is_quick(quick):
-        x, y, classes = imdb_sample(n, seed)
-        splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.2, seed)]
-        return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+        return _sample_task(name, *imdb_sample(n, seed), seed, verbose, test_pct=0.2)
     folder = fetch_archive('imdb', urls, checksums)
     (x, y), (xt, yt) = read_imdb(folder)
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
