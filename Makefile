@@ -35,10 +35,11 @@ test: install test-nbs check-readme docs test-py check-sync
 	@echo "make test: all checks passed"
 
 test-nbs: install
-	SEQLAB_QUICK=1 $(BIN)/nbdev_test --n_workers 1 --timing --do_print
+	@bash .ci/test_nbs.sh $(BIN)
 
 test-py: install
 	SEQLAB_QUICK=1 $(PY) -m pytest tests -q -rs
+	$(PY) bench/padding_waste.py
 
 check-sync: install
 	@bash .ci/check_sync.sh $(BIN)
@@ -63,4 +64,4 @@ bench: install
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf _proc _docs _site runs .pytest_cache
+	rm -rf _proc _docs _site build runs .pytest_cache
