@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # replaced. torch==2.13.0 is the CPU build on the course machines; elsewhere pip picks the build.
 TORCH_SPEC ?= torch==2.13.0
 NB ?= nbs/00_core.ipynb
+# e.g. VENV_ARGS=--system-site-packages to let .venv see a torch installed outside it
+VENV_ARGS ?=
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install lab test test-nbs test-py check-sync run docs readme check-readme bench clean help
@@ -20,7 +22,7 @@ help:
 	@echo "make bench  - run the benchmarks in bench/"
 
 $(VENV)/.installed: settings.ini setup.py
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || python3 -m venv $(VENV_ARGS) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev]"
