@@ -31,7 +31,7 @@ $(VENV)/.installed: settings.ini setup.py
 install: $(VENV)/.installed
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=nbs
+	$(BIN)/jupyter lab --notebook-dir=nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: install test-nbs check-readme docs test-py check-sync
 	@echo "make test: all checks passed"
