@@ -9,7 +9,7 @@ from torch import nn
 
 from seqlab.cnn_lstm import (CNN_LSTM_VARIANTS, POOLINGS, AdditiveAttention, CNNLSTMClassifier, CNNLSTMConfig,
                              NGramConv, build_cnn_lstm, cnn_lstm_results, lengths_to_mask, masked_pool,
-                             plot_variant_curves, prepare_text, train_variant, variant_spec)
+                             article_vectors, plot_variant_curves, prepare_text, train_variant, variant_spec)
 
 torch.set_num_threads(1)
 
@@ -227,6 +227,25 @@ def test_pretrained_vectors_are_cached_and_reused(prep):
     assert cache['word2vec'] is kv
     assert m1.cfg.pooling == 'attention'
     assert m1.embedding.weight.requires_grad  # fine-tuned by default
+
+
+def test_article_vectors_use_an_article_wide_window_and_feed_the_models(prep):
+    vecs = article_vectors(prep, 8, kinds=('word2vec', 'glove'), seed=0)
+    assert list(vecs) == ['word2vec', 'glove']
+    longest = max(map(len, prep.token_lists))
+    for kind, kv in vecs.items():
+        assert kv.vector_size == 8
+        assert f"window {longest}" in kv.source
+        assert set(prep.vocab.itos[2:]) <= set(kv.key_to_index)  # every training word has a vector
+    assert 'STAND-IN' in vecs['glove'].source
+    m = build_cnn_lstm('glove_attn', prep, vectors=vecs, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3)
+    word = prep.vocab.itos[5]
+    torch.testing.assert_close(m.embedding.weight[5].detach(), torch.tensor(vecs['glove'][word]))  # the given vectors are used
+
+
+def test_article_vectors_reject_unknown_kinds(prep):
+    with pytest.raises(ValueError, match='No article-wide training'):
+        article_vectors(prep, 8, kinds=('glove', 'onehot'))
 
 
 def test_plot_variant_curves_checks_its_input():
