@@ -15,11 +15,11 @@ from .core import quick_mode, mode_banner
 from .data import stratified_split
 
 # %% auto #0
-__all__ = ['REMOTES', 'BBC_CLASSES', 'EMOTION_CLASSES', 'TREC_CLASSES', 'IMDB_CLASSES', 'CIFAR10_CLASSES', 'ESC10_CLASSES',
-           'NDFA_WORDS', 'Split', 'TaskData', 'data_dir', 'DownloadError', 'file_hash', 'download', 'extract', 'Remote',
-           'fetch', 'fetch_archive', 'bbc_sample', 'emotion_sample', 'trec_sample', 'imdb_sample', 'cifar10_sample',
-           'esc10_sample', 'read_bbc', 'read_cifar10', 'read_emotion', 'read_trec', 'read_imdb', 'read_wav',
-           'read_esc10', 'load_bbc', 'load_cifar10', 'load_emotion', 'load_trec', 'load_imdb', 'load_esc10',
+__all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'TREC_CLASSES', 'IMDB_CLASSES', 'CIFAR10_CLASSES',
+           'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'data_dir', 'DownloadError', 'file_hash', 'download',
+           'extract', 'Remote', 'fetch', 'fetch_archive', 'bbc_sample', 'emotion_sample', 'trec_sample', 'imdb_sample',
+           'cifar10_sample', 'esc10_sample', 'read_bbc', 'read_cifar10', 'read_emotion', 'read_trec', 'read_imdb',
+           'read_wav', 'read_esc10', 'load_bbc', 'load_cifar10', 'load_emotion', 'load_trec', 'load_imdb', 'load_esc10',
            'plot_images', 'plot_audio', 'ndfa', 'is_ndfa', 'brackets', 'is_balanced', 'bracket_depth']
 
 # %% ../nbs/02_datasets.ipynb #549d04bb
@@ -271,9 +271,9 @@ def _words(**kw) -> dict:
     "Slot word lists from space-separated strings (`|` separates multi-word entries when present)."
     return {k: (v.split('|') if '|' in v else v.split()) for k, v in kw.items()}
 
-# %% ../nbs/02_datasets.ipynb #6a69913b
+# %% ../nbs/02_datasets.ipynb #71fdf1a1
 BBC_CLASSES = ['business', 'entertainment', 'politics', 'sport', 'tech']
-_BBC_KW = _words(
+BBC_KEYWORDS = _words(  # the topic words the generated BBC sample draws from, per class
     business='shares profits market economy bank firm investors growth prices dollar sales company deal oil rates inflation exports earnings',
     entertainment='film music album star actor award band singer festival chart show comedy director oscar cinema tour actress theatre',
     politics='minister government election labour party tory vote parliament blair campaign mps tax policy lords chancellor voters reform',
@@ -305,14 +305,14 @@ def _keyword_texts(n, kw, slots, templates, n_sents, noise, probs, rnd, sep=' ')
         texts.append(sep.join(sents))
     return texts, np.array(labels, dtype=np.int64)
 
-# %% ../nbs/02_datasets.ipynb #bb0f362c
+# %% ../nbs/02_datasets.ipynb #98c704fd
 def bbc_sample(
     n: int = 1500,  # number of articles
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated BBC-News-like sample: (texts, labels, class names)."
     rnd = _random.Random(seed)
-    texts, y = _keyword_texts(n, _BBC_KW, _BBC_SLOTS, _BBC_TEMPLATES, (7, 15), 0.2, None, rnd)
+    texts, y = _keyword_texts(n, BBC_KEYWORDS, _BBC_SLOTS, _BBC_TEMPLATES, (7, 15), 0.2, None, rnd)
     return texts, y, list(BBC_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #f6059e35
