@@ -30,3 +30,15 @@ def unavailable(reason: str):
     if IN_CI:
         pytest.fail(f'{reason} (CI=true: the browser test must run in CI; .ci/run installs Chromium)')
     pytest.skip(reason)
+
+
+def require_chromium() -> str:
+    "Chromium's path, after checking that Playwright is importable; skips (or fails under CI) if not."
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        unavailable('playwright (Python) is not installed')
+    exe = find_chromium()
+    if exe is None:
+        unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+    return exe

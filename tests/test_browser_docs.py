@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import CHROMIUM_ARGS, find_chromium, unavailable
+from browser import CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'docs'))
@@ -56,13 +56,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable('playwright (Python) is not installed')
-    exe = find_chromium()
-    if exe is None:
-        unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
+    exe = require_chromium()
+    from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b

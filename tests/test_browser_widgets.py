@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
-from browser import CHROMIUM_ARGS, find_chromium, unavailable
+from browser import CHROMIUM_ARGS, require_chromium
 
 SHOTS = Path(os.environ.get('SEQLAB_SCREENSHOTS', Path(tempfile.gettempdir()) / 'seqlab-widget-screenshots'))
 SERVER_START_S = 90  # JupyterLab must answer within this
@@ -114,14 +114,7 @@ def _write_settings(settings: Path):
 @pytest.fixture(scope='module')
 def chromium() -> str:
     "Chromium's path, checked (with Playwright) before any server starts."
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        unavailable('playwright (Python) is not installed')
-    exe = find_chromium()
-    if exe is None:
-        unavailable('Chromium not found (/usr/bin/chromium; set CHROMIUM=/path/to/chromium)')
-    return exe
+    return require_chromium()
 
 
 @pytest.fixture(scope='module')
