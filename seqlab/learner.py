@@ -592,6 +592,7 @@ class EarlyStoppingCB(Callback):
             raise ValueError(f"patience must be a whole number >= 1, got {patience!r}.")
         self.monitor, self.patience, self.min_delta, self.restore_best, self.verbose = monitor, patience, abs(min_delta), restore_best, verbose
         self.mode = ('min' if _lower_is_better(monitor) else 'max') if mode == 'auto' else mode
+        self.best_epoch = self.best_state = self.stopped_epoch = None  # set by each fit
 
 # %% ../nbs/04_learner.ipynb #7a0337e7
 @patch
@@ -858,14 +859,17 @@ class CheckpointCB(Callback):
     def __init__(self,
                  path,  # file to write; a '{epoch}' in it gives one file per epoch
                  every_epoch: bool = True):  # False: save once, at the end of fit
-        self.path, self.every_epoch, self.saved = str(path), every_epoch, []
+        self.path, self.every_epoch, self.saved, self.checked = str(path), every_epoch, [], False
         _check_checkpoint_path(self.path)
-    def before_fit(self, learn): _check_checkpoint_path(self.path)  # the disk may have changed since
+    def before_fit(self, learn):
+        self.checked = False
+        _check_checkpoint_path(self.path)  # the disk may have changed since
+        self.checked = True
     def save(self, learn): self.saved.append(learn.save(self.path.format(epoch=learn.epoch)))
     def after_epoch(self, learn):
         if self.every_epoch: self.save(learn)
     def after_fit(self, learn):
-        if not self.every_epoch and learn._rows: self.save(learn)
+        if not self.every_epoch and self.checked and learn._rows: self.save(learn)
 
 # %% ../nbs/04_learner.ipynb #b1962c02
 def _is_range(v) -> bool:

@@ -103,41 +103,31 @@ def accuracy(
     p, t = check_preds_targs(preds, targs)
     return float((p == t).mean())
 
-# %% ../nbs/05_metrics.ipynb #f0dc8110
-def f1_micro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
-    "F1 over all decisions pooled (equals accuracy for single-label classes)."
+# %% ../nbs/05_metrics.ipynb #18283029
+def _sk_score(score_fn, preds, targs, average: str) -> float:
+    "A scikit-learn score (`f1_score`, `precision_score`, ...) of the checked labels; 0 where a class is never predicted."
     p, t = check_preds_targs(preds, targs)
-    return float(skm.f1_score(t, p, average='micro', zero_division=0))
+    return float(score_fn(t, p, average=average, zero_division=0))
+
+# %% ../nbs/05_metrics.ipynb #f0dc8110
+def f1_micro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
+    "F1 over all decisions pooled (equals accuracy for single-label classes)."
+    return _sk_score(skm.f1_score, preds, targs, average='micro')
 
 # %% ../nbs/05_metrics.ipynb #807d9c35
-def f1_macro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
+def f1_macro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
     "The mean of the per-class F1 scores (every class counts the same)."
-    p, t = check_preds_targs(preds, targs)
-    return float(skm.f1_score(t, p, average='macro', zero_division=0))
+    return _sk_score(skm.f1_score, preds, targs, average='macro')
 
 # %% ../nbs/05_metrics.ipynb #49f605f9
-def precision_macro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
+def precision_macro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
     "The mean of the per-class precisions."
-    p, t = check_preds_targs(preds, targs)
-    return float(skm.precision_score(t, p, average='macro', zero_division=0))
+    return _sk_score(skm.precision_score, preds, targs, average='macro')
 
 # %% ../nbs/05_metrics.ipynb #0cfcce20
-def recall_macro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
+def recall_macro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
     "The mean of the per-class recalls (balanced accuracy)."
-    p, t = check_preds_targs(preds, targs)
-    return float(skm.recall_score(t, p, average='macro', zero_division=0))
+    return _sk_score(skm.recall_score, preds, targs, average='macro')
 
 # %% ../nbs/05_metrics.ipynb #444622ad
 def classification_report_df(

@@ -762,3 +762,17 @@ def test_kfold_scores_the_final_epoch_not_the_best():
     assert df.loc['mean', 'acc'] == pytest.approx(.65)
     assert df.columns.name == 'acc at the final epoch of each fold'
     assert 'best_epoch' not in df.columns
+
+
+def test_an_error_before_training_is_not_masked_by_after_fit(tmp_path):
+    class FailFirstCB(Callback):
+        order = -100
+        def before_fit(self, learn): raise RuntimeError('setup failed')
+    learn = make_learner()
+    learn.fit(1)
+    cbs = [FailFirstCB(), EarlyStoppingCB(), CheckpointCB(tmp_path / 'm.pt', every_epoch=False), ProgressCB(bars=False, table=False)]
+    with pytest.raises(RuntimeError, match='setup failed'):
+        learn.fit(1, cbs=cbs)
+    assert not (tmp_path / 'm.pt').exists() and len(learn.history) == 1
+    learn.fit(1)
+    assert learn.history.epoch.tolist() == [0, 1]
