@@ -790,6 +790,7 @@ def _few(keys: list, n: int = 4) -> str:
     "Up to `n` keys, and how many more there are."
     return ', '.join(map(repr, keys[:n])) + (f' and {len(keys) - n} more' if len(keys) > n else '')
 
+# %% ../nbs/04_learner.ipynb #3fb5c70a
 def _state_problems(model: nn.Module, state: Mapping) -> list[str]:
     "What keeps `state` from loading into `model`: missing and unexpected keys, other shapes (empty if nothing)."
     own = model.state_dict()
@@ -799,7 +800,7 @@ def _state_problems(model: nn.Module, state: Mapping) -> list[str]:
               if k in state and isinstance(v, torch.Tensor) and isinstance(state[k], torch.Tensor) and state[k].shape != v.shape]
     return ([f'missing keys {_few(missing)}'] if missing else []) + ([f'unexpected keys {_few(unexpected)}'] if unexpected else []) + shapes[:4]
 
-# %% ../nbs/04_learner.ipynb #7ce60380
+# %% ../nbs/04_learner.ipynb #d34e1628
 def load_model_state(
     model: nn.Module,  # the model to fill
     path_or_state,  # a file from `Learner.save`/`CheckpointCB` or `torch.save(state_dict)`, or such a dict
@@ -813,7 +814,7 @@ def load_model_state(
     model.load_state_dict(ck['model'])
     return model
 
-# %% ../nbs/04_learner.ipynb #f1cfbc4f
+# %% ../nbs/04_learner.ipynb #8768f2b6
 def _check_opt_state(opt, state: Mapping):
     "The saved optimizer state must have the same parameter groups as `opt` (checked before anything is loaded)."
     saved = [len(g['params']) for g in state.get('param_groups', [])]
@@ -822,7 +823,7 @@ def _check_opt_state(opt, state: Mapping):
         raise ValueError(f"The checkpoint's optimizer state has parameter groups of sizes {saved}, this learner's optimizer {own}: "
                          "load with with_opt=False to take only the weights.")
 
-# %% ../nbs/04_learner.ipynb #903faa2f
+# %% ../nbs/04_learner.ipynb #02ec090d
 @patch
 def load(self: Learner, path, with_opt: bool = True):
     "Load what `save` wrote (weights, history, optimizer state) or a bare state dict (weights only), all or nothing."
@@ -837,7 +838,7 @@ def load(self: Learner, path, with_opt: bool = True):
         self.opt.load_state_dict(opt_state)
     return self
 
-# %% ../nbs/04_learner.ipynb #03542f3e
+# %% ../nbs/04_learner.ipynb #84ce9ced
 def _check_checkpoint_path(path: str):
     "Fail early on a path `CheckpointCB` could not fill in or write: unknown placeholders, a folder, an unwritable folder."
     unknown = [f for _, f, _, _ in Formatter().parse(path) if f is not None and f != 'epoch']
@@ -852,7 +853,7 @@ def _check_checkpoint_path(path: str):
         raise PermissionError(f"Cannot write the checkpoint {p}: {folder} is not a folder this user may write to; "
                               "choose another path or change its permissions.")
 
-# %% ../nbs/04_learner.ipynb #b6fbc1de
+# %% ../nbs/04_learner.ipynb #67dd49ca
 class CheckpointCB(Callback):
     "Save the learner to `path` after every epoch (or only when `fit` ends), atomically."
     order = 105  # after HistoryCB has written the row and EarlyStoppingCB restored the best weights
@@ -871,13 +872,13 @@ class CheckpointCB(Callback):
     def after_fit(self, learn):
         if not self.every_epoch and self.checked and learn._rows: self.save(learn)
 
-# %% ../nbs/04_learner.ipynb #b1962c02
+# %% ../nbs/04_learner.ipynb #60046f61
 def _is_range(v) -> bool:
     "True for a `(low, high)` or `(low, high, 'log')` range."
     return (isinstance(v, tuple) and len(v) in (2, 3) and all(isinstance(o, (int, float)) for o in v[:2])
             and (len(v) == 2 or v[2] == 'log'))
 
-# %% ../nbs/04_learner.ipynb #1cfc4c2a
+# %% ../nbs/04_learner.ipynb #e3e739b9
 def _draw(v, rng: random.Random):
     "One random value of a space entry: a list (choice), a range (uniform or log-uniform) or a constant."
     if isinstance(v, list):
@@ -890,7 +891,7 @@ def _draw(v, rng: random.Random):
     x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if len(v) == 3 else rng.uniform(lo, hi)
     return int(round(x)) if isinstance(lo, int) and isinstance(hi, int) else x
 
-# %% ../nbs/04_learner.ipynb #0a7e9e7d
+# %% ../nbs/04_learner.ipynb #c2dd528b
 def sweep_points(
     space: dict,  # parameter -> list of values (grid), (low, high[, 'log']) range, or a constant
     n: int | None = None,  # None: the full grid; else this many random points
@@ -913,7 +914,7 @@ def sweep_points(
     rng = random.Random(seed)
     return [{k: _draw(v, rng) for k, v in space.items()} for _ in range(n)]
 
-# %% ../nbs/04_learner.ipynb #bda20dd7
+# %% ../nbs/04_learner.ipynb #f1ca08bf
 def run_summary(
     result,  # a fitted Learner or its history DataFrame
     metric: str | None = None,  # the column to report; None: the first of `metric_columns`, else 'valid_loss'
@@ -936,7 +937,7 @@ def run_summary(
     i = (s.idxmin() if _lower_is_better(metric) else s.idxmax()) if s.notna().any() else None
     return {metric: s[i] if i is not None else math.nan, 'best_epoch': h.epoch[i] if i is not None else math.nan, **final}
 
-# %% ../nbs/04_learner.ipynb #b2ea8d8d
+# %% ../nbs/04_learner.ipynb #bab55b1b
 def _run_row(params: dict, train_fn, metric, seed: int) -> dict:
     "One run of a sweep as a row; an exception in `train_fn` becomes the row's `error`."
     set_seed(seed)
@@ -947,7 +948,7 @@ def _run_row(params: dict, train_fn, metric, seed: int) -> dict:
         return {**params, 'seconds': time.perf_counter() - t0, 'error': f'{type(e).__name__}: {e}'}
     return {**params, **run_summary(res, metric), 'seconds': time.perf_counter() - t0}
 
-# %% ../nbs/04_learner.ipynb #3156cc9b
+# %% ../nbs/04_learner.ipynb #ea311db1
 def sweep(
     space: dict,  # parameter -> list of values (grid), (low, high[, 'log']) range, or a constant
     train_fn: Callable,  # `train_fn(**params)` -> fitted Learner (or its history)
@@ -970,7 +971,7 @@ def sweep(
     cols = list(dict.fromkeys(k for r in sorted(rows, key=lambda r: 'error' in r) for k in r if k not in ('seconds', 'error')))
     return pd.DataFrame(rows, columns=cols + ['seconds'] + (['error'] if failed else []))
 
-# %% ../nbs/04_learner.ipynb #9c4a2b7d
+# %% ../nbs/04_learner.ipynb #d2ded76d
 def kfold(
     train_fn: Callable,  # `train_fn(fold)` -> fitted Learner (or its history)
     folds,  # the folds: a list (e.g. of (train_idx, valid_idx) pairs) or an int k for range(k)
