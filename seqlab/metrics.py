@@ -38,8 +38,13 @@ def to_labels(
     "Label ids `(N,)` from logits/probabilities `(N, C)` (argmax) or from label ids."
     p = to_numpy(preds)
     if p.ndim == 2:
-        if p.shape[1] == 0:
-            raise ValueError("preds has shape (N, 0): there must be one score per class.")
+        if p.shape[1] < 2:
+            raise ValueError(f"preds has shape {p.shape}: an argmax needs one score per class (N, C) with C >= 2; "
+                             "pass label ids (N,) instead, or two scores per row for a binary task.")
+        bad = np.flatnonzero(~np.isfinite(p).all(axis=1)) if p.dtype.kind == 'f' else []
+        if len(bad):
+            raise ValueError(f"preds hold NaN or infinite scores in {len(bad)} of {len(p)} rows (first: row {bad[0]}): "
+                             "the model's outputs are not finite; check its inputs and the learning rate.")
         return p.argmax(axis=1)
     if p.ndim != 1:
         raise ValueError(f"preds must be logits/probabilities (N, C) or label ids (N,), got shape {p.shape}.")
@@ -51,21 +56,36 @@ def to_labels(
         raise ValueError(f"1-D preds must be integer label ids, got dtype {p.dtype}.")
     return p
 
+# %% ../nbs/05_metrics.ipynb #81103849
+def _target_ids(
+    targs,  # label ids (N,), or one-hot rows (N, C)
+) -> np.ndarray:
+    "Target label ids `(N,)`; a column `(N, 1)` and 2-D targets that are not one-hot are refused, not arg-maxed."
+    t = to_numpy(targs)
+    if t.ndim == 2 and t.shape[1] == 1:
+        raise ValueError(f"targs has shape {t.shape}: pass label ids of shape (N,), e.g. targs.squeeze(1), not a column.")
+    if t.ndim == 2:
+        if not (np.isin(t, (0, 1)).all() and (t.sum(axis=1) == 1).all()):
+            raise ValueError(f"targs has shape {t.shape} but its rows are not one-hot: pass label ids of shape (N,).")
+        return t.argmax(axis=1)
+    return to_labels(t)
+
 # %% ../nbs/05_metrics.ipynb #e0019abf
 def check_preds_targs(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
+    preds,  # logits/probabilities (N, C) or label ids (N,); per-token scores (B, T, C) go with targets (B, T)
     targs,  # target label ids (N,)
     n_classes: int | None = None,  # if given, every label must lie in 0..n_classes-1
 ) -> tuple[np.ndarray, np.ndarray]:
     "Checked `(pred_labels, targs)` as integer arrays; a clear error for anything that does not fit."
-    p = to_labels(preds)
-    t = to_labels(targs)
+    s, t = to_numpy(preds), to_numpy(targs)
+    if s.ndim >= 3 and s.ndim == t.ndim + 1 and s.shape[:-1] == t.shape:  # one score row per token
+        s, t = s.reshape(-1, s.shape[-1]), t.reshape(-1)
+    p, t = to_labels(s), _target_ids(t)
     if len(p) != len(t):
         raise ValueError(f"preds and targs differ in length: {len(p)} predictions for {len(t)} targets.")
     if len(t) == 0:
         raise ValueError("preds and targs are empty: there is nothing to score.")
     if n_classes is not None:
-        s = to_numpy(preds)
         if s.ndim == 2 and s.shape[1] != n_classes:
             raise ValueError(f"preds has {s.shape[1]} scores per row but there are {n_classes} classes.")
         for name, a in (('targs', t), ('preds', p)):
@@ -83,41 +103,31 @@ def accuracy(
     p, t = check_preds_targs(preds, targs)
     return float((p == t).mean())
 
-# %% ../nbs/05_metrics.ipynb #f0dc8110
-def f1_micro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
-    "F1 over all decisions pooled (equals accuracy for single-label classes)."
+# %% ../nbs/05_metrics.ipynb #18283029
+def _sk_score(score_fn, preds, targs, average: str) -> float:
+    "A scikit-learn score (`f1_score`, `precision_score`, ...) of the checked labels; 0 where a class is never predicted."
     p, t = check_preds_targs(preds, targs)
-    return float(skm.f1_score(t, p, average='micro', zero_division=0))
+    return float(score_fn(t, p, average=average, zero_division=0))
+
+# %% ../nbs/05_metrics.ipynb #f0dc8110
+def f1_micro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
+    "F1 over all decisions pooled (equals accuracy for single-label classes)."
+    return _sk_score(skm.f1_score, preds, targs, average='micro')
 
 # %% ../nbs/05_metrics.ipynb #807d9c35
-def f1_macro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
+def f1_macro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
     "The mean of the per-class F1 scores (every class counts the same)."
-    p, t = check_preds_targs(preds, targs)
-    return float(skm.f1_score(t, p, average='macro', zero_division=0))
+    return _sk_score(skm.f1_score, preds, targs, average='macro')
 
 # %% ../nbs/05_metrics.ipynb #49f605f9
-def precision_macro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
+def precision_macro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
     "The mean of the per-class precisions."
-    p, t = check_preds_targs(preds, targs)
-    return float(skm.precision_score(t, p, average='macro', zero_division=0))
+    return _sk_score(skm.precision_score, preds, targs, average='macro')
 
 # %% ../nbs/05_metrics.ipynb #0cfcce20
-def recall_macro(
-    preds,  # logits/probabilities (N, C) or label ids (N,)
-    targs,  # target label ids (N,)
-) -> float:
+def recall_macro(preds, targs) -> float:  # logits/probabilities (N, C) or label ids (N,); target label ids (N,)
     "The mean of the per-class recalls (balanced accuracy)."
-    p, t = check_preds_targs(preds, targs)
-    return float(skm.recall_score(t, p, average='macro', zero_division=0))
+    return _sk_score(skm.recall_score, preds, targs, average='macro')
 
 # %% ../nbs/05_metrics.ipynb #444622ad
 def classification_report_df(
