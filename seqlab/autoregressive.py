@@ -93,10 +93,11 @@ def decode(self: CharVocab,
           ) -> str:
     "Text of `ids`, markers written out and `<pad>` left out."
     ids = ids.tolist() if hasattr(ids, 'tolist') else list(ids)
-    bad = [i for i in ids if not 0 <= int(i) < len(self)]
+    n = len(self)
+    bad = [i for i in ids if isinstance(i, float) or not 0 <= int(i) < n]
     if bad:
-        raise IndexError(f"ids {bad[:5]} are outside the vocabulary (ids 0..{len(self) - 1})")
-    return ''.join(self.itos[int(i)] for i in ids if int(i) != self.pad_idx)
+        raise IndexError(f"ids {bad[:5]} are not token ids: pass integer ids 0..{n - 1}")
+    return ''.join(self.itos[i] for i in map(int, ids) if i != self.pad_idx)
 
 # %% ../nbs/17_autoregressive.ipynb #8cc483c7
 class LMDataset(Dataset):

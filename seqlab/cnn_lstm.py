@@ -310,8 +310,8 @@ def train_variant(
 # %% ../nbs/10_cnn_lstm.ipynb #561d4432
 _ARTICLE_TRAIN = {  # kind -> train_vectors settings; the window is set to the longest article
     'glove': dict(kind='word2vec', sg=0, epochs=20),  # stand-in: gensim has no GloVe trainer (CBOW)
-    'fasttext': dict(kind='fasttext', sg=1, epochs=5),
-    'word2vec': dict(kind='word2vec', sg=1, epochs=5),
+    'fasttext': dict(kind='fasttext', sg=0, epochs=10),  # CBOW: skip-gram with an article-wide window costs far more
+    'word2vec': dict(kind='word2vec', sg=1, epochs=3),
 }
 
 def article_vectors(
@@ -320,14 +320,15 @@ def article_vectors(
     kinds: tuple = ('glove', 'fasttext', 'word2vec'),  # the sets to train
     seed: int = 0,  # seed of the vectors
 ) -> dict:
-    "`{kind: KeyedVectors}` trained on the training articles with a context window as long as an article."
+    "`{kind: KeyedVectors}` trained on the training articles (their words in the vocabulary) with an article-long window."
     bad = [k for k in kinds if k not in _ARTICLE_TRAIN]
     if bad:
         raise ValueError(f"No article-wide training for {bad}: use kinds from {list(_ARTICLE_TRAIN)}.")
     window = max(map(len, prep.token_lists))  # the whole article is the context
+    corpus = [[w for w in t if w in prep.vocab.stoi] for t in prep.token_lists]  # what the model can look up
     out = {}
     for k in kinds:
-        kv = train_vectors(prep.token_lists, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
+        kv = train_vectors(corpus, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
         kv.source = (f"GloVe STAND-IN (CBOW word2vec; gensim has no GloVe trainer), window {window}; " if k == 'glove'
                      else f"window {window}; ") + kv.source
         out[k] = kv

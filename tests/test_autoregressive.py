@@ -42,8 +42,10 @@ def test_vocab_specials_and_roundtrip(vocab):
 def test_vocab_rejects_unknown_and_bad_ids(vocab):
     with pytest.raises(ValueError, match="unknown character 'z' at position 1"):
         vocab.encode('sz')
-    with pytest.raises(IndexError, match='outside the vocabulary'):
+    with pytest.raises(IndexError, match=r'\[999\] are not token ids'):
         vocab.decode([0, 1, 999])
+    with pytest.raises(IndexError, match='pass integer ids'):
+        vocab.decode(torch.tensor([1.0, 3.7]))  # float ids are not truncated silently
     with pytest.raises(ValueError, match='single characters'):
         CharVocab(['ab', 'c'])
     with pytest.raises(TypeError, match='expected a str'):
