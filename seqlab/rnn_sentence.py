@@ -22,7 +22,8 @@ from .cnn_lstm import lengths_to_mask, masked_pool, AdditiveAttention
 # %% auto #0
 __all__ = ['RNN_CELLS', 'SENTENCE_POOLINGS', 'RNN_EMBEDDINGS', 'OPTIMIZERS', 'SentencePrep', 'prepare_sentences',
            'RNNSentenceConfig', 'last_real_state', 'pack_collate', 'RNNSentenceClassifier', 'sentence_loaders',
-           'build_rnn_sentence', 'train_rnn_sentence']
+           'build_rnn_sentence', 'regulariser_cbs', 'train_rnn_sentence', 'score_run', 'compare_over_seeds',
+           'mean_std_table', 'noise_check', 'tfidf_logreg_accuracy', 'rnn_sentence_results']
 
 # %% ../nbs/14_rnn_sentence.ipynb #a4291607
 @dataclass
@@ -212,7 +213,22 @@ def build_rnn_sentence(
     emb, _ = pretrained_embedding(vectors, vocab, freeze=cfg.embedding == 'word2vec_frozen', seed=seed)
     return RNNSentenceClassifier(cfg, emb)
 
-# %% ../nbs/14_rnn_sentence.ipynb #0842e4bb
+# %% ../nbs/14_rnn_sentence.ipynb #7e5de22a
+def regulariser_cbs(
+    l1: float = 0.0,  # L1 penalty weight (`WeightPenaltyCB`)
+    l2: float = 0.0,  # L2 penalty weight (`WeightPenaltyCB`)
+    clip: float | None = None,  # largest gradient norm (`GradClipCB`); None: no clipping
+    patience: int | None = None,  # early stopping on validation accuracy (`EarlyStoppingCB`); None: off
+) -> list:
+    "The Learner callbacks of the chosen regularisers (fresh ones: callbacks keep state)."
+    cbs = [WeightPenaltyCB(l1=l1, l2=l2)] if (l1 or l2) else []
+    if clip is not None:
+        cbs.append(GradClipCB(clip))
+    if patience is not None:
+        cbs.append(EarlyStoppingCB('accuracy', patience=patience, verbose=False))
+    return cbs
+
+# %% ../nbs/14_rnn_sentence.ipynb #1430648a
 def train_rnn_sentence(
     prep: SentencePrep,  # the data
     epochs: int = 5,  # epochs to train (0: return the learner untrained)
@@ -221,19 +237,102 @@ def train_rnn_sentence(
     bs: int = 32,  # batch size
     batches: str = 'random',  # 'random' or 'bucket' (see `sentence_loaders`)
     collate: str = 'pad',  # 'pad' or 'pack'
-    cbs: list | None = None,  # extra callbacks (regularisers, early stopping)
+    l1: float = 0.0, l2: float = 0.0,  # weight penalties (see `regulariser_cbs`)
+    clip: float | None = None,  # gradient clipping threshold
+    patience: int | None = None,  # early stopping patience (epochs without a better validation accuracy)
+    cbs: list | None = None,  # more callbacks
     seed: int = 0,  # seed of weights, batches and dropout
     vectors=None,  # KeyedVectors for `embedding='word2vec_*'`
-    **cfg,  # `RNNSentenceConfig` fields: cell, hidden_size, pooling, pack, dropout, ...
+    **cfg,  # `RNNSentenceConfig` fields: cell, hidden_size, pooling, pack, dropout, batch_norm, ...
 ) -> Learner:
-    "Seed, build the configured classifier and train it with the `Learner`; returns the learner."
+    "Seed, build the configured classifier and train it with the `Learner` and the chosen regularisers."
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt={opt!r} is unknown: use one of {list(OPTIMIZERS)}.")
     set_seed(seed)
     cfg = RNNSentenceConfig(vocab_size=len(prep.vocab), n_classes=len(prep.classes), padding_idx=prep.vocab.pad_idx, **cfg)
     model = build_rnn_sentence(cfg, prep.vocab, vectors, seed)
     dls = sentence_loaders(prep, bs, batches, collate, seed)
+    cbs = regulariser_cbs(l1, l2, clip, patience) + list(cbs or [])
     learn = Learner(model, dls, opt_func=OPTIMIZERS[opt], lr=lr, metrics=[accuracy], cbs=cbs)
     if epochs:
         learn.fit(epochs)
     return learn
+
+# %% ../nbs/14_rnn_sentence.ipynb #2fce79b1
+def score_run(
+    learn: Learner,  # a trained learner
+) -> dict:
+    "Final validation accuracy, test accuracy, epochs and mean seconds per epoch of a run."
+    h = learn.history
+    preds, targs = learn.get_preds('test')
+    return {'valid acc': float(h['accuracy'].iloc[-1]), 'test acc': accuracy(preds, targs),
+            'epochs': len(h), 's/epoch': float(h['seconds'].mean())}
+
+# %% ../nbs/14_rnn_sentence.ipynb #2236b156
+def compare_over_seeds(
+    prep: SentencePrep,  # the data
+    variants: dict,  # name -> keywords of `train_rnn_sentence` for that variant
+    seeds=(0, 1, 2),  # one run per variant and seed
+    **common,  # keywords shared by every variant (epochs, lr, sizes, ...)
+) -> pd.DataFrame:
+    "Train every variant once per seed (seeds outermost); one row of `score_run` per run."
+    rows = []
+    for s in seeds:
+        for name, kw in variants.items():
+            learn = train_rnn_sentence(prep, seed=s, **{**common, **kw})
+            rows.append({'variant': name, 'seed': s, **score_run(learn)})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/14_rnn_sentence.ipynb #e8c0503d
+def mean_std_table(
+    runs: pd.DataFrame,  # one row per run, e.g. from `compare_over_seeds`
+    by='variant',  # the column(s) that name a variant
+    cols=('valid acc', 'test acc', 's/epoch'),  # the columns to summarise
+) -> pd.DataFrame:
+    "'mean ± std' over the seeds of each column, one row per variant (in first-seen order)."
+    g = runs.groupby(by, sort=False)[list(cols)]
+    m, s = g.mean(), g.std(ddof=1).fillna(0.0)
+    out = pd.DataFrame({c: [f'{a:.3f} ± {b:.3f}' for a, b in zip(m[c], s[c])] for c in cols}, index=m.index)
+    out['seeds'] = g.size()
+    return out
+
+# %% ../nbs/14_rnn_sentence.ipynb #3f5e5ff1
+def noise_check(
+    runs: pd.DataFrame,  # one row per run, with 'variant' and `col`
+    baseline: str,  # the variant to compare with
+    col: str = 'test acc',  # the score
+) -> pd.DataFrame:
+    "Mean, std and difference from `baseline` per variant; flags differences over twice the larger std."
+    g = runs.groupby('variant', sort=False)[col].agg(['mean', 'std'])
+    if baseline not in g.index:
+        raise ValueError(f"baseline {baseline!r} is not a variant; the variants are {list(g.index)}.")
+    b = g.loc[baseline]
+    g['minus baseline'] = g['mean'] - b['mean']
+    g['out of the noise'] = g['minus baseline'].abs() > 2 * np.maximum(g['std'], b['std'])
+    return g
+
+# %% ../nbs/14_rnn_sentence.ipynb #ae577ae7
+def tfidf_logreg_accuracy(
+    data,  # a TaskData: fitted on .train, scored on .test
+    ngram_range: tuple = (1, 2),  # word n-grams of the TF-IDF features
+) -> float:
+    "Test accuracy of TF-IDF + logistic regression trained on the training split."
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    model = make_pipeline(TfidfVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=ngram_range, sublinear_tf=True),
+                          LogisticRegression(max_iter=1000))
+    model.fit(list(data.train.x), np.asarray(data.train.y))
+    return float(np.mean(model.predict(list(data.test.x)) == np.asarray(data.test.y)))
+
+# %% ../nbs/14_rnn_sentence.ipynb #941d72bf
+def rnn_sentence_results(
+    rows: dict,  # name -> dict with 'report valid', 'report test', 'our valid', 'our test' (any may be missing)
+    data_name: str,  # the data that produced our figures
+) -> pd.DataFrame:
+    "The results table: the report's and the published figures beside ours, and the data of ours."
+    cols = ['report valid', 'report test', 'our valid', 'our test']
+    df = pd.DataFrame([{c: r.get(c, '') for c in cols} for r in rows.values()], index=list(rows), columns=cols)
+    df.index.name = 'model'
+    df['our data'] = [data_name if (r.get('our valid', '') != '' or r.get('our test', '') != '') else '' for r in rows.values()]
+    return df
