@@ -275,13 +275,16 @@ def compare_over_seeds(
     seeds=(0, 1, 2),  # one run per variant and seed
     **common,  # keywords shared by every variant (epochs, lr, sizes, ...)
 ) -> pd.DataFrame:
-    "Train every variant once per seed (seeds outermost); one row of `score_run` per run."
-    rows = []
+    "Train every variant once per seed (seeds outermost); one row of `score_run` per run, histories in `.attrs`."
+    rows, hists = [], {}
     for s in seeds:
         for name, kw in variants.items():
             learn = train_rnn_sentence(prep, seed=s, **{**common, **kw})
             rows.append({'variant': name, 'seed': s, **score_run(learn)})
-    return pd.DataFrame(rows)
+            hists[(name, s)] = learn.history
+    df = pd.DataFrame(rows)
+    df.attrs['histories'] = hists  # (variant, seed) -> the learner's history
+    return df
 
 # %% ../nbs/14_rnn_sentence.ipynb #e8c0503d
 def mean_std_table(
@@ -311,7 +314,7 @@ def noise_check(
     g['out of the noise'] = g['minus baseline'].abs() > 2 * np.maximum(g['std'], b['std'])
     return g
 
-# %% ../nbs/14_rnn_sentence.ipynb #ae577ae7
+# %% ../nbs/14_rnn_sentence.ipynb #03ecbfbf
 def tfidf_logreg_accuracy(
     data,  # a TaskData: fitted on .train, scored on .test
     ngram_range: tuple = (1, 2),  # word n-grams of the TF-IDF features
@@ -325,7 +328,7 @@ def tfidf_logreg_accuracy(
     model.fit(list(data.train.x), np.asarray(data.train.y))
     return float(np.mean(model.predict(list(data.test.x)) == np.asarray(data.test.y)))
 
-# %% ../nbs/14_rnn_sentence.ipynb #941d72bf
+# %% ../nbs/14_rnn_sentence.ipynb #4870e913
 def rnn_sentence_results(
     rows: dict,  # name -> dict with 'report valid', 'report test', 'our valid', 'our test' (any may be missing)
     data_name: str,  # the data that produced our figures
