@@ -258,7 +258,7 @@ def train_rnn_sentence(
         learn.fit(epochs)
     return learn
 
-# %% ../nbs/14_rnn_sentence.ipynb #2fce79b1
+# %% ../nbs/14_rnn_sentence.ipynb #fbec518f
 def score_run(
     learn: Learner,  # a trained learner
 ) -> dict:
@@ -268,7 +268,7 @@ def score_run(
     return {'valid acc': float(h['accuracy'].iloc[-1]), 'test acc': accuracy(preds, targs),
             'epochs': len(h), 's/epoch': float(h['seconds'].mean())}
 
-# %% ../nbs/14_rnn_sentence.ipynb #2236b156
+# %% ../nbs/14_rnn_sentence.ipynb #acc35d51
 def compare_over_seeds(
     prep: SentencePrep,  # the data
     variants: dict,  # name -> keywords of `train_rnn_sentence` for that variant
@@ -286,7 +286,7 @@ def compare_over_seeds(
     df.attrs['histories'] = hists  # (variant, seed) -> the learner's history
     return df
 
-# %% ../nbs/14_rnn_sentence.ipynb #e8c0503d
+# %% ../nbs/14_rnn_sentence.ipynb #2d2fd38f
 def mean_std_table(
     runs: pd.DataFrame,  # one row per run, e.g. from `compare_over_seeds`
     by='variant',  # the column(s) that name a variant
@@ -299,7 +299,7 @@ def mean_std_table(
     out['seeds'] = g.size()
     return out
 
-# %% ../nbs/14_rnn_sentence.ipynb #3f5e5ff1
+# %% ../nbs/14_rnn_sentence.ipynb #14226320
 def noise_check(
     runs: pd.DataFrame,  # one row per run, with 'variant' and `col`
     baseline: str,  # the variant to compare with
@@ -314,7 +314,7 @@ def noise_check(
     g['out of the noise'] = g['minus baseline'].abs() > 2 * np.maximum(g['std'], b['std'])
     return g
 
-# %% ../nbs/14_rnn_sentence.ipynb #03ecbfbf
+# %% ../nbs/14_rnn_sentence.ipynb #05fad552
 def tfidf_logreg_accuracy(
     data,  # a TaskData: fitted on .train, scored on .test
     ngram_range: tuple = (1, 2),  # word n-grams of the TF-IDF features
@@ -328,7 +328,7 @@ def tfidf_logreg_accuracy(
     model.fit(list(data.train.x), np.asarray(data.train.y))
     return float(np.mean(model.predict(list(data.test.x)) == np.asarray(data.test.y)))
 
-# %% ../nbs/14_rnn_sentence.ipynb #4870e913
+# %% ../nbs/14_rnn_sentence.ipynb #5e07406a
 def rnn_sentence_results(
     rows: dict,  # name -> dict with 'report valid', 'report test', 'our valid', 'our test' (any may be missing)
     data_name: str,  # the data that produced our figures
