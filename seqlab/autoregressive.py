@@ -21,7 +21,7 @@ from fastcore.basics import patch
 from .core import set_seed
 from .data import LengthBatchSampler, DataLoaders
 from .datasets import bracket_depth, brackets, is_balanced
-from .learner import Learner, CheckpointCB
+from .learner import Learner, CheckpointCB, load_model_state
 
 # %% auto #0
 __all__ = ['CharVocab', 'LMDataset', 'EqualLengthSampler', 'lm_collate', 'lm_dataloaders', 'CharLSTMConfig', 'CharLSTM',
@@ -434,30 +434,14 @@ def load_weights(
     model: nn.Module,  # the model to fill (same config as the saved one)
     path,  # a file written by `Learner.save` / `CheckpointCB` (or a bare state dict)
 ) -> nn.Module:
-    "Load saved weights into `model` and return it; a file that does not fit loads nothing and raises."
+    "Load saved weights into `model` with the learner's all-or-nothing `load_model_state`; ready for cuDNN."
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {path}: train with CheckpointCB first, or check the path.")
-    state = torch.load(path, map_location='cpu')
-    state = state['model'] if isinstance(state, dict) and 'model' in state else state
-    _check_state(model, state, path)  # every key and shape, before anything is copied
-    model.load_state_dict(state)
+    load_model_state(model, path)  # every key and shape checked before anything is copied
     for m in model.modules():
         if isinstance(m, nn.RNNBase): m.flatten_parameters()  # cuDNN wants one weight block (e.g. after deepcopy)
     return model
-
-# %% ../nbs/17_autoregressive.ipynb #92b78648
-def _check_state(model: nn.Module, state, path):
-    "Raise, naming what differs, unless `state` has exactly the keys and shapes of `model`'s state dict."
-    if not isinstance(state, dict):
-        raise TypeError(f"{path} holds a {type(state).__name__}, not a state dict: save with Learner.save or torch.save(model.state_dict(), path)")
-    own = model.state_dict()
-    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = [f"{k} {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
-              for k, v in own.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or extra or shapes:
-        raise ValueError(f"{path} does not fit this model, so nothing was loaded: missing keys {missing[:5]}, "
-                         f"unexpected keys {extra[:5]}, shapes {shapes[:3]}; build the model with the config it was saved from")
 
 # %% ../nbs/17_autoregressive.ipynb #2de6fe2c
 def checkpoint_validity(

@@ -310,7 +310,7 @@ def test_load_weights_of_another_shape_changes_nothing(tmp_path):
     small, big = CharLSTM(CharLSTMConfig(len(v), 8, 8), v), CharLSTM(CharLSTMConfig(len(v), 8, 9), v)
     torch.save({'model': small.state_dict()}, tmp_path / 'small.pt')  # embedding fits, the LSTM does not
     before = {k: t.clone() for k, t in big.state_dict().items()}
-    with pytest.raises(ValueError, match='nothing was loaded'):
+    with pytest.raises(ValueError, match='(?i)nothing was loaded'):
         load_weights(big, tmp_path / 'small.pt')
     assert all(torch.equal(before[k], t) for k, t in big.state_dict().items())  # bit for bit unchanged
 
@@ -322,10 +322,10 @@ def test_load_weights_names_missing_and_unexpected_keys(tmp_path):
     state['extra.weight'] = torch.zeros(1)
     del state['head.bias']
     torch.save(state, tmp_path / 'bare.pt')  # a bare state dict works as well as Learner.save's
-    with pytest.raises(ValueError, match=r"missing keys \['head.bias'\].*unexpected keys \['extra.weight'\]"):
+    with pytest.raises(ValueError, match=r"missing keys 'head.bias'.*unexpected keys 'extra.weight'"):
         load_weights(m, tmp_path / 'bare.pt')
     torch.save([1, 2], tmp_path / 'list.pt')
-    with pytest.raises(TypeError, match='not a state dict'):
+    with pytest.raises(TypeError, match='holds a list, not a checkpoint'):
         load_weights(m, tmp_path / 'list.pt')
     torch.save(m.state_dict(), tmp_path / 'good.pt')
     assert load_weights(m, tmp_path / 'good.pt') is m
