@@ -290,7 +290,14 @@ def decoded_cache(
         if stored.get('key') == key: return stored['data']
     except Exception: pass  # missing, stale or damaged: make it again
     data = make()
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.part', dir=_make_dir(path.parent))
-    with os.fdopen(fd, 'wb') as f: pickle.dump({'key': key, 'data': data}, f, protocol=4)
-    os.replace(_share(Path(tmp)), path)
+    tmp = None
+    try:  # the pickle only saves time: a failure to write it is a warning, never an error
+        _clean_stale(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.part', dir=path.parent)
+        with os.fdopen(fd, 'wb') as f: pickle.dump({'key': key, 'data': data}, f, protocol=4)
+        os.replace(_share(Path(tmp)), path)
+    except OSError as e:
+        warnings.warn(f"Could not keep the decoded data in {path} ({_describe(e)}); it is decoded again next time.")
+    finally:
+        if tmp and os.path.exists(tmp): os.remove(tmp)
     return data

@@ -325,3 +325,12 @@ def test_split_with_label_names_says_to_map_them(labels):
 
 def test_split_accepts_integer_valued_labels():
     assert Split(['a', 'b'], np.array([0., 1.])).y.dtype == np.int64
+
+
+def test_decoded_cache_that_cannot_be_written_only_warns(tmp_path, monkeypatch):
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(DL.pickle, 'dump', full)
+    with pytest.warns(UserWarning, match='decoded again next time'):
+        assert DL.decoded_cache(tmp_path / 'd.pkl', 'k', lambda: [1, 2]) == [1, 2]
+    assert os.listdir(tmp_path) == []  # no temporary left behind
