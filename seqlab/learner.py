@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #1ecd8517
 from __future__ import annotations
-import io, itertools, math, os, random, tempfile, time, warnings
+import contextlib, io, itertools, math, os, random, tempfile, time, warnings
 from pathlib import Path
 from string import Formatter
 from typing import Callable, Mapping
@@ -24,7 +24,8 @@ from .metrics import metric_columns, plot_curves
 __all__ = ['HOOKS', 'LR_SCHEDULES', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
            'to_device', 'DeviceCB', 'FiniteLossCB', 'MetricsCB', 'GradNormCB', 'HistoryCB', 'Learner', 'ProgressCB',
            'EarlyStoppingCB', 'GradClipCB', 'WeightPenaltyCB', 'LRSchedCB', 'MixedPrecisionCB', 'load_model_state',
-           'CheckpointCB', 'sweep_points', 'run_summary', 'sweep', 'kfold']
+           'CheckpointCB', 'sweep_points', 'run_summary', 'sweep', 'fit_callbacks', 'OptunaReportCB', 'optuna_sweep',
+           'kfold']
 
 # %% ../nbs/05_learner.ipynb #e510a4c0
 class CancelFitException(Exception):
@@ -394,6 +395,8 @@ def _record_interrupted(self: Learner, err: BaseException):
     self._in_epoch = False
 
 # %% ../nbs/05_learner.ipynb #f3f95f7d
+_FIT_CBS = []  # callbacks that every fit adds (see `fit_callbacks`)
+
 @patch
 def fit(self: Learner,
         n_epochs: int = 1,  # how many epochs to train
@@ -403,7 +406,7 @@ def fit(self: Learner,
     n_epochs, lr = _check_epochs(n_epochs), self.lr if lr is None else _check_lr(lr)
     if _n_batches(self.dls.train) == 0:
         raise ValueError("dls.train has no batches: the training set is empty (or smaller than the batch size with drop_last=True).")
-    cbs = list(cbs or [])
+    cbs = list(cbs or []) + list(_FIT_CBS)
     self.cbs += cbs
     self.n_epochs, self._stop, self.partial_epoch, self.partial_batches, self.interrupted = n_epochs, False, None, None, None
     self.opt = self.opt_func(self.model.parameters(), lr=lr)
@@ -956,10 +959,18 @@ def sweep(
     seed: int = 0,  # seed of the random draw and of every run (`set_seed` before each)
     metric: str | None = None,  # the column to report the best of; None: the first metric, else 'valid_loss'
     on_error: str = 'continue',  # a run that raises: 'continue' (record it, go on) or 'stop' (record it, end the sweep)
+    engine: str = 'local',  # 'local': grid or random points in this process; 'optuna': a shared Optuna study
+    **optuna_kw,  # with engine='optuna': storage, study_name, n_trials, sampler, pruner (see `optuna_sweep`)
 ) -> pd.DataFrame:
     "Train once per point of `space`; one row per run: parameters, best metric and its epoch, final losses, seconds (and error)."
     if on_error not in ('continue', 'stop'):
         raise ValueError(f"on_error must be 'continue' or 'stop', got {on_error!r}.")
+    if engine not in ('local', 'optuna'):
+        raise ValueError(f"engine must be 'local' or 'optuna', got {engine!r}.")
+    if engine == 'optuna':
+        return optuna_sweep(space, train_fn, metric=metric, seed=seed, n_trials=optuna_kw.pop('n_trials', n), **optuna_kw)
+    if optuna_kw:
+        raise TypeError(f"{sorted(optuna_kw)} apply only with engine='optuna'.")
     rows = []
     for params in sweep_points(space, n, seed):
         rows.append(_run_row(params, train_fn, metric, seed))
@@ -970,6 +981,137 @@ def sweep(
         warnings.warn(f"{len(failed)} of {len(rows)} runs failed (first: {failed[0]['error']}); see the 'error' column.")
     cols = list(dict.fromkeys(k for r in sorted(rows, key=lambda r: 'error' in r) for k in r if k not in ('seconds', 'error')))
     return pd.DataFrame(rows, columns=cols + ['seconds'] + (['error'] if failed else []))
+
+# %% ../nbs/05_learner.ipynb #573ca29c
+@contextlib.contextmanager
+def fit_callbacks(*cbs):
+    "Add `cbs` to every `Learner.fit` run inside the `with` block (how `sweep` reaches a learner that `train_fn` builds)."
+    _FIT_CBS.extend(cbs)
+    try:
+        yield
+    finally:
+        for cb in cbs:
+            _FIT_CBS.remove(cb)
+
+# %% ../nbs/05_learner.ipynb #58a1c050
+class OptunaReportCB(Callback):
+    "Report `monitor` to an Optuna trial after every epoch; stop the fit when the pruner says so."
+    order = 95  # after EarlyStoppingCB
+    def __init__(self,
+                 trial,  # an `optuna.Trial`
+                 monitor: str):  # the history column to report
+        self.trial, self.monitor, self.pruned = trial, monitor, False
+    def after_epoch(self, learn):
+        if self.monitor not in learn.log:
+            raise KeyError(f"The sweep watches {self.monitor!r}, but the epoch logged only {sorted(learn.log)}; pass one of these as metric=.")
+        self.trial.report(float(learn.log[self.monitor]), step=learn.epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            learn.request_stop()
+
+# %% ../nbs/05_learner.ipynb #1ba0b96c
+def _optuna():
+    "The optuna module, or an error that says how to install it."
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError('engine="optuna" needs Optuna: pip install "seqlab[optuna]" (or pip install optuna).') from None
+    return optuna
+
+# %% ../nbs/05_learner.ipynb #43a76a09
+def _optuna_storage(storage):
+    "A storage object or URL as Optuna takes it; a plain path becomes a journal file shared by many processes."
+    optuna = _optuna()
+    if storage is None or not isinstance(storage, (str, os.PathLike)) or '://' in str(storage):
+        return storage
+    try:
+        from optuna.storages.journal import JournalFileBackend
+    except ImportError:  # optuna < 4
+        from optuna.storages import JournalFileStorage as JournalFileBackend
+    return optuna.storages.JournalStorage(JournalFileBackend(str(storage)))
+
+# %% ../nbs/05_learner.ipynb #86e96ee9
+def _suggest(trial, space: dict) -> dict:
+    "The trial's parameters: a list is a choice, a `(low, high[, 'log'])` range an int or float, anything else a constant."
+    params = {}
+    for k, v in space.items():
+        if isinstance(v, list):
+            params[k] = trial.suggest_categorical(k, v)
+        elif _is_range(v):
+            lo, hi = v[:2]
+            if lo > hi or (len(v) == 3 and lo <= 0):
+                raise ValueError(f"Bad range {v!r} for {k!r}: need low <= high (and low > 0 for 'log').")
+            kind = trial.suggest_int if isinstance(lo, int) and isinstance(hi, int) else trial.suggest_float
+            params[k] = kind(k, lo, hi, log=len(v) == 3)
+        else:
+            params[k] = v
+    return params
+
+# %% ../nbs/05_learner.ipynb #6045663c
+def _optuna_trial(study, space, train_fn, metric, seed, n_trials):
+    "Run one trial: draw, train with `OptunaReportCB`, tell the study COMPLETE, PRUNED or FAIL."
+    optuna, trial = _optuna(), study.ask()
+    if trial.number >= n_trials:  # another worker took the last trial meanwhile: record this one as surplus, run nothing
+        trial.set_user_attr('surplus', True)
+        return study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    cb, t0 = OptunaReportCB(trial, metric), time.perf_counter()
+    try:
+        params = _suggest(trial, space)
+        trial.set_user_attr('params', params)
+        set_seed(seed)
+        with fit_callbacks(cb):
+            res = train_fn(**params)
+        trial.set_user_attr('summary', {k: float(v) for k, v in run_summary(res, metric).items()})
+    except Exception as e:
+        trial.set_user_attr('error', f'{type(e).__name__}: {e}')
+        trial.set_user_attr('seconds', time.perf_counter() - t0)
+        return study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    trial.set_user_attr('seconds', time.perf_counter() - t0)
+    if cb.pruned:
+        return study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return study.tell(trial, trial.user_attrs['summary'][metric])
+
+# %% ../nbs/05_learner.ipynb #12f4660c
+def _study_frame(study, n_trials: int) -> pd.DataFrame:
+    "One row per trial of `study` (numbers below `n_trials`): parameters, summary, seconds, trial, state (and error)."
+    rows = []
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        if t.number >= n_trials or 'params' not in t.user_attrs:
+            continue
+        err = {'error': t.user_attrs['error']} if 'error' in t.user_attrs else {}
+        rows.append({**t.user_attrs['params'], **t.user_attrs.get('summary', {}), 'seconds': t.user_attrs.get('seconds', math.nan),
+                     'trial': t.number, 'state': t.state.name.lower(), **err})
+    df = pd.DataFrame(rows)
+    if 'error' in df and df['error'].isna().all():
+        df = df.drop(columns='error')
+    return df
+
+# %% ../nbs/05_learner.ipynb #8266e628
+def optuna_sweep(
+    space: dict,  # as for `sweep`: lists (choices), (low, high[, 'log']) ranges, constants
+    train_fn: Callable,  # `train_fn(**params)` -> fitted Learner (or its history)
+    metric: str | None = None,  # the column to optimise (maximised, minimised for losses and errors); required
+    n_trials: int | None = None,  # trials in the whole study, over all workers
+    storage=None,  # None (in memory), a journal file path, an RDB URL or an optuna storage
+    study_name: str | None = None,  # the study that workers share (needed with a storage)
+    sampler=None,  # an optuna sampler; None: TPESampler(seed=seed)
+    pruner=None,  # an optuna pruner; None: optuna's default (MedianPruner)
+    seed: int = 0,  # seed of the default sampler and of every run
+) -> pd.DataFrame:
+    "Run trials of a (shared) Optuna study until it holds `n_trials`; the study's table as `sweep` returns it."
+    optuna = _optuna()
+    if not metric:
+        raise ValueError("engine='optuna' needs metric=... (e.g. metric='accuracy' or 'valid_loss'): the study must know what to optimise.")
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials must be a whole number >= 1 (the trials of the whole study), got {n_trials!r}.")
+    sampler = optuna.samplers.TPESampler(seed=seed) if sampler is None else sampler
+    study = optuna.create_study(storage=_optuna_storage(storage), study_name=study_name, load_if_exists=True, sampler=sampler,
+                                pruner=pruner, direction='minimize' if _lower_is_better(metric) else 'maximize')
+    while len(study.get_trials(deepcopy=False)) < n_trials:
+        _optuna_trial(study, space, train_fn, metric, seed, n_trials)
+    df = _study_frame(study, n_trials)
+    df.attrs['study_name'] = study.study_name
+    return df
 
 # %% ../nbs/05_learner.ipynb #d2ded76d
 def kfold(
