@@ -241,12 +241,15 @@ def _split_batch(batch):
 # %% ../nbs/05_learner.ipynb #513f6698
 def _predict(learn):
     "Set `learn.preds` (and, for a language model, `learn.loss`)."
+    model = learn.model
+    if learn.training and getattr(learn, 'ddp_model', None) is not None:
+        model = learn.ddp_model  # a wrapper of learn.model (DistributedDataParallel) for training steps
     if learn.loss_func is not None:
-        learn.preds = learn.model(*learn.xb)
+        learn.preds = model(*learn.xb)
         return
     name = type(learn.model).__name__
     try:
-        out = learn.model(*learn.xb, targets=learn.yb)
+        out = model(*learn.xb, targets=learn.yb)
     except TypeError as e:
         if 'targets' not in str(e): raise
         raise TypeError(f"With loss_func=None the model must take targets=... and return (logits, loss), but {name} failed: {e}. "

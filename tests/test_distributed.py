@@ -99,3 +99,95 @@ def test_without_optuna_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'optuna', None)
     with pytest.raises(ImportError, match=r'pip install "seqlab\[optuna\]"'):
         sweep(SPACE, train_fn, engine='optuna', n_trials=1, metric='accuracy')
+
+
+# --- DDP on CPU with gloo: 2 processes started by the test ---
+import os
+import numpy as np
+from torch.utils.data import DistributedSampler
+from seqlab.data import TokenBudgetSampler
+from seqlab.distributed import DDPCB, DistributedBatchSampler, launch, shard_loader
+from seqlab.learner import EarlyStoppingCB
+
+def _dls():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = (x.sum(1) > 0).long()
+    ds = TensorDataset(x, y)
+    return DataLoaders(DataLoader(ds, batch_size=8, shuffle=True), DataLoader(ds, batch_size=32))
+
+def _ddp_run(epochs=2, patience=None):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cbs = [DDPCB()] + ([EarlyStoppingCB('valid_loss', patience=patience, min_delta=10.0, verbose=False)] if patience else [])
+    learn = Learner(nn.Linear(4, 2), _dls(), opt_func=torch.optim.SGD, lr=0.1, metrics=[accuracy], device='cpu', cbs=cbs)
+    learn.fit(epochs)
+    return learn.model.state_dict(), learn.history
+
+@pytest.fixture(scope='module')
+def ddp_results():
+    return launch(_ddp_run, 2)
+
+def test_ddp_weights_equal_one_process_on_the_global_batches(ddp_results):
+    full = _dls()
+    x, y = full.train.dataset.tensors
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for ep in range(2):
+        shards = []
+        for r in range(2):
+            s = DistributedSampler(full.train.dataset, 2, r, shuffle=True, seed=0, drop_last=True)
+            s.set_epoch(ep)
+            idx = list(s)
+            shards.append([idx[i:i + 8] for i in range(0, len(idx), 8)])
+        for b in (sum(bs, []) for bs in zip(*shards)):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+    for st, _ in ddp_results:
+        torch.testing.assert_close(st['weight'], model.weight.detach(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(st['bias'], model.bias.detach(), atol=1e-5, rtol=0)
+
+def test_ddp_valid_metrics_equal_one_process(ddp_results):
+    st, h = ddp_results[0]
+    learn = Learner(nn.Linear(4, 2), _dls(), metrics=[accuracy], device='cpu')
+    learn.model.load_state_dict(st)
+    v = learn.validate()
+    assert abs(v['valid_loss'] - h.valid_loss.iloc[-1]) < 1e-6 and abs(v['accuracy'] - h.accuracy.iloc[-1]) < 1e-9
+    assert ddp_results[1][1][['train_loss', 'valid_loss']].equals(h[['train_loss', 'valid_loss']])  # same history on both ranks
+
+def test_shards_are_disjoint_with_equal_batch_counts():
+    lens = np.random.default_rng(1).integers(1, 80, 333)
+    for epoch in (0, 1):
+        shards = []
+        for r in range(2):
+            s = DistributedBatchSampler(TokenBudgetSampler(lens, 300, seed=0), 2, r)
+            s.set_epoch(epoch)
+            shards.append(list(s))
+        assert len(shards[0]) == len(shards[1]) == len(s)
+        assert not set(i for b in shards[0] for i in b) & set(i for b in shards[1] for i in b)
+        tok = [sum(len(b) * lens[b].max() for b in sh) for sh in shards]
+        assert abs(tok[0] - tok[1]) / max(tok) < 0.1  # balanced padded tokens
+    dls = _dls()
+    parts = [list(shard_loader(dls.train, 2, r)) for r in range(2)]
+    assert len(parts[0]) == len(parts[1])
+    with pytest.raises(ValueError, match='rank must lie'):
+        DistributedBatchSampler(TokenBudgetSampler(lens, 300, seed=0), 2, 2)
+
+def test_early_stopping_stops_every_rank_at_the_same_epoch():
+    res = launch(_ddp_run, 2, args=(10, 2))
+    assert [len(h) for _, h in res] == [3, 3]  # min_delta=10: no epoch improves, stop after patience
+
+def test_ddpcb_without_process_group_says_how_to_start():
+    learn = Learner(nn.Linear(4, 2), _dls(), device='cpu', cbs=[DDPCB()])
+    with pytest.raises(RuntimeError, match='torchrun'):
+        learn.fit(1)
+
+def test_torchrun_example_exits_0():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    torchrun = os.path.join(os.path.dirname(sys.executable), 'torchrun')
+    r = subprocess.run([torchrun, '--nproc_per_node=2', os.path.join(root, 'examples', 'ddp_train.py')],
+                       env={**os.environ, 'SEQLAB_QUICK': '1'}, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'effective batch 64' in r.stdout
