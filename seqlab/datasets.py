@@ -4,23 +4,25 @@
 
 # %% ../nbs/02_datasets.ipynb #c44590c7
 from __future__ import annotations
-import hashlib, http.client, io, os, pickle, re, shutil, tarfile, tempfile, urllib.request, zipfile, zlib
+import functools, os, pickle, re
+from collections import Counter
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-from .core import quick_mode, mode_banner
-from .data import stratified_split
+from .core import quick_mode
+from .data import stratified_split, tokenize
+from .download import DownloadError, Remote, data_dir, download, extract, read_cached, decoded_cache, source_fingerprint
 
 # %% auto #0
-__all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'TREC_CLASSES', 'IMDB_CLASSES', 'CIFAR10_CLASSES',
-           'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'data_dir', 'DownloadError', 'file_hash', 'download',
-           'extract', 'Remote', 'fetch', 'fetch_archive', 'bbc_sample', 'emotion_sample', 'trec_sample', 'imdb_sample',
-           'cifar10_sample', 'esc10_sample', 'read_bbc', 'read_cifar10', 'read_emotion', 'read_trec', 'read_imdb',
-           'read_wav', 'read_esc10', 'load_bbc', 'load_cifar10', 'load_emotion', 'load_trec', 'load_imdb', 'load_esc10',
-           'plot_images', 'plot_audio', 'ndfa', 'is_ndfa', 'brackets', 'is_balanced', 'bracket_depth']
+__all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'EMOTION_KEYWORDS', 'TREC_CLASSES', 'IMDB_CLASSES',
+           'CIFAR10_CLASSES', 'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'fetch', 'fetch_archive',
+           'corpus_stats', 'bbc_sample', 'emotion_sample', 'trec_sample', 'imdb_sample', 'cifar10_sample',
+           'esc10_sample', 'read_bbc', 'read_cifar10', 'read_emotion', 'read_trec', 'read_imdb', 'read_wav',
+           'read_esc10', 'load_bbc', 'load_cifar10', 'load_emotion', 'load_trec', 'read_imdb_cached', 'load_imdb',
+           'read_esc10_cached', 'load_esc10', 'plot_images', 'plot_audio', 'ndfa', 'is_ndfa', 'brackets', 'is_balanced',
+           'bracket_depth']
 
 # %% ../nbs/02_datasets.ipynb #549d04bb
 def _take(x, idx):
@@ -32,6 +34,15 @@ def _cat(parts):
     "Concatenate lists or arrays, keeping their type."
     return np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [v for p in parts for v in p]
 
+def _label_ids(y) -> np.ndarray:
+    "Labels as an int64 array, or an error that says to map names to ids."
+    a = np.asarray(y)
+    if a.ndim != 1 or not (a.dtype.kind in 'iu' or (a.dtype.kind == 'f' and np.all(a == np.round(a))) or a.size == 0):
+        bad = next((v for v in a.ravel() if not isinstance(v, (int, np.integer))), a.shape)
+        raise TypeError(f"Split labels must be a 1-d list of integer class ids, got {bad!r}: map names to ids first, "
+                        f"e.g. y = [classes.index(c) for c in labels] (or seqlab.data.check_labels(labels, classes)).")
+    return a.astype(np.int64)
+
 @dataclass
 class Split:
     "One split of a task: inputs `x`, integer labels `y`, optional per-item extras `meta`."
@@ -40,7 +51,7 @@ class Split:
     meta: dict = field(default_factory=dict)  # extra per-item columns, e.g. {'fine': [...], 'fold': array}
 
     def __post_init__(self):
-        self.y = np.asarray(self.y, dtype=np.int64)
+        self.y = _label_ids(self.y)
         if len(self.x) != len(self.y):
             raise ValueError(f"Split has {len(self.x)} inputs but {len(self.y)} labels; they must match.")
     def __len__(self): return len(self.y)
@@ -53,156 +64,39 @@ class Split:
 # %% ../nbs/02_datasets.ipynb #4efabefd
 @dataclass
 class TaskData:
-    "A classification task: `train`/`valid`/`test` splits, class names, source, generated or real."
+    "A classification task: `train`/`valid`/(optional) `test` splits, class names, source, generated or real."
     name: str  # the data set's name, e.g. "BBC News"
     train: Split
     valid: Split
-    test: Split
+    test: Split | None  # None when there is no test split (e.g. folds of cross-validation)
     classes: list  # class names, in label order
     source: str  # URL or cache path of the real data, or a string containing "generated sample"
     generated: bool  # True for the offline generated sample
     info: dict = field(default_factory=dict)  # anything else worth knowing (sample rate, duplicates removed, ...)
 
     @property
-    def c(self): return len(self.classes)
+    def n_classes(self) -> int: return len(self.classes)
+    def splits(self) -> list:
+        "The splits that exist: train, valid and test (when there is one)."
+        return [s for s in (self.train, self.valid, self.test) if s is not None]
     def concat(self) -> Split:
         "All items of train, valid and test in one `Split` (e.g. for k-fold cross-validation)."
-        parts = [self.train, self.valid, self.test]
+        parts = self.splits()
         meta = {k: _cat([p.meta[k] for p in parts]) for k in self.train.meta}
         return Split(_cat([p.x for p in parts]), _cat([p.y for p in parts]), meta)
     def summary(self) -> str:
         "One line: which data, how many items per split, how many classes."
         kind = 'GENERATED sample' if self.generated else 'real data'
-        return (f"{self.name}: {kind}, {len(self.train):,} train / {len(self.valid):,} valid / {len(self.test):,} test, "
-                f"{self.c} classes; source: {self.source}")
+        test = f"{len(self.test):,} test" if self.test is not None else "no test split"
+        return (f"{self.name}: {kind}, {len(self.train):,} train / {len(self.valid):,} valid / {test}, "
+                f"{self.n_classes} classes; source: {self.source}")
     __repr__ = summary
 
-# %% ../nbs/02_datasets.ipynb #d2ad8705
-def data_dir(
-    dataset: str | None = None,  # a sub-folder for one data set, e.g. "cifar10"
-) -> Path:
-    "The cache directory: `$SEQLAB_DATA` or `~/.cache/seqlab` (and its `dataset` sub-folder)."
-    root = Path(os.environ.get('SEQLAB_DATA') or Path.home() / '.cache' / 'seqlab').expanduser()
-    return root / dataset if dataset else root
-
-# %% ../nbs/02_datasets.ipynb #1a6f041e
-class DownloadError(RuntimeError):
-    "A download, checksum or extraction failed; the message says what to do."
-
-def _parse_checksum(checksum: str | None) -> tuple:
-    "`'md5:abc'` -> `('md5', 'abc')`; a bare hex digest is sha256; None -> `('sha256', None)`."
-    if not checksum: return 'sha256', None
-    algo, _, hexd = checksum.rpartition(':')
-    algo = algo.lower() or 'sha256'
-    if algo not in ('sha256', 'md5', 'sha1'):
-        raise ValueError(f"Unknown checksum algorithm {algo!r} in {checksum!r}; use 'sha256:<hex>' or 'md5:<hex>'.")
-    return algo, hexd.lower()
-
-def file_hash(path, algo: str = 'sha256') -> str:
-    "Hex digest of a file, read in chunks."
-    h = hashlib.new(algo)
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
-# %% ../nbs/02_datasets.ipynb #039e1dcc
-def _by_hand(dest: Path, urls) -> str:
-    "How to put the file into the cache by hand."
-    return (f"To place the file by hand, download it from one of\n" + ''.join(f"    {u}\n" for u in urls) +
-            f"  (or copy it from another machine) and save it as\n    {dest}\n"
-            f"  then run the loader again. Set SEQLAB_DATA to use another cache directory "
-            f"(now {data_dir()}), or SEQLAB_MIRROR to try a mirror first.")
-
-def _describe(e: BaseException) -> str:
-    "A short description of why one URL failed."
-    if isinstance(e, urllib.error.HTTPError): return f"HTTP {e.code} {e.reason}"
-    if isinstance(e, urllib.error.URLError): return f"unreachable ({e.reason})"
-    return f"{type(e).__name__}: {e}"
-
-# %% ../nbs/02_datasets.ipynb #aa717dc3
-def _stream(url: str, dest: Path, checksum: str | None, progress: bool, timeout: float):
-    "Stream `url` into a temporary file beside `dest`, check length and checksum, then rename it to `dest`."
-    algo, want = _parse_checksum(checksum)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.part', dir=dest.parent)
-    try:
-        h, got = hashlib.new(algo), 0
-        with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=timeout) as r:
-            total = int(r.headers.get('Content-Length') or 0) or None
-            with tqdm(total=total, unit='B', unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar:
-                while chunk := r.read(1 << 16):
-                    f.write(chunk); h.update(chunk); got += len(chunk); bar.update(len(chunk))
-        if total is not None and got != total:
-            raise DownloadError(f"connection cut: got {got:,} of {total:,} bytes")
-        if want and h.hexdigest() != want:
-            raise DownloadError(f"{algo} checksum mismatch: got {h.hexdigest()}, expected {want}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-# %% ../nbs/02_datasets.ipynb #5ef48437
-def download(
-    urls: str | list,  # the URL, or mirrors tried in turn
-    dest: str | Path,  # where the file goes (its folder is created)
-    checksum: str | None = None,  # "sha256:<hex>", "md5:<hex>" or a bare sha256 hex; None skips the check
-    progress: bool = True,  # show a progress bar
-    timeout: float = 60.,  # seconds to wait for the server
-) -> Path:
-    "Download `dest` from the first mirror that works, atomically; use the cached file if it is there."
-    dest, urls = Path(dest), [urls] if isinstance(urls, str) else list(urls)
-    if dest.exists():
-        algo, want = _parse_checksum(checksum)
-        if want and file_hash(dest, algo) != want:
-            raise DownloadError(f"The cached file {dest} does not match its {algo} checksum {want}: it is damaged "
-                                f"or a different version. Delete it to download it again.\n" + _by_hand(dest, urls))
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for url in urls:
-        try:
-            _stream(url, dest, checksum, progress, timeout)
-            return dest
-        except (OSError, DownloadError, http.client.HTTPException, ValueError) as e:
-            errors.append(f"  {url}: {_describe(e)}")
-    raise DownloadError(f"Could not download {dest.name}; tried:\n" + '\n'.join(errors) +
-                        f"\nNothing was written to the cache ({dest.parent}).\n" + _by_hand(dest, urls))
-
-# %% ../nbs/02_datasets.ipynb #196f9c08
-def extract(
-    archive: str | Path,  # a .zip, .tar, .tar.gz or .tgz file
-    dest: str | Path,  # the folder to create; the archive's contents go inside it
-) -> Path:
-    "Extract `archive` into `dest` atomically; a corrupt archive is deleted and raises `DownloadError`."
-    archive, dest = Path(archive), Path(dest)
-    if dest.exists(): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent))
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as z: z.extractall(tmp)
-        else:
-            with tarfile.open(archive) as t: t.extractall(tmp, filter='data')
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        archive.unlink(missing_ok=True)
-        raise DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
-                            f"Run the loader again to download it anew, or place a good copy at {archive} by hand.") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    if dest.exists(): shutil.rmtree(tmp)  # another process finished first
-    else: os.replace(tmp, dest)
-    return dest
-
-# %% ../nbs/02_datasets.ipynb #3bec7048
-@dataclass(frozen=True)
-class Remote:
-    "A file of a real data set: its name in the cache, its URLs (tried in turn), its checksum."
-    fname: str
-    urls: tuple
-    checksum: str | None = None
-
+# %% ../nbs/02_datasets.ipynb #c2e235e1
 _HF_EMO = 'https://huggingface.co/datasets/dair-ai/emotion/resolve'
 _EMO_REV = 'cab853a1dbdf4c42c2b3ef2173804746df8825fe'
 _TREC = ('https://cogcomp.seas.upenn.edu/Data/QA/QC/', 'http://cogcomp.org/Data/QA/QC/')
+_TREC_MD5 = {'train_5500.label': 'md5:073462e3fcefaae31e00edb1f18d2d02', 'TREC_10.label': 'md5:323a3554401d86e650717e2d2f942589'}
 
 # %% ../nbs/02_datasets.ipynb #7af9564f
 REMOTES = {
@@ -215,7 +109,7 @@ REMOTES = {
                 for s, h in [('train', '10817f0f2ea42358bc62f69a09dfb8bd71701727df6d5a387bea742f3ea06417'),
                              ('validation', 'c70f0e660b5ebd1ea9a37d2a851f516f08a6d6477cdfc11be204e22a2f1102fd'),
                              ('test', '6f8407fa1ca9c310f55781f082ed73812f6551e8dda2c61973123a121869245b')]],
-    'trec': [Remote(f, tuple(b + f for b in _TREC)) for f in ('train_5500.label', 'TREC_10.label')],
+    'trec': [Remote(f, tuple(b + f for b in _TREC), _TREC_MD5[f]) for f in ('train_5500.label', 'TREC_10.label')],
     'imdb': [Remote('aclImdb_v1.tar.gz', ('https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz',
                                           'http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz'),
                     'sha256:c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe')],
@@ -271,6 +165,87 @@ def _words(**kw) -> dict:
     "Slot word lists from space-separated strings (`|` separates multi-word entries when present)."
     return {k: (v.split('|') if '|' in v else v.split()) for k, v in kw.items()}
 
+# %% ../nbs/02_datasets.ipynb #af826aed
+@functools.lru_cache(maxsize=None)
+def _pseudo_words(
+    n: int = 20_000,  # how many distinct words
+    seed: int = 1234,  # fixed, so that every sample shares the same made-up words
+) -> tuple:
+    "`n` distinct made-up words of two or three syllables: the rare tail of a generated vocabulary."
+    on = 'b c d f g h k l m n p r s t v w br st tr sh'.split()
+    syl = [a + b + c for a in on for b in 'a e i o u ea ou'.split() for c in ['', '', '', 'n', 'r', 's', 'l', 't', 'nd']]
+    rng, out = np.random.default_rng(seed), {}
+    while len(out) < n:
+        a, b, c = (rng.integers(0, len(syl), n).tolist() for _ in range(3))
+        three = (rng.random(n) < 0.25).tolist()
+        out.update(dict.fromkeys(w for w in (syl[i] + syl[j] + (syl[k] if t else '') for i, j, k, t in zip(a, b, c, three))
+                                 if 4 <= len(w) <= 10))
+    return tuple(out)[:n]
+
+# %% ../nbs/02_datasets.ipynb #5e0aac59
+class _Zipf:
+    "Draws words from a Zipf law over `head` words, then made-up tail words: rank r has weight 1/(r + 2.7)^s."
+    def __init__(self,
+                 head: list,  # the most common words, most common first
+                 n_tail: int,  # how many made-up words follow them
+                 s: float,  # the exponent: larger means fewer distinct words
+                 rng: np.random.Generator,  # the random source
+                 exclude=(),  # words that must not be drawn (the class keywords)
+                ):
+        ex = set(head) | set(exclude)
+        self.words = np.array(list(head) + [w for w in _pseudo_words() if w not in ex][:n_tail], dtype=object)
+        w = 1 / (np.arange(len(self.words)) + 2.7) ** s
+        self.cdf, self.rng = np.cumsum(w) / w.sum(), rng
+
+    def __call__(self, k: int) -> list:
+        "`k` words, drawn independently."
+        i = np.searchsorted(self.cdf, self.rng.random(k))
+        return self.words[np.minimum(i, len(self.words) - 1)].tolist()
+
+# %% ../nbs/02_datasets.ipynb #b480d9d8
+def _text_lengths(
+    rng: np.random.Generator,  # the random source
+    n: int,  # how many lengths
+    median: float,  # their median, in tokens
+    sigma: float,  # spread of the log-length: 0.6 puts the longest of 2,000 at about 7x the median
+    lo: int, hi: int,  # clip to this range
+) -> np.ndarray:
+    "Log-normal target lengths in tokens, clipped to [lo, hi]."
+    return np.clip(np.round(rng.lognormal(np.log(median), sigma, n)), lo, hi).astype(np.int64)
+
+# %% ../nbs/02_datasets.ipynb #58ef0321
+def corpus_stats(
+    texts: list,  # the texts of a corpus
+) -> dict:
+    "Lengths and vocabulary of `texts`: median and longest length in tokens, word types, rare-half token share."
+    toks = [tokenize(t) for t in texts]
+    lens = np.array([len(t) for t in toks])
+    counts = np.sort(np.array(list(Counter(w for t in toks for w in t).values())))
+    return {'texts': len(toks), 'median length': float(np.median(lens)), 'longest': int(lens.max()),
+            'longest / median': float(lens.max() / np.median(lens)), 'word types': len(counts),
+            'tokens': int(counts.sum()), 'rarest half of types, share of tokens': float(counts[:len(counts) // 2].sum() / counts.sum())}
+
+# %% ../nbs/02_datasets.ipynb #6f34e84a
+def _long_text(
+    n_tokens: int,  # stop once the text has at least this many tokens
+    signal,  # () -> a sentence that carries the class
+    zipf: _Zipf,  # draws the filler words
+    rnd: _random.Random,  # the random source
+    p_signal: float,  # share of the sentences after the first that carry the class
+) -> str:
+    "Sentences until the text has `n_tokens` tokens: the first and a share `p_signal` of the others from `signal`."
+    sents, got = [], 0
+    while got < n_tokens:
+        if not sents or rnd.random() < p_signal:
+            s = signal()
+            got += len(tokenize(s))
+        else:
+            w = zipf(rnd.randint(6, 20))
+            s = ' '.join([w[0].capitalize(), *w[1:]]) + '.'
+            got += len(w) + 1
+        sents.append(s)
+    return ' '.join(sents)
+
 # %% ../nbs/02_datasets.ipynb #71fdf1a1
 BBC_CLASSES = ['business', 'entertainment', 'politics', 'sport', 'tech']
 BBC_KEYWORDS = _words(  # the topic words the generated BBC sample draws from, per class
@@ -291,19 +266,15 @@ _BBC_TEMPLATES = ['The {k} {vd} a {a} {n} on {day}, {p} said.', '{p} told the BB
                   'Last week {p} {vd} the {k} {n}.', 'The {k} and the {k} {vd} a {a} {n}.']
 
 # %% ../nbs/02_datasets.ipynb #8294fabb
-def _keyword_texts(n, kw, slots, templates, n_sents, noise, probs, rnd, sep=' '):
-    "`n` texts of `n_sents` (lo, hi) template sentences; slot `{k}` takes a class keyword (another class's with prob `noise`)."
-    classes = list(kw)
-    labels = rnd.choices(range(len(classes)), weights=probs, k=n)
-    texts = []
-    for y in labels:
-        own = kw[classes[y]]
-        sents = []
-        for _ in range(rnd.randint(*n_sents)):
-            words = {**slots, 'k': own if rnd.random() > noise else kw[rnd.choice(classes)]}
-            sents.append(_fill(rnd.choice(templates), words, rnd))
-        texts.append(sep.join(sents))
-    return texts, np.array(labels, dtype=np.int64)
+_NEWS_HEAD = ('the of to and a in is for that on said it was with as by at he be from has have are but not this will its '
+              'which an had they we been were their would also more who after one up there about than her out if his all '
+              'she new two can last what into over when some only other so time people year could years first three now '
+              'told million just made make before them government like being most back week while because such many').split()
+
+def _keyword_sentence(kw, c, slots, templates, noise, rnd) -> str:
+    "A template sentence whose `{k}` slots take keywords of class `c` (of a random class with probability `noise`)."
+    own = kw[c] if rnd.random() > noise else kw[rnd.choice(list(kw))]
+    return _fill(rnd.choice(templates), {**slots, 'k': own}, rnd)
 
 # %% ../nbs/02_datasets.ipynb #98c704fd
 def bbc_sample(
@@ -311,13 +282,17 @@ def bbc_sample(
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated BBC-News-like sample: (texts, labels, class names)."
-    rnd = _random.Random(seed)
-    texts, y = _keyword_texts(n, BBC_KEYWORDS, _BBC_SLOTS, _BBC_TEMPLATES, (7, 15), 0.2, None, rnd)
-    return texts, y, list(BBC_CLASSES)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf = _Zipf(_NEWS_HEAD, 20_000, 1.1, rng, exclude=[w for ws in BBC_KEYWORDS.values() for w in ws])
+    y = rnd.choices(range(len(BBC_CLASSES)), k=n)
+    lengths = _text_lengths(rng, n, 100, 0.7, 25, 2000)
+    texts = [_long_text(int(m), lambda: _keyword_sentence(BBC_KEYWORDS, BBC_CLASSES[c], _BBC_SLOTS, _BBC_TEMPLATES, 0.2, rnd),
+                        zipf, rnd, 0.45) for c, m in zip(y, lengths)]
+    return texts, np.array(y, dtype=np.int64), list(BBC_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #f6059e35
 EMOTION_CLASSES = ['sadness', 'joy', 'love', 'anger', 'fear', 'surprise']
-_EMO_KW = _words(
+EMOTION_KEYWORDS = _words(  # the emotion words the generated emotion sample plants, per class
     sadness='sad lonely miserable hopeless gloomy heartbroken depressed hurt empty unhappy',
     joy='happy cheerful glad delighted content excited joyful pleased wonderful relaxed',
     love='loving affectionate tender caring romantic adored passionate sweet fond devoted',
@@ -331,15 +306,26 @@ _EMO_SLOTS = _words(
 _EMO_TEMPLATES = ['i feel {k}', 'i feel {k} {t}', 'im feeling {k} {t}', 'i am so {k} {t}', 'i was feeling {k} when {e}',
                   'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}']
 _EMO_SHARES = [0.29, 0.335, 0.08, 0.135, 0.12, 0.04]
+_EMO_HEAD = ('i and the to a my that it feel of me so like was just in im really have am about not be with for when but '
+             'this all you feeling do what more can because think know get still little some people things myself how time '
+             'been want him being now going much also even way life bit day always something pretty very make who them '
+             'he they her go she are at on back one too').split()
 
 def emotion_sample(
     n: int = 2000,  # number of texts
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated dair-ai-emotion-like sample: (texts, labels, class names)."
-    rnd = _random.Random(seed)
-    texts, y = _keyword_texts(n, _EMO_KW, _EMO_SLOTS, _EMO_TEMPLATES, (1, 1), 1 / 6, _EMO_SHARES, rnd)
-    return texts, y, list(EMOTION_CLASSES)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf = _Zipf(_EMO_HEAD, 8_000, 1.1, rng, exclude=[w for ws in EMOTION_KEYWORDS.values() for w in ws])
+    y = rnd.choices(range(len(EMOTION_CLASSES)), weights=_EMO_SHARES, k=n)
+    texts = []
+    for c, m in zip(y, _text_lengths(rng, n, 15, 0.6, 3, 120)):
+        phrase = _keyword_sentence(EMOTION_KEYWORDS, EMOTION_CLASSES[c], _EMO_SLOTS, _EMO_TEMPLATES, 1 / 6, rnd).split()
+        filler = zipf(max(int(m) - len(phrase), 0))
+        at = rnd.randint(0, len(filler))
+        texts.append(' '.join(filler[:at] + phrase + filler[at:]))
+    return texts, np.array(y, dtype=np.int64), list(EMOTION_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #2e87a657
 TREC_CLASSES = ['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']
@@ -373,17 +359,26 @@ _TREC_SLOTS = _words(
     role='president|king|astronaut|woman doctor', product='the iPhone|Coca-Cola|Lego|Windows|the Beetle|Kleenex',
     landmark='the Eiffel Tower|Mount Rushmore|the Taj Mahal|the Colosseum|Big Ben|the Alamo')
 
+_TREC_HEAD = ('the of in a to is was and for first what on who by that with from most world which largest famous as at '
+              'called name his american an states united city country used made year known many their one has are people '
+              'after her during its').split()
+
 def trec_sample(
     n: int = 2000,  # number of questions
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated TREC-like sample: (questions, coarse labels, fine labels like 'HUM:ind', class names)."
-    rnd = _random.Random(seed)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf, names = _Zipf(_TREC_HEAD, 8_000, 1.05, rng), _Zipf([], 4_000, 1.05, rng)
     y = rnd.choices(range(6), weights=[0.016, 0.212, 0.229, 0.224, 0.153, 0.166], k=n)
     qs, fine = [], []
-    for c in y:
+    for c, m in zip(y, _text_lengths(rng, n, 9, 0.6, 4, 60)):
         f, t = rnd.choice(_TREC_TEMPLATES[TREC_CLASSES[c]])
-        qs.append(_fill(t, _TREC_SLOTS, rnd))
+        slots = {k: ([' '.join(w.capitalize() for w in names(rnd.randint(1, 2)))] if rnd.random() < 0.4 else v)
+                 for k, v in _TREC_SLOTS.items()}
+        q = _fill(t, slots, rnd)
+        extra = int(m) - len(q.split())
+        qs.append(q[:-2] + ' ' + ' '.join(zipf(extra)) + ' ?' if extra > 0 else q)
         fine.append(f'{TREC_CLASSES[c]}:{f}')
     return qs, np.array(y, dtype=np.int64), fine, list(TREC_CLASSES)
 
@@ -404,25 +399,30 @@ _IMDB_NEUTRAL = ['The story follows a {role} who {plot}.', 'It was made by {name
                  'The {part} runs for a while.', 'The {film} is about a {role}.']
 
 # %% ../nbs/02_datasets.ipynb #8747e4e8
-def _review(y: int, rnd: _random.Random) -> str:
-    "One generated review of polarity `y` (0 neg, 1 pos)."
-    sents = []
-    for _ in range(rnd.randint(4, 12)):
-        u = rnd.random()
-        if u < 0.45: sents.append(_fill(rnd.choice(_IMDB_NEUTRAL), _IMDB_SLOTS, rnd))
-        elif u < 0.85: sents.append(_fill(rnd.choice(_IMDB_OPINION), {**_IMDB_SLOTS, **_IMDB_POLAR[y]}, rnd))
-        elif u < 0.95: sents.append(_fill('It was not {s} at all.', _IMDB_POLAR[1 - y], rnd))
-        else: sents.append(_fill('The {part} was {s}, I admit.', {**_IMDB_SLOTS, **_IMDB_POLAR[1 - y]}, rnd))
-    return ' '.join(sents)
+_REVIEW_HEAD = ('the a and of to is it in i this that was as with for but film movie on not you are his have he be one all '
+                'at by an they who so from like her just or about out has if what some there can more when very up time '
+                'even only no my would which story really see well much get people also first other been will most do into '
+                'me how than made its films make could any after character characters watch plot two think acting seen '
+                'never little where life many way best').split()
+
+def _review_sentence(y: int, rnd: _random.Random) -> str:
+    "One class-bearing sentence of a review of polarity `y` (0 neg, 1 pos): neutral, opinion, negated or conceding."
+    u = rnd.random()
+    if u < 0.4: return _fill(rnd.choice(_IMDB_NEUTRAL), _IMDB_SLOTS, rnd)
+    if u < 0.83: return _fill(rnd.choice(_IMDB_OPINION), {**_IMDB_SLOTS, **_IMDB_POLAR[y]}, rnd)
+    if u < 0.94: return _fill('It was not {s} at all.', _IMDB_POLAR[1 - y], rnd)
+    return _fill('The {part} was {s}, I admit.', {**_IMDB_SLOTS, **_IMDB_POLAR[1 - y]}, rnd)
 
 def imdb_sample(
     n: int = 2000,  # number of reviews (half negative, half positive)
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated IMDb-like sample of reviews: (texts, labels, class names)."
-    rnd = _random.Random(seed)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf = _Zipf(_REVIEW_HEAD, 20_000, 1.1, rng, exclude=[w for d in _IMDB_POLAR.values() for w in d['s']])
     y = np.array([i % 2 for i in range(n)], dtype=np.int64)
-    return [_review(int(c), rnd) for c in y], y, list(IMDB_CLASSES)
+    lengths = _text_lengths(rng, n, 90, 0.7, 20, 1800)
+    return [_long_text(int(m), lambda: _review_sentence(int(c), rnd), zipf, rnd, 0.65) for c, m in zip(y, lengths)], y, list(IMDB_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #9dceb71f
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
@@ -656,6 +656,12 @@ def _is_quick(quick: bool | None) -> bool:
     "`quick` if given, else `quick_mode()`."
     return quick_mode() if quick is None else bool(quick)
 
+def _check_seed(seed) -> int:
+    "`seed` as an int, or an error: a seed is a non-negative integer."
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer (it seeds the sample and the splits), got {seed!r}; e.g. seed=0")
+    return int(seed)
+
 def _generated_source(name: str, seed: int) -> str:
     "The `source` of a generated sample: says so plainly and how to get the real data."
     return f"generated sample (seed {seed}), NOT the real {name}: pass quick=False or set SEQLAB_QUICK=0 for the real data"
@@ -668,17 +674,21 @@ def _subset(x, y, meta: dict, idx) -> Split:
     "The items `idx` of `(x, y, meta)` as a `Split`."
     return Split(_take(x, idx), np.asarray(y)[np.asarray(idx, dtype=np.int64)], {k: _take(v, idx) for k, v in meta.items()})
 
-def _done(td: TaskData, verbose: bool) -> TaskData:
-    "Print the task's one-line summary when `verbose`, and return it."
+def _announce(td: TaskData, verbose: bool) -> TaskData:
+    "Print the task's one-line summary when `verbose`; return the task."
     if verbose: print(td.summary())
     return td
 
 def _sample_task(name, x, y, classes, seed, verbose, meta=None, test_pct=0.1) -> TaskData:
     "A generated sample as a `TaskData`, split stratified into train, 10% valid and `test_pct` test."
     splits = [_subset(x, y, meta or {}, i) for i in stratified_split(y, 0.1, test_pct, seed)]
-    return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+    return _announce(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
 
 # %% ../nbs/02_datasets.ipynb #92208238
+_BBC_ELSEWHERE = ("If mlg.ucd.ie no longer serves the archive: the same 2,225 articles (bbc/<topic>/<nnn>.txt) are "
+                  "republished elsewhere, e.g. Kaggle's 'BBC Full Text Document Classification'. Put their `bbc` folder "
+                  "inside {dest} (so that {dest}/bbc/business exists) and run the loader again.")
+
 def load_bbc(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
@@ -688,16 +698,18 @@ def load_bbc(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "BBC News full text, 5 topics (2,225 articles, exact duplicates removed) split 80/10/10, or its generated sample."
-    name = 'BBC News'
+    name, seed = 'BBC News', _check_seed(seed)
     if _is_quick(quick):
         x, y, classes = bbc_sample(n, seed)
         src, gen, info = _generated_source(name, seed), True, {}
     else:
-        folder = fetch_archive('bbc', urls, checksums)
-        x, y, classes, dups = read_bbc(folder)
+        try: folder = fetch_archive('bbc', urls, checksums)
+        except DownloadError as e:
+            raise DownloadError(f"{e}\n{_BBC_ELSEWHERE.format(dest=data_dir('bbc') / 'bbc-fulltext')}") from e
+        x, y, classes, dups = read_cached(folder, read_bbc, 'BBC News articles')
         src, gen, info = _real_source('bbc', folder), False, {'duplicates_removed': dups}
     splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
-    return _done(TaskData(name, *splits, classes, src, gen, info), verbose)
+    return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #4d027234
 def load_cifar10(
@@ -709,13 +721,13 @@ def load_cifar10(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "CIFAR-10, 10 classes of 32x32x3 uint8 images: 45,000/5,000 train/valid and the 10,000 test, or a generated sample."
-    name = 'CIFAR-10'
+    name, seed = 'CIFAR-10', _check_seed(seed)
     if _is_quick(quick):
         return _sample_task(name, *cifar10_sample(n, seed), seed, verbose)
     folder = fetch_archive('cifar10', urls, checksums)
-    (x, y), (xt, yt), classes = read_cifar10(folder)
+    (x, y), (xt, yt), classes = read_cached(folder, read_cifar10, 'CIFAR-10 batches')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
-    return _done(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
+    return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
                           _real_source('cifar10', folder), False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #f4989ba9
@@ -728,13 +740,14 @@ def load_emotion(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "dair-ai emotion, 6 classes: its published 16,000/2,000/2,000 splits, or a generated sample split 80/10/10."
-    name = 'dair-ai emotion'
+    name, seed = 'dair-ai emotion', _check_seed(seed)
     if _is_quick(quick):
         return _sample_task(name, *emotion_sample(n, seed), seed, verbose)
     paths = fetch('emotion', urls, checksums)
-    splits = [Split(*read_emotion(paths[f'{s}-00000-of-00001.parquet'])) for s in ('train', 'validation', 'test')]
+    splits = [Split(*read_cached(paths[f'{s}-00000-of-00001.parquet'], read_emotion, f'the emotion {s} split'))
+              for s in ('train', 'validation', 'test')]
     src = _real_source('emotion', data_dir('emotion'))
-    return _done(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
+    return _announce(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #28f43629
 def load_trec(
@@ -746,16 +759,25 @@ def load_trec(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "TREC questions, 6 coarse classes (fine labels in `meta['fine']`): 5,452 train (10% to valid) and 500 test, or a sample."
-    name = 'TREC'
+    name, seed = 'TREC', _check_seed(seed)
     if _is_quick(quick):
         x, y, fine, classes = trec_sample(n, seed)
         return _sample_task(name, x, y, classes, seed, verbose, meta={'fine': fine})
     paths = fetch('trec', urls, checksums)
-    x, y, fine = read_trec(paths['train_5500.label'])
-    xt, yt, ft = read_trec(paths['TREC_10.label'])
+    x, y, fine = read_cached(paths['train_5500.label'], read_trec, 'TREC questions')
+    xt, yt, ft = read_cached(paths['TREC_10.label'], read_trec, 'TREC questions')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     splits = [_subset(x, y, {'fine': fine}, tr), _subset(x, y, {'fine': fine}, va), Split(xt, yt, {'fine': ft})]
-    return _done(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
+    return _announce(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
+
+# %% ../nbs/02_datasets.ipynb #2c32cb3c
+def read_imdb_cached(
+    folder: str | Path,  # the extracted aclImdb_v1.tar.gz
+) -> tuple:
+    "`read_imdb(folder)`, decoded once: kept in a pickle beside `folder` until one of its review files changes."
+    root = _find_dir(Path(folder), 'train')
+    key = source_fingerprint([root / s / c for s in ('train', 'test') for c in IMDB_CLASSES]) + '/read_imdb-v1'
+    return decoded_cache(Path(folder).parent / f'{Path(folder).name}.decoded.pkl', key, lambda: read_imdb(folder))
 
 # %% ../nbs/02_datasets.ipynb #a741f180
 def load_imdb(
@@ -767,14 +789,25 @@ def load_imdb(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "IMDb reviews (aclImdb v1), neg/pos: 22,500/2,500 train/valid and the 25,000 test, or a generated sample (70/10/20)."
-    name = 'IMDb'
+    name, seed = 'IMDb', _check_seed(seed)
     if _is_quick(quick):
         return _sample_task(name, *imdb_sample(n, seed), seed, verbose, test_pct=0.2)
     folder = fetch_archive('imdb', urls, checksums)
-    (x, y), (xt, yt) = read_imdb(folder)
+    (x, y), (xt, yt) = read_cached(folder, read_imdb_cached, 'IMDb reviews')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
-    return _done(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), list(IMDB_CLASSES),
+    return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), list(IMDB_CLASSES),
                           _real_source('imdb', folder), False), verbose)
+
+# %% ../nbs/02_datasets.ipynb #5568ee11
+def read_esc10_cached(
+    folder: str | Path,  # the extracted ESC-50 archive
+    sample_rate: int = 16_000,  # resample every clip to this rate
+) -> tuple:
+    "`read_esc10(folder, sample_rate)`, decoded once per rate: kept in a pickle until the clips or the table change."
+    root = _find_dir(Path(folder), 'meta')
+    key = f"{source_fingerprint([root / 'meta' / 'esc50.csv', root / 'audio'])}/{sample_rate}/read_esc10-v1"
+    return decoded_cache(Path(folder).parent / f'{Path(folder).name}.{sample_rate}.decoded.pkl', key,
+                         lambda: read_esc10(folder, sample_rate))
 
 # %% ../nbs/02_datasets.ipynb #46f3903b
 def load_esc10(
@@ -787,18 +820,18 @@ def load_esc10(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "ESC-10 (from ESC-50): 400 mono 5 s clips, 10 classes, 5 folds (train 1-3, valid 4, test 5; `meta['fold']`), or a sample."
-    name = 'ESC-10'
+    name, seed = 'ESC-10', _check_seed(seed)
     if _is_quick(quick):
         x, y, folds, classes = esc10_sample(n, seed, sample_rate)
         src, gen = _generated_source(name, seed), True
     else:
         folder = fetch_archive('esc50', urls, checksums)
-        x, y, folds, classes, _ = read_esc10(folder, sample_rate)
+        x, y, folds, classes, _ = read_cached(folder, lambda f: read_esc10_cached(f, sample_rate), 'ESC-50 clips')
         src, gen = _real_source('esc50', folder), False
     meta = {'fold': folds}
     splits = [_subset(x, y, meta, np.flatnonzero(np.isin(folds, f))) for f in ([1, 2, 3], [4], [5])]
     info = {'sample_rate': sample_rate, 'seconds': x.shape[1] / sample_rate}
-    return _done(TaskData(name, *splits, classes, src, gen, info), verbose)
+    return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #39376908
 def plot_images(
