@@ -113,7 +113,7 @@ def forward(self: MultiHeadSelfAttention,
     out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side
     return self.proj(out), w
 
-# %% ../nbs/11_transformer.ipynb #8f0cf376
+# %% ../nbs/11_transformer.ipynb #41701fb4
 class FeedForward(nn.Module):
     "Position-wise MLP: Linear(C, d_ff) -> ReLU -> dropout -> Linear(d_ff, C), the same at every token."
     def __init__(self,
@@ -126,7 +126,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x): return self.net(x)  # (B, T, C) -> (B, T, C)
 
-# %% ../nbs/11_transformer.ipynb #af301cc5
+# %% ../nbs/11_transformer.ipynb #093d054e
 class EncoderBlock(nn.Module):
     "Pre-norm encoder block: x + attn(LN(x)), then x + FFN(LN(x)), dropout on both branches."
     def __init__(self, cfg: EncoderConfig):
@@ -143,7 +143,7 @@ class EncoderBlock(nn.Module):
         x = x + self.drop(self.ff(self.ln2(x)))  # residual around the feed-forward block
         return x, w
 
-# %% ../nbs/11_transformer.ipynb #59efac36
+# %% ../nbs/11_transformer.ipynb #3e9b83aa
 class LearnedPositions(nn.Module):
     "Add a learned vector per position `(max_len, C)` to the token vectors."
     def __init__(self,
@@ -161,7 +161,7 @@ class LearnedPositions(nn.Module):
                              f"raise max_len to at least {T}, or cut the inputs to {self.max_len} tokens (TextDataset(max_len=...)).")
         return x + self.pos[:T]  # (B, T, C): the same position vectors for every example
 
-# %% ../nbs/11_transformer.ipynb #136497c0
+# %% ../nbs/11_transformer.ipynb #97647f60
 class TransformerEncoder(nn.Module):
     "Learnable positions (optional) -> `n_layers` pre-norm `EncoderBlock`s -> layer norm."
     def __init__(self, cfg: EncoderConfig):
@@ -172,7 +172,7 @@ class TransformerEncoder(nn.Module):
         self.blocks = nn.ModuleList([EncoderBlock(cfg) for _ in range(cfg.n_layers)])
         self.ln = nn.LayerNorm(cfg.d_model)
 
-# %% ../nbs/11_transformer.ipynb #bd084186
+# %% ../nbs/11_transformer.ipynb #ac46e50c
 @patch
 def forward(self: TransformerEncoder,
             x: torch.Tensor,  # token vectors (B, T, d_model), float
@@ -191,7 +191,7 @@ def forward(self: TransformerEncoder,
     h = self.ln(x)  # (B, T, C)
     return (h, torch.stack(ws, dim=1)) if return_attn else h
 
-# %% ../nbs/11_transformer.ipynb #47f89143
+# %% ../nbs/11_transformer.ipynb #46c40ec4
 def _check_encoder_inputs(cfg, x, mask):
     "Raise an error that says what to pass for inputs a `TransformerEncoder` cannot take."
     if x.dim() != 3 or x.shape[-1] != cfg.d_model:
@@ -200,7 +200,7 @@ def _check_encoder_inputs(cfg, x, mask):
         raise ValueError(f"mask must be a bool tensor of shape (B, T)={tuple(x.shape[:2])}, True at real tokens; "
                          f"got {mask.dtype} {tuple(mask.shape)} (make one with lengths_to_mask(lengths, T)).")
 
-# %% ../nbs/11_transformer.ipynb #68cda87c
+# %% ../nbs/11_transformer.ipynb #6ea0b7a5
 @dataclass
 class TransformerConfig(EncoderConfig):
     "Sizes of a `TransformerClassifier`: an `EncoderConfig` plus vocabulary, classes and padding id."
@@ -219,7 +219,7 @@ class TransformerConfig(EncoderConfig):
         if not 0 <= self.padding_idx < self.vocab_size:
             raise ValueError(f"padding_idx={self.padding_idx} is outside the vocabulary 0..{self.vocab_size - 1}: pass vocab.pad_idx.")
 
-# %% ../nbs/11_transformer.ipynb #b7e69f75
+# %% ../nbs/11_transformer.ipynb #4d22edee
 class TransformerClassifier(nn.Module):
     "Token embedding x √d_model -> `TransformerEncoder` -> masked mean over tokens -> dropout -> linear."
     def __init__(self, cfg: TransformerConfig):
@@ -233,7 +233,7 @@ class TransformerClassifier(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.d_model, cfg.n_classes)
 
-# %% ../nbs/11_transformer.ipynb #9f158369
+# %% ../nbs/11_transformer.ipynb #1665b328
 @patch
 def forward(self: TransformerClassifier,
             x: torch.Tensor,  # token ids (B, T)
@@ -253,7 +253,7 @@ def forward(self: TransformerClassifier,
     logits = self.head(self.drop(z))  # (B, n_classes)
     return (logits, attn) if return_attn else logits
 
-# %% ../nbs/11_transformer.ipynb #48cf3630
+# %% ../nbs/11_transformer.ipynb #a15c008d
 def shuffle_tokens(
     x: torch.Tensor,  # token ids (B, T)
     lengths: torch.Tensor,  # true lengths (B,)
@@ -261,12 +261,11 @@ def shuffle_tokens(
 ) -> torch.Tensor:
     "Each row's real tokens in a random order (padding stays at the end): `(B, T)`."
     g = torch.Generator().manual_seed(seed)
-    out = x.clone()
-    for b, n in enumerate(lengths.tolist()):
-        out[b, :n] = x[b, torch.randperm(n, generator=g)]
-    return out
+    keys = torch.rand(x.shape, generator=g)  # (B, T): a random sort key per token
+    keys[~lengths_to_mask(lengths, x.shape[1])] = float('inf')  # padding sorts last
+    return x.gather(1, keys.argsort(dim=1).to(x.device))  # (B, T)
 
-# %% ../nbs/11_transformer.ipynb #83305a21
+# %% ../nbs/11_transformer.ipynb #4891d685
 def delete_tokens(
     ids: list,  # token ids of one text
     p: float = 0.1,  # probability of dropping each token
@@ -274,7 +273,7 @@ def delete_tokens(
     "`seqlab.data.random_deletion` seeded from numpy's global generator (so `set_seed` repeats it)."
     return random_deletion(ids, p, rng=np.random.randint(2**31))
 
-# %% ../nbs/11_transformer.ipynb #15486e6f
+# %% ../nbs/11_transformer.ipynb #c998be1c
 def transformer_data(
     data,  # a TaskData (.train/.valid/.test with .x texts and .y labels, .classes, .source)
     max_len: int = 500,  # keep at most this many tokens per article
@@ -291,7 +290,7 @@ def transformer_data(
           TextDataset(data.valid.x, data.valid.y, **kw), TextDataset(data.test.x, data.test.y, **kw)]
     return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source))
 
-# %% ../nbs/11_transformer.ipynb #d4434da3
+# %% ../nbs/11_transformer.ipynb #e7840620
 def train_transformer(
     prep: TextPrep,  # vocabulary and loaders (`transformer_data`)
     n_layers: int = 1,  # encoder blocks
@@ -314,7 +313,7 @@ def train_transformer(
     learn.fit(epochs)
     return learn
 
-# %% ../nbs/11_transformer.ipynb #e591753a
+# %% ../nbs/11_transformer.ipynb #13d23d33
 @torch.no_grad()
 def f1_shuffled(
     model: nn.Module,  # a classifier `model(x, lengths)`
@@ -331,7 +330,7 @@ def f1_shuffled(
         targs.append(yb)
     return f1_micro(torch.cat(preds), torch.cat(targs))
 
-# %% ../nbs/11_transformer.ipynb #fefdfb1f
+# %% ../nbs/11_transformer.ipynb #10e89e4b
 def depth_grid(
     prep: TextPrep,  # vocabulary and loaders
     depths=(1, 2, 3, 4, 5, 6),  # numbers of encoder blocks
@@ -354,7 +353,7 @@ def depth_grid(
                              'seconds': float(learn.history['seconds'].sum())})
     return pd.DataFrame(rows), learners
 
-# %% ../nbs/11_transformer.ipynb #1eade38e
+# %% ../nbs/11_transformer.ipynb #6eb43877
 TRANSFORMER_REPORT_F1 = {  # blocks -> published test micro-F1 (positions on, positions off)
     1: (0.9374, 0.9469), 2: (0.9388, 0.9388), 3: (0.9442, 0.9184),
     4: (0.9333, 0.9265), 5: (0.9401, 0.9197), 6: (0.8952, 0.9333),
@@ -372,7 +371,7 @@ def depth_summary(
     rep = pd.Series([TRANSFORMER_REPORT_F1[b][0 if p else 1] for b, p in idx], index=idx, name='report')
     return pd.concat([rep, ours.reindex(idx)], axis=1)
 
-# %% ../nbs/11_transformer.ipynb #37df20f5
+# %% ../nbs/11_transformer.ipynb #e791dbbd
 def plot_f1_vs_depth(
     summary: pd.DataFrame,  # `depth_summary`'s table
     title: str = 'test micro-F1 against depth',  # the plot's title (say which data)
@@ -391,7 +390,7 @@ def plot_f1_vs_depth(
     fig.tight_layout()
     return fig
 
-# %% ../nbs/11_transformer.ipynb #f2d24486
+# %% ../nbs/11_transformer.ipynb #99ff791d
 def effect_table(
     summary: pd.DataFrame,  # `depth_summary`'s table
     a,  # index (blocks, positions) of the first configuration
@@ -405,7 +404,7 @@ def effect_table(
     return {'a': name(a), 'b': name(b), 'report a - b': round(float(ra['report'] - rb['report']), 4),
             'our a - b': round(diff, 4), 'our SE': round(se, 4), 'stands out': bool(abs(diff) > 2 * se)}
 
-# %% ../nbs/11_transformer.ipynb #44357d33
+# %% ../nbs/11_transformer.ipynb #0f2621f2
 def tfidf_logreg_f1(
     data,  # a TaskData with .train/.test texts and labels
     max_len: int | None = None,  # read only the first max_len tokens of each text (None: all)
@@ -419,7 +418,7 @@ def tfidf_logreg_f1(
     clf = LogisticRegression(C=C, max_iter=2000).fit(vec.fit_transform(data.train.x), data.train.y)
     return f1_micro(clf.predict(vec.transform(data.test.x)), data.test.y)
 
-# %% ../nbs/11_transformer.ipynb #81dfc06f
+# %% ../nbs/11_transformer.ipynb #bfeb6691
 def transformer_results(
     summary: pd.DataFrame,  # `depth_summary`'s table
     baselines: dict,  # name -> test micro-F1 of a baseline on the same split
@@ -440,7 +439,7 @@ def transformer_results(
                      'our test F1, shuffled tokens': np.nan, 'epochs': np.nan, 'our data': source})
     return pd.DataFrame(rows).set_index('model')
 
-# %% ../nbs/11_transformer.ipynb #0edc65c2
+# %% ../nbs/11_transformer.ipynb #0262700d
 def order_task(
     n: int = 2000,  # sequences (n // 2 pairs of twins)
     seq_len: int = 12,  # longest sequence (lengths from seq_len // 2 to seq_len)
@@ -460,7 +459,7 @@ def order_task(
         ys += [1, 0]
     return xs, np.array(ys)
 
-# %% ../nbs/11_transformer.ipynb #28064846
+# %% ../nbs/11_transformer.ipynb #f8d2f893
 def plot_attention_heads(
     a,  # one example's weights for one layer (heads, T, T)
     tokens: list,  # the example's tokens
