@@ -273,7 +273,7 @@ def delete_tokens(
     "`seqlab.data.random_deletion` seeded from numpy's global generator (so `set_seed` repeats it)."
     return random_deletion(ids, p, rng=np.random.randint(2**31))
 
-# %% ../nbs/11_transformer.ipynb #c998be1c
+# %% ../nbs/11_transformer.ipynb #fc373037
 def transformer_data(
     data,  # a TaskData (.train/.valid/.test with .x texts and .y labels, .classes, .source)
     max_len: int = 500,  # keep at most this many tokens per article
@@ -288,7 +288,8 @@ def transformer_data(
     kw = dict(vocab=vocab, max_len=max_len, n_classes=len(data.classes))
     ds = [TextDataset(data.train.x, data.train.y, augment=aug, **kw),
           TextDataset(data.valid.x, data.valid.y, **kw), TextDataset(data.test.x, data.test.y, **kw)]
-    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source))
+    label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # as `prepare_text` names it
+    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source), label)
 
 # %% ../nbs/11_transformer.ipynb #e7840620
 def train_transformer(
