@@ -21,8 +21,11 @@ from .metrics import f1_micro
 from .cnn_lstm import lengths_to_mask, masked_pool, TextPrep
 
 # %% auto #0
-__all__ = ['EncoderConfig', 'dot_product_attention', 'MultiHeadSelfAttention', 'FeedForward', 'EncoderBlock', 'LearnedPositions',
-           'TransformerEncoder']
+__all__ = ['TRANSFORMER_REPORT_F1', 'EncoderConfig', 'dot_product_attention', 'MultiHeadSelfAttention', 'FeedForward',
+           'EncoderBlock', 'LearnedPositions', 'TransformerEncoder', 'TransformerConfig', 'TransformerClassifier',
+           'shuffle_tokens', 'delete_tokens', 'transformer_data', 'train_transformer', 'f1_shuffled', 'depth_grid',
+           'depth_summary', 'plot_f1_vs_depth', 'effect_table', 'tfidf_logreg_f1', 'transformer_results', 'order_task',
+           'plot_attention_heads']
 
 # %% ../nbs/11_transformer.ipynb #f5865c7b
 @dataclass
@@ -110,7 +113,7 @@ def forward(self: MultiHeadSelfAttention,
     out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side
     return self.proj(out), w
 
-# %% ../nbs/11_transformer.ipynb #8f0cf376
+# %% ../nbs/11_transformer.ipynb #41701fb4
 class FeedForward(nn.Module):
     "Position-wise MLP: Linear(C, d_ff) -> ReLU -> dropout -> Linear(d_ff, C), the same at every token."
     def __init__(self,
@@ -123,7 +126,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x): return self.net(x)  # (B, T, C) -> (B, T, C)
 
-# %% ../nbs/11_transformer.ipynb #af301cc5
+# %% ../nbs/11_transformer.ipynb #093d054e
 class EncoderBlock(nn.Module):
     "Pre-norm encoder block: x + attn(LN(x)), then x + FFN(LN(x)), dropout on both branches."
     def __init__(self, cfg: EncoderConfig):
@@ -140,7 +143,7 @@ class EncoderBlock(nn.Module):
         x = x + self.drop(self.ff(self.ln2(x)))  # residual around the feed-forward block
         return x, w
 
-# %% ../nbs/11_transformer.ipynb #59efac36
+# %% ../nbs/11_transformer.ipynb #3e9b83aa
 class LearnedPositions(nn.Module):
     "Add a learned vector per position `(max_len, C)` to the token vectors."
     def __init__(self,
@@ -158,7 +161,7 @@ class LearnedPositions(nn.Module):
                              f"raise max_len to at least {T}, or cut the inputs to {self.max_len} tokens (TextDataset(max_len=...)).")
         return x + self.pos[:T]  # (B, T, C): the same position vectors for every example
 
-# %% ../nbs/11_transformer.ipynb #136497c0
+# %% ../nbs/11_transformer.ipynb #97647f60
 class TransformerEncoder(nn.Module):
     "Learnable positions (optional) -> `n_layers` pre-norm `EncoderBlock`s -> layer norm."
     def __init__(self, cfg: EncoderConfig):
@@ -169,7 +172,7 @@ class TransformerEncoder(nn.Module):
         self.blocks = nn.ModuleList([EncoderBlock(cfg) for _ in range(cfg.n_layers)])
         self.ln = nn.LayerNorm(cfg.d_model)
 
-# %% ../nbs/11_transformer.ipynb #bd084186
+# %% ../nbs/11_transformer.ipynb #ac46e50c
 @patch
 def forward(self: TransformerEncoder,
             x: torch.Tensor,  # token vectors (B, T, d_model), float
@@ -188,7 +191,7 @@ def forward(self: TransformerEncoder,
     h = self.ln(x)  # (B, T, C)
     return (h, torch.stack(ws, dim=1)) if return_attn else h
 
-# %% ../nbs/11_transformer.ipynb #47f89143
+# %% ../nbs/11_transformer.ipynb #46c40ec4
 def _check_encoder_inputs(cfg, x, mask):
     "Raise an error that says what to pass for inputs a `TransformerEncoder` cannot take."
     if x.dim() != 3 or x.shape[-1] != cfg.d_model:
@@ -196,3 +199,286 @@ def _check_encoder_inputs(cfg, x, mask):
     if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != tuple(x.shape[:2])):
         raise ValueError(f"mask must be a bool tensor of shape (B, T)={tuple(x.shape[:2])}, True at real tokens; "
                          f"got {mask.dtype} {tuple(mask.shape)} (make one with lengths_to_mask(lengths, T)).")
+
+# %% ../nbs/11_transformer.ipynb #6ea0b7a5
+@dataclass
+class TransformerConfig(EncoderConfig):
+    "Sizes of a `TransformerClassifier`: an `EncoderConfig` plus vocabulary, classes and padding id."
+    dropout: float = 0.5  # report: 0.5 (inputs, attention weights, residual branches, before the head)
+    max_len: int = 500  # report: articles cut to 500 tokens
+    vocab_size: int = 10_000  # rows of the token embedding
+    n_classes: int = 5  # output classes
+    padding_idx: int = 0  # token id of padding (finds the lengths when they are not given)
+
+    def __post_init__(self):
+        _check_encoder_config(self)
+        for name in ('vocab_size', 'n_classes'):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}.")
+        if not 0 <= self.padding_idx < self.vocab_size:
+            raise ValueError(f"padding_idx={self.padding_idx} is outside the vocabulary 0..{self.vocab_size - 1}: pass vocab.pad_idx.")
+
+# %% ../nbs/11_transformer.ipynb #4d22edee
+class TransformerClassifier(nn.Module):
+    "Token embedding x √d_model -> `TransformerEncoder` -> masked mean over tokens -> dropout -> linear."
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.padding_idx)
+        nn.init.normal_(self.embedding.weight, std=cfg.d_model ** -0.5)  # scaled by √d_model: unit scale
+        with torch.no_grad():
+            self.embedding.weight[cfg.padding_idx].zero_()
+        self.encoder = TransformerEncoder(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.d_model, cfg.n_classes)
+
+# %% ../nbs/11_transformer.ipynb #1665b328
+@patch
+def forward(self: TransformerClassifier,
+            x: torch.Tensor,  # token ids (B, T)
+            lengths: torch.Tensor | None = None,  # true lengths (B,); None: count the tokens that are not padding
+            return_attn: bool = False,  # also return the weights (B, n_layers, n_heads, T, T)
+           ):
+    "Logits `(B, n_classes)`; with `return_attn=True` `(logits, attn)`."
+    if lengths is None:
+        lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
+    if (lengths < 1).any():
+        raise ValueError("Every text needs at least one token, but a length of 0 was found: drop empty texts first.")
+    mask = lengths_to_mask(lengths.to(x.device), x.shape[1])  # (B, T)
+    e = self.embedding(x) * math.sqrt(self.cfg.d_model)  # (B, T, C)
+    out = self.encoder(e, mask, return_attn=return_attn)
+    h, attn = out if return_attn else (out, None)  # (B, T, C), (B, L, H, T, T)
+    z = masked_pool(h, mask, 'mean')  # (B, C)
+    logits = self.head(self.drop(z))  # (B, n_classes)
+    return (logits, attn) if return_attn else logits
+
+# %% ../nbs/11_transformer.ipynb #a15c008d
+def shuffle_tokens(
+    x: torch.Tensor,  # token ids (B, T)
+    lengths: torch.Tensor,  # true lengths (B,)
+    seed: int = 0,  # seed of the permutations
+) -> torch.Tensor:
+    "Each row's real tokens in a random order (padding stays at the end): `(B, T)`."
+    g = torch.Generator().manual_seed(seed)
+    keys = torch.rand(x.shape, generator=g)  # (B, T): a random sort key per token
+    keys[~lengths_to_mask(lengths, x.shape[1])] = float('inf')  # padding sorts last
+    return x.gather(1, keys.argsort(dim=1).to(x.device))  # (B, T)
+
+# %% ../nbs/11_transformer.ipynb #4891d685
+def delete_tokens(
+    ids: list,  # token ids of one text
+    p: float = 0.1,  # probability of dropping each token
+) -> list:
+    "`seqlab.data.random_deletion` seeded from numpy's global generator (so `set_seed` repeats it)."
+    return random_deletion(ids, p, rng=np.random.randint(2**31))
+
+# %% ../nbs/11_transformer.ipynb #fc373037
+def transformer_data(
+    data,  # a TaskData (.train/.valid/.test with .x texts and .y labels, .classes, .source)
+    max_len: int = 500,  # keep at most this many tokens per article
+    bs: int = 32,  # batch size
+    min_freq: int = 1,  # keep words seen at least this often in the training split
+    p_delete: float = 0.1,  # random deletion of training tokens (0: none)
+) -> TextPrep:
+    "Vocabulary from the training split, and loaders whose training set drops tokens at random."
+    toks = [tokenize(t)[:max_len] for t in data.train.x]
+    vocab = Vocab.build(toks, min_freq=min_freq)
+    aug = partial(delete_tokens, p=p_delete) if p_delete > 0 else None
+    kw = dict(vocab=vocab, max_len=max_len, n_classes=len(data.classes))
+    ds = [TextDataset(data.train.x, data.train.y, augment=aug, **kw),
+          TextDataset(data.valid.x, data.valid.y, **kw), TextDataset(data.test.x, data.test.y, **kw)]
+    label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # as `prepare_text` names it
+    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source), label)
+
+# %% ../nbs/11_transformer.ipynb #e7840620
+def train_transformer(
+    prep: TextPrep,  # vocabulary and loaders (`transformer_data`)
+    n_layers: int = 1,  # encoder blocks
+    learn_pos: bool = True,  # learnable positions on or off
+    epochs: int = 70,  # training epochs
+    lr: float = 1e-3,  # Adam learning rate
+    label_smoothing: float = 0.1,  # report: 0.1
+    seed: int = 0,  # seed of the weights, the batch order and the deletions
+    cbs: list | None = None,  # extra learner callbacks
+    device=None,  # None: `default_device()`
+    **cfg,  # other `TransformerConfig` fields (d_model, n_heads, d_ff, dropout, max_len)
+) -> Learner:
+    "Build a `TransformerClassifier` and train it with Adam and label-smoothed cross-entropy."
+    set_seed(seed)
+    cfg = TransformerConfig(**{**cfg, 'n_layers': n_layers, 'learn_pos': learn_pos, 'vocab_size': len(prep.vocab),
+                               'n_classes': len(prep.classes), 'padding_idx': prep.vocab.pad_idx})
+    loss = partial(F.cross_entropy, label_smoothing=label_smoothing)
+    learn = Learner(TransformerClassifier(cfg), prep.dls, loss_func=loss, opt_func=torch.optim.Adam, lr=lr,
+                    metrics=[f1_micro], cbs=cbs, device=device)
+    learn.fit(epochs)
+    return learn
+
+# %% ../nbs/11_transformer.ipynb #13d23d33
+@torch.no_grad()
+def f1_shuffled(
+    model: nn.Module,  # a classifier `model(x, lengths)`
+    dl,  # a loader of `((tokens, lengths), target)`
+    seed: int = 0,  # seed of the shuffles
+) -> float:
+    "Micro-F1 of `model` on `dl` with the tokens of every text in a random order."
+    model.eval()
+    dev = next(model.parameters()).device
+    preds, targs = [], []
+    for i, ((xb, lengths), yb) in enumerate(dl):
+        xs = shuffle_tokens(xb, lengths, seed + i)  # (B, T)
+        preds.append(model(xs.to(dev), lengths.to(dev)).cpu())
+        targs.append(yb)
+    return f1_micro(torch.cat(preds), torch.cat(targs))
+
+# %% ../nbs/11_transformer.ipynb #10e89e4b
+def depth_grid(
+    prep: TextPrep,  # vocabulary and loaders
+    depths=(1, 2, 3, 4, 5, 6),  # numbers of encoder blocks
+    positions=(True, False),  # learnable positions on / off
+    seeds=(0, 1, 2),  # one run per seed
+    **kw,  # `train_transformer` arguments (epochs, lr, d_model, ...)
+) -> tuple:
+    "Train every (depth, positions, seed): a DataFrame with one row per run, and the learners by key."
+    rows, learners = [], {}
+    for n_layers in depths:
+        for learn_pos in positions:
+            for s in seeds:
+                learn = train_transformer(prep, n_layers=n_layers, learn_pos=learn_pos, seed=s, **kw)
+                learners[(n_layers, learn_pos, s)] = learn
+                preds, targs = learn.get_preds(prep.dls.test)
+                rows.append({'blocks': n_layers, 'positions': learn_pos, 'seed': s,
+                             'valid F1': float(learn.history['f1_micro'].iloc[-1]), 'test F1': f1_micro(preds, targs),
+                             'test F1, shuffled': f1_shuffled(learn.model, prep.dls.test, seed=s),
+                             'params': sum(p.numel() for p in learn.model.parameters()),
+                             'seconds': float(learn.history['seconds'].sum())})
+    return pd.DataFrame(rows), learners
+
+# %% ../nbs/11_transformer.ipynb #6eb43877
+TRANSFORMER_REPORT_F1 = {  # blocks -> published test micro-F1 (positions on, positions off)
+    1: (0.9374, 0.9469), 2: (0.9388, 0.9388), 3: (0.9442, 0.9184),
+    4: (0.9333, 0.9265), 5: (0.9401, 0.9197), 6: (0.8952, 0.9333),
+}
+
+def depth_summary(
+    runs: pd.DataFrame,  # `depth_grid`'s runs
+) -> pd.DataFrame:
+    "One row per (blocks, positions) of the report: its test F1 beside our mean, std and number of seeds."
+    g = runs.groupby(['blocks', 'positions'])
+    ours = pd.DataFrame({'our mean': g['test F1'].mean(), 'our std': g['test F1'].std(ddof=1),
+                         'seeds': g['seed'].count(), 'shuffled mean': g['test F1, shuffled'].mean()})
+    idx = pd.MultiIndex.from_tuples([(b, p) for b in TRANSFORMER_REPORT_F1 for p in (True, False)],
+                                    names=['blocks', 'positions'])
+    rep = pd.Series([TRANSFORMER_REPORT_F1[b][0 if p else 1] for b, p in idx], index=idx, name='report')
+    return pd.concat([rep, ours.reindex(idx)], axis=1)
+
+# %% ../nbs/11_transformer.ipynb #e791dbbd
+def plot_f1_vs_depth(
+    summary: pd.DataFrame,  # `depth_summary`'s table
+    title: str = 'test micro-F1 against depth',  # the plot's title (say which data)
+):
+    "Test micro-F1 against the number of blocks, positions on and off: the report's and ours; returns the figure."
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
+    for learn_pos, color in ((True, 'C0'), (False, 'C3')):
+        s = summary.xs(learn_pos, level='positions')
+        name = 'positions on' if learn_pos else 'positions off'
+        ax.plot(s.index, s['report'], 's--', color=color, alpha=0.6, label=f'report, {name}')
+        ok = s['our mean'].notna()
+        ax.errorbar(s.index[ok], s['our mean'][ok], yerr=s['our std'][ok].fillna(0), fmt='o-', color=color,
+                    capsize=3, label=f'ours (mean ± std), {name}')
+    ax.set(xlabel='encoder blocks', ylabel='test micro-F1', title=title, xticks=list(TRANSFORMER_REPORT_F1))
+    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_transformer.ipynb #99ff791d
+def effect_table(
+    summary: pd.DataFrame,  # `depth_summary`'s table
+    a,  # index (blocks, positions) of the first configuration
+    b,  # index of the one to compare with
+) -> dict:
+    "Report's and our difference a - b of test F1, our standard error, and whether it stands out (> 2 SE)."
+    ra, rb = summary.loc[a], summary.loc[b]
+    se = float(np.sqrt(ra['our std'] ** 2 / ra['seeds'] + rb['our std'] ** 2 / rb['seeds']))
+    diff = float(ra['our mean'] - rb['our mean'])
+    name = lambda k: f"{int(k[0])} block{'s' if k[0] > 1 else ''}, positions {'on' if k[1] else 'off'}"
+    return {'a': name(a), 'b': name(b), 'report a - b': round(float(ra['report'] - rb['report']), 4),
+            'our a - b': round(diff, 4), 'our SE': round(se, 4), 'stands out': bool(abs(diff) > 2 * se)}
+
+# %% ../nbs/11_transformer.ipynb #f0562ae9
+def tfidf_logreg_f1(
+    data,  # a TaskData with .train/.test texts and labels
+    max_len: int | None = None,  # read only the first max_len tokens of each text (None: all)
+    C: float = 1.0,  # inverse regularisation strength of the logistic regression (scikit-learn's default)
+    n_threads: int | None = 1,  # BLAS threads for the fit (1: the problem is small; None: the library's default)
+) -> float:
+    "Test micro-F1 of TF-IDF of the words + logistic regression fit on the training split."
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+    tok = lambda t: tokenize(t)[:max_len]
+    vec = TfidfVectorizer(tokenizer=tok, token_pattern=None, lowercase=False, sublinear_tf=True)
+    with threadpool_limits(n_threads):
+        clf = LogisticRegression(C=C, max_iter=2000).fit(vec.fit_transform(data.train.x), data.train.y)
+    return f1_micro(clf.predict(vec.transform(data.test.x)), data.test.y)
+
+# %% ../nbs/11_transformer.ipynb #bfeb6691
+def transformer_results(
+    summary: pd.DataFrame,  # `depth_summary`'s table
+    baselines: dict,  # name -> test micro-F1 of a baseline on the same split
+    source: str,  # the data that produced our figures
+    epochs: int,  # epochs every configuration was trained
+) -> pd.DataFrame:
+    "The results table: report's and our test micro-F1 per configuration, the baselines, epochs and data."
+    rows = []
+    for (b, p), r in summary.iterrows():
+        ran = not np.isnan(r['our mean'])
+        rows.append({'model': f"{b} block{'s' if b > 1 else ''}, positions {'on' if p else 'off'}",
+                     'report test F1': r['report'],
+                     'our test F1': f"{r['our mean']:.4f} ± {r['our std']:.4f}" if ran else 'not trained in this run',
+                     'seeds': int(r['seeds']) if ran else 0, 'our test F1, shuffled tokens': round(r['shuffled mean'], 4),
+                     'epochs': epochs if ran else np.nan, 'our data': source})
+    for name, f1 in baselines.items():
+        rows.append({'model': name, 'report test F1': np.nan, 'our test F1': f"{f1:.4f}", 'seeds': 1,
+                     'our test F1, shuffled tokens': np.nan, 'epochs': np.nan, 'our data': source})
+    return pd.DataFrame(rows).set_index('model')
+
+# %% ../nbs/11_transformer.ipynb #0262700d
+def order_task(
+    n: int = 2000,  # sequences (n // 2 pairs of twins)
+    seq_len: int = 12,  # longest sequence (lengths from seq_len // 2 to seq_len)
+    vocab_size: int = 20,  # token ids 0 (padding), 1 (unknown), 2 ('A'), 3 ('B'), the rest filler
+    seed: int = 0,  # seed of the sequences
+) -> tuple:
+    "Token-id lists and labels (1: 'A' (id 2) before 'B' (id 3)); each sequence with its A/B-swapped twin."
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for _ in range(n // 2):
+        s = rng.integers(4, vocab_size, int(rng.integers(seq_len // 2, seq_len + 1))).tolist()
+        i, j = sorted(rng.choice(len(s), 2, replace=False).tolist())
+        s[i], s[j] = 2, 3
+        twin = list(s)
+        twin[i], twin[j] = 3, 2
+        xs += [s, twin]
+        ys += [1, 0]
+    return xs, np.array(ys)
+
+# %% ../nbs/11_transformer.ipynb #f8d2f893
+def plot_attention_heads(
+    a,  # one example's weights for one layer (heads, T, T)
+    tokens: list,  # the example's tokens
+    max_tokens: int = 30,  # show at most this many tokens
+    title: str = '',  # the figure's title
+):
+    "All heads of one layer side by side as heatmaps over the tokens; returns the figure."
+    a = np.asarray(torch.as_tensor(a).float())[:, :max_tokens, :max_tokens]
+    toks = [str(t) for t in tokens[:a.shape[-1]]]
+    fig, axs = plt.subplots(1, len(a), figsize=(3.3 * len(a), 3.6), squeeze=False)
+    for h, ax in enumerate(axs[0]):
+        ax.imshow(a[h], cmap='Reds', vmin=0)
+        ax.set_xticks(range(len(toks)), toks, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(toks)), toks if h == 0 else [], fontsize=6)
+        ax.set_title(f'head {h}', fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
