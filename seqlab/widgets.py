@@ -109,7 +109,7 @@ def watched_metric(
     mets = metric_columns(history)
     return mets[0] if mets else 'valid_loss'
 
-# %% ../nbs/06_widgets.ipynb #974b30d9
+# %% ../nbs/06_widgets.ipynb #ca5ebcd0
 def plot_runs(
     history_or_dict_of_histories,  # one history, or run label -> history
     metric: str | None = None,  # the metric beside the loss; None: the first metric column
@@ -136,7 +136,7 @@ def plot_runs(
     first = min(int(h['epoch'].iloc[0]) for h in hs.values())
     for ax, name in ((a0, 'loss' if len(hs) == 1 else 'valid_loss'), (a1, metric)):
         ax.set(xlabel='epoch', ylabel=name, title=name)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if n_epochs:
             ax.set_xlim(first - 0.3, first + n_epochs - 0.7)
     (a0.legend() if len(hs) == 1 else fig.legend(*a1.get_legend_handles_labels(), loc='outside lower center', fontsize='small'))
@@ -358,7 +358,7 @@ def _label(self: HyperparamExplorer, rid: int) -> str:
     row = self.runs[rid - 1]
     return f'run {rid}: ' + ' '.join(f'{k}={_fmt(row[k])}' for k in self.controls if k in row)
 
-# %% ../nbs/06_widgets.ipynb #083fb2e1
+# %% ../nbs/06_widgets.ipynb #9e797b92
 @patch
 def _build_ui(self: HyperparamExplorer):
     "Create the buttons, the sweep controls, the status line and the live plot."
@@ -366,9 +366,9 @@ def _build_ui(self: HyperparamExplorer):
     self.stop_button = _button('Stop', 'stop', 'danger', 'stop after the current batch, keep the weights')
     self.sweep_button = _button('Sweep', 'th', 'info', 'train over a grid or a random sample of the space')
     self.sweep_mode = W.ToggleButtons(options=['grid', 'random'], value='grid', description='sweep',
-                                      style={'button_width': '64px'})
+                                      style={'button_width': '72px'})
     self.sweep_n = W.IntText(value=4, description='runs', layout=W.Layout(width='110px'), style={'description_width': '36px'})
-    self.sweep_info = W.HTML()
+    self.sweep_info = W.HTML(layout=W.Layout(margin='0 0 0 10px'))
     self.stop_button.disabled = True
     self.status, self.notice = W.HTML(_status_html('Ready: choose values and press Run.')), W.HTML()
     self.plot = W.Output(layout=W.Layout(min_height='250px', min_width='420px', flex='1 1 auto', border='1px solid #ddd'))
@@ -396,14 +396,15 @@ def _build_runs_ui(self: HyperparamExplorer):
     self.analysis_msg.add_class('seqlab-analysis-msg')
     self.extra.add_class('seqlab-analysis-plot')
 
-# %% ../nbs/06_widgets.ipynb #13f806e5
+# %% ../nbs/06_widgets.ipynb #8a7b8b4b
 @patch
 def _layout_ui(self: HyperparamExplorer):
     "Lay the widgets out: controls and live plot, status, runs table, then overlay and heatmap."
     note = lambda k: (lambda text: self._note(k, text))
-    sweep = W.HBox([_labelled(self.sweep_mode), self.sweep_n, self.sweep_info], layout=W.Layout(align_items='center'))
+    sweep = W.HBox([_labelled(self.sweep_mode), self.sweep_n], layout=W.Layout(align_items='center'))
     left = W.VBox([_labelled(_typed(c, note(k))) for k, c in self.controls.items()] +
-                  [W.HBox([self.run_button, self.stop_button, self.sweep_button]), sweep],
+                  [W.HBox([self.run_button, self.stop_button, self.sweep_button, self.sweep_info],
+                          layout=W.Layout(align_items='center')), sweep],
                   layout=W.Layout(width='430px', flex='0 0 430px'))
     hint = W.HTML('<b>Overlay</b> <span style="color:#666">(Ctrl- or Shift-click to choose several runs)</span>')
     overlay = W.VBox([hint, self.pick, self.overlay_button], layout=W.Layout(margin='0 24px 0 0'))
