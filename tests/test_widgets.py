@@ -12,11 +12,11 @@ import torch.nn as nn
 
 from seqlab.data import DataLoaders, TextDataset, Vocab
 from seqlab.learner import Callback, Learner
-from seqlab.metrics import accuracy
+from seqlab.metrics import accuracy, plot_curves
 import matplotlib.pyplot as plt
 import seqlab.widgets as widgets
 from seqlab.widgets import (AttentionExplorer, HyperparamExplorer, attention_layers, bin_params, control_for,
-                            fig_to_output, highlight_html, parse_spec, plot_attention, plot_runs,
+                            fig_to_output, highlight_html, parse_spec, plot_attention,
                             plot_runs_heatmap, predict_with_attention, range_values, run_outcome, space_grid,
                             token_weights, top_attended_tokens, watched_metric)
 
@@ -116,10 +116,10 @@ def test_bin_params_bins_only_many_valued_ranges():
 def test_plot_helpers():
     h = pd.DataFrame({'epoch': [0, 1], 'train_loss': [1., .5], 'valid_loss': [1., .6], 'accuracy': [.5, .7]})
     assert watched_metric(h) == 'accuracy' and watched_metric(h, 'valid_loss') == 'valid_loss'
-    out = fig_to_output(plot_runs({'a': h, 'b': h}))
+    out = fig_to_output(plot_curves({'a': h, 'b': h}))
     assert out['output_type'] == 'display_data' and out['data']['image/png']
-    with pytest.raises(ValueError, match='no runs'):
-        plot_runs({})
+    fig = widgets._epoch_curves(h.iloc[:1], n_epochs=1)  # one epoch: still whole-epoch ticks
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
 
 
 # ---------------------------------------------------------------- the hyperparameter explorer
@@ -319,7 +319,7 @@ def test_live_plot_redraws_at_most_every_redraw_every_seconds(task, monkeypatch)
     ex = HyperparamExplorer(SPACE, _make_train_fn(task), epochs=5, background=False, redraw_every=60)
     ex.status.observe(lambda c: statuses.append(c['new']), 'value')
     ex.run()
-    assert drawn == ['plot_runs', 'plot_runs']  # the first epoch, then the final plot; none in between
+    assert drawn == ['_epoch_curves', '_epoch_curves']  # the first epoch, then the final plot; none in between
     assert [k for k in range(1, 6) if any(f'epoch {k} of 5' in s for s in statuses)] == [1, 2, 3, 4, 5]
     ex.redraw_every = 0
     drawn.clear()
