@@ -109,14 +109,6 @@ def watched_metric(
     mets = metric_columns(history)
     return mets[0] if mets else 'valid_loss'
 
-# %% ../nbs/06_widgets.ipynb #b2de7b79
-def _epoch_curves(*args, **kwargs) -> Figure:
-    "`plot_curves(*args, **kwargs)` with ticks at whole epochs only, also on the short axis of a one-epoch run."
-    fig = plot_curves(*args, **kwargs)
-    for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    return fig
-
 # %% ../nbs/06_widgets.ipynb #22a92606
 def fig_to_output(
     fig: Figure,  # a matplotlib figure
@@ -464,7 +456,7 @@ def _draw_live(self: HyperparamExplorer, learn, cb: ExplorerCB, force: bool = Fa
     if len(h) == 0 or (not force and time.perf_counter() - self._drawn_at < self.redraw_every):
         return
     m = watched_metric(h, self.metric)
-    self.plot.outputs = (render(_epoch_curves, h, metric=m if m in h else None, figsize=(8, 3), n_epochs=n,
+    self.plot.outputs = (render(plot_curves, h, metric=m if m in h else None, figsize=(8, 3), n_epochs=n,
                                 title=f'{head}: {what}', dpi=80),)
     self._drawn_at = time.perf_counter()
 
@@ -598,7 +590,7 @@ def overlay(self: HyperparamExplorer, runs: list | None = None):
         self.analysis_msg.value = _status_html('Overlay: no run has a complete epoch yet; press Run first.', error=True)
         return
     m = self.metric_col[5:] if self.metric_col else None
-    self.extra.outputs = (render(_epoch_curves, {f'run {r}': self.histories[r] for r in runs}, metric=m,
+    self.extra.outputs = (render(plot_curves, {f'run {r}': self.histories[r] for r in runs}, metric=m,
                                  title=f'{len(runs)} runs overlaid'),)
     self.analysis_msg.value = '<br>'.join(html.escape(self._label(r)) for r in runs)  # what each run of the legend was
 
@@ -649,11 +641,11 @@ def sweep(self: HyperparamExplorer, mode: str | None = None, n: int | None = Non
 
 # %% ../nbs/06_widgets.ipynb #2e1b3d3f
 def attention_layers(
-    attn,  # (B, T), (B, T_q, T_k), (B, heads, T_q, T_k), (L, B, heads, T_q, T_k) or a list of these
+    attn,  # (B, T), (B, T_q, T_k), (B, heads, T_q, T_k), (B, layers, heads, T_q, T_k) or a list of layers
 ) -> list[torch.Tensor]:
     "Attention weights as a list of layers, each `(B, heads, T_q, T_k)`, on the CPU."
     if isinstance(attn, torch.Tensor) and attn.dim() == 5:
-        attn = list(attn)
+        attn = list(attn.transpose(0, 1))  # (B, L, H, T, T) -> L layers of (B, H, T, T)
     if isinstance(attn, (torch.Tensor, np.ndarray)):
         attn = [attn]
     layers = []
