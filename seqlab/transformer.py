@@ -273,7 +273,7 @@ def delete_tokens(
     "`seqlab.data.random_deletion` seeded from numpy's global generator (so `set_seed` repeats it)."
     return random_deletion(ids, p, rng=np.random.randint(2**31))
 
-# %% ../nbs/11_transformer.ipynb #c998be1c
+# %% ../nbs/11_transformer.ipynb #fc373037
 def transformer_data(
     data,  # a TaskData (.train/.valid/.test with .x texts and .y labels, .classes, .source)
     max_len: int = 500,  # keep at most this many tokens per article
@@ -288,7 +288,8 @@ def transformer_data(
     kw = dict(vocab=vocab, max_len=max_len, n_classes=len(data.classes))
     ds = [TextDataset(data.train.x, data.train.y, augment=aug, **kw),
           TextDataset(data.valid.x, data.valid.y, **kw), TextDataset(data.test.x, data.test.y, **kw)]
-    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source))
+    label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # as `prepare_text` names it
+    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source), label)
 
 # %% ../nbs/11_transformer.ipynb #e7840620
 def train_transformer(
@@ -404,18 +405,21 @@ def effect_table(
     return {'a': name(a), 'b': name(b), 'report a - b': round(float(ra['report'] - rb['report']), 4),
             'our a - b': round(diff, 4), 'our SE': round(se, 4), 'stands out': bool(abs(diff) > 2 * se)}
 
-# %% ../nbs/11_transformer.ipynb #0f2621f2
+# %% ../nbs/11_transformer.ipynb #f0562ae9
 def tfidf_logreg_f1(
     data,  # a TaskData with .train/.test texts and labels
     max_len: int | None = None,  # read only the first max_len tokens of each text (None: all)
-    C: float = 10.0,  # inverse regularisation strength of the logistic regression
+    C: float = 1.0,  # inverse regularisation strength of the logistic regression (scikit-learn's default)
+    n_threads: int | None = 1,  # BLAS threads for the fit (1: the problem is small; None: the library's default)
 ) -> float:
     "Test micro-F1 of TF-IDF of the words + logistic regression fit on the training split."
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
     tok = lambda t: tokenize(t)[:max_len]
     vec = TfidfVectorizer(tokenizer=tok, token_pattern=None, lowercase=False, sublinear_tf=True)
-    clf = LogisticRegression(C=C, max_iter=2000).fit(vec.fit_transform(data.train.x), data.train.y)
+    with threadpool_limits(n_threads):
+        clf = LogisticRegression(C=C, max_iter=2000).fit(vec.fit_transform(data.train.x), data.train.y)
     return f1_micro(clf.predict(vec.transform(data.test.x)), data.test.y)
 
 # %% ../nbs/11_transformer.ipynb #bfeb6691
