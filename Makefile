@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # replaced. torch==2.13.0 is the CPU build on the course machines; elsewhere pip picks the build.
 TORCH_SPEC ?= torch==2.13.0
 NB ?= nbs/00_core.ipynb
+# papermill parameters for `make run`, e.g. PARAMS="-p epochs 5 -p seed 1" (names of the notebook's parameter cell)
+PARAMS ?=
 # e.g. VENV_ARGS=--system-site-packages to let .venv see a torch installed outside it
 VENV_ARGS ?=
 export PYTHONUNBUFFERED := 1
@@ -16,7 +18,7 @@ export PYTHONUNBUFFERED := 1
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on nbs/"
 	@echo "make test   - set up .venv and run every test (notebooks in quick mode, pytest, sync checks, docs)"
-	@echo "make run NB=nbs/10_cnn_lstm.ipynb - execute one notebook headless, outputs saved under runs/"
+	@echo "make run NB=nbs/10_cnn_lstm.ipynb [PARAMS='-p epochs 5'] - execute one notebook headless (papermill), outputs saved under runs/"
 	@echo "make docs   - build the docs site into _site/ (offline)"
 	@echo "make readme - regenerate README.md (and the table of notebooks) from nbs/index.ipynb"
 	@echo "make bench  - run the benchmarks in bench/"
@@ -48,8 +50,7 @@ check-sync: install
 
 run: install
 	@mkdir -p runs
-	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
-	  --output-dir runs "$(NB)"
+	$(BIN)/papermill --cwd "$$(dirname "$(NB)")" "$(NB)" "runs/$$(basename "$(NB)")" $(PARAMS)
 	$(BIN)/jupyter nbconvert --to html "runs/$$(basename "$(NB)")" >/dev/null 2>&1
 	@echo "Executed copy with all outputs: runs/$$(basename "$(NB)"); to read in a browser: runs/$$(basename "$(NB)" .ipynb).html"
 

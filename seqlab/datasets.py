@@ -5,6 +5,8 @@
 # %% ../nbs/02_datasets.ipynb #c44590c7
 from __future__ import annotations
 import hashlib, http.client, io, os, pickle, re, shutil, tarfile, tempfile, urllib.request, zipfile, zlib
+import functools
+from collections import Counter
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
@@ -12,15 +14,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 from .core import quick_mode, mode_banner
-from .data import stratified_split
+from .data import stratified_split, tokenize
 
 # %% auto #0
-__all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'TREC_CLASSES', 'IMDB_CLASSES', 'CIFAR10_CLASSES',
-           'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'data_dir', 'DownloadError', 'file_hash', 'download',
-           'extract', 'Remote', 'fetch', 'fetch_archive', 'bbc_sample', 'emotion_sample', 'trec_sample', 'imdb_sample',
-           'cifar10_sample', 'esc10_sample', 'read_bbc', 'read_cifar10', 'read_emotion', 'read_trec', 'read_imdb',
-           'read_wav', 'read_esc10', 'load_bbc', 'load_cifar10', 'load_emotion', 'load_trec', 'load_imdb', 'load_esc10',
-           'plot_images', 'plot_audio', 'ndfa', 'is_ndfa', 'brackets', 'is_balanced', 'bracket_depth']
+__all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'EMOTION_KEYWORDS', 'TREC_CLASSES', 'IMDB_CLASSES',
+           'CIFAR10_CLASSES', 'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'data_dir', 'DownloadError',
+           'file_hash', 'download', 'extract', 'Remote', 'fetch', 'fetch_archive', 'corpus_stats', 'bbc_sample',
+           'emotion_sample', 'trec_sample', 'imdb_sample', 'cifar10_sample', 'esc10_sample', 'read_bbc', 'read_cifar10',
+           'read_emotion', 'read_trec', 'read_imdb', 'read_wav', 'read_esc10', 'load_bbc', 'load_cifar10',
+           'load_emotion', 'load_trec', 'load_imdb', 'load_esc10', 'plot_images', 'plot_audio', 'ndfa', 'is_ndfa',
+           'brackets', 'is_balanced', 'bracket_depth']
 
 # %% ../nbs/02_datasets.ipynb #549d04bb
 def _take(x, idx):
@@ -271,6 +274,87 @@ def _words(**kw) -> dict:
     "Slot word lists from space-separated strings (`|` separates multi-word entries when present)."
     return {k: (v.split('|') if '|' in v else v.split()) for k, v in kw.items()}
 
+# %% ../nbs/02_datasets.ipynb #af826aed
+@functools.lru_cache(maxsize=None)
+def _pseudo_words(
+    n: int = 20_000,  # how many distinct words
+    seed: int = 1234,  # fixed, so that every sample shares the same made-up words
+) -> tuple:
+    "`n` distinct made-up words of two or three syllables: the rare tail of a generated vocabulary."
+    on = 'b c d f g h k l m n p r s t v w br st tr sh'.split()
+    syl = [a + b + c for a in on for b in 'a e i o u ea ou'.split() for c in ['', '', '', 'n', 'r', 's', 'l', 't', 'nd']]
+    rng, out = np.random.default_rng(seed), {}
+    while len(out) < n:
+        a, b, c = (rng.integers(0, len(syl), n).tolist() for _ in range(3))
+        three = (rng.random(n) < 0.25).tolist()
+        out.update(dict.fromkeys(w for w in (syl[i] + syl[j] + (syl[k] if t else '') for i, j, k, t in zip(a, b, c, three))
+                                 if 4 <= len(w) <= 10))
+    return tuple(out)[:n]
+
+# %% ../nbs/02_datasets.ipynb #5e0aac59
+class _Zipf:
+    "Draws words from a Zipf law over `head` words, then made-up tail words: rank r has weight 1/(r + 2.7)^s."
+    def __init__(self,
+                 head: list,  # the most common words, most common first
+                 n_tail: int,  # how many made-up words follow them
+                 s: float,  # the exponent: larger means fewer distinct words
+                 rng: np.random.Generator,  # the random source
+                 exclude=(),  # words that must not be drawn (the class keywords)
+                ):
+        ex = set(head) | set(exclude)
+        self.words = np.array(list(head) + [w for w in _pseudo_words() if w not in ex][:n_tail], dtype=object)
+        w = 1 / (np.arange(len(self.words)) + 2.7) ** s
+        self.cdf, self.rng = np.cumsum(w) / w.sum(), rng
+
+    def __call__(self, k: int) -> list:
+        "`k` words, drawn independently."
+        i = np.searchsorted(self.cdf, self.rng.random(k))
+        return self.words[np.minimum(i, len(self.words) - 1)].tolist()
+
+# %% ../nbs/02_datasets.ipynb #b480d9d8
+def _text_lengths(
+    rng: np.random.Generator,  # the random source
+    n: int,  # how many lengths
+    median: float,  # their median, in tokens
+    sigma: float,  # spread of the log-length: 0.6 puts the longest of 2,000 at about 7x the median
+    lo: int, hi: int,  # clip to this range
+) -> np.ndarray:
+    "Log-normal target lengths in tokens, clipped to [lo, hi]."
+    return np.clip(np.round(rng.lognormal(np.log(median), sigma, n)), lo, hi).astype(np.int64)
+
+# %% ../nbs/02_datasets.ipynb #58ef0321
+def corpus_stats(
+    texts: list,  # the texts of a corpus
+) -> dict:
+    "Lengths and vocabulary of `texts`: median and longest length in tokens, word types, rare-half token share."
+    toks = [tokenize(t) for t in texts]
+    lens = np.array([len(t) for t in toks])
+    counts = np.sort(np.array(list(Counter(w for t in toks for w in t).values())))
+    return {'texts': len(toks), 'median length': float(np.median(lens)), 'longest': int(lens.max()),
+            'longest / median': float(lens.max() / np.median(lens)), 'word types': len(counts),
+            'tokens': int(counts.sum()), 'rarest half of types, share of tokens': float(counts[:len(counts) // 2].sum() / counts.sum())}
+
+# %% ../nbs/02_datasets.ipynb #6f34e84a
+def _long_text(
+    n_tokens: int,  # stop once the text has at least this many tokens
+    signal,  # () -> a sentence that carries the class
+    zipf: _Zipf,  # draws the filler words
+    rnd: _random.Random,  # the random source
+    p_signal: float,  # share of the sentences after the first that carry the class
+) -> str:
+    "Sentences until the text has `n_tokens` tokens: the first and a share `p_signal` of the others from `signal`."
+    sents, got = [], 0
+    while got < n_tokens:
+        if not sents or rnd.random() < p_signal:
+            s = signal()
+            got += len(tokenize(s))
+        else:
+            w = zipf(rnd.randint(6, 20))
+            s = ' '.join([w[0].capitalize(), *w[1:]]) + '.'
+            got += len(w) + 1
+        sents.append(s)
+    return ' '.join(sents)
+
 # %% ../nbs/02_datasets.ipynb #71fdf1a1
 BBC_CLASSES = ['business', 'entertainment', 'politics', 'sport', 'tech']
 BBC_KEYWORDS = _words(  # the topic words the generated BBC sample draws from, per class
@@ -291,19 +375,15 @@ _BBC_TEMPLATES = ['The {k} {vd} a {a} {n} on {day}, {p} said.', '{p} told the BB
                   'Last week {p} {vd} the {k} {n}.', 'The {k} and the {k} {vd} a {a} {n}.']
 
 # %% ../nbs/02_datasets.ipynb #8294fabb
-def _keyword_texts(n, kw, slots, templates, n_sents, noise, probs, rnd, sep=' '):
-    "`n` texts of `n_sents` (lo, hi) template sentences; slot `{k}` takes a class keyword (another class's with prob `noise`)."
-    classes = list(kw)
-    labels = rnd.choices(range(len(classes)), weights=probs, k=n)
-    texts = []
-    for y in labels:
-        own = kw[classes[y]]
-        sents = []
-        for _ in range(rnd.randint(*n_sents)):
-            words = {**slots, 'k': own if rnd.random() > noise else kw[rnd.choice(classes)]}
-            sents.append(_fill(rnd.choice(templates), words, rnd))
-        texts.append(sep.join(sents))
-    return texts, np.array(labels, dtype=np.int64)
+_NEWS_HEAD = ('the of to and a in is for that on said it was with as by at he be from has have are but not this will its '
+              'which an had they we been were their would also more who after one up there about than her out if his all '
+              'she new two can last what into over when some only other so time people year could years first three now '
+              'told million just made make before them government like being most back week while because such many').split()
+
+def _keyword_sentence(kw, c, slots, templates, noise, rnd) -> str:
+    "A template sentence whose `{k}` slots take keywords of class `c` (of a random class with probability `noise`)."
+    own = kw[c] if rnd.random() > noise else kw[rnd.choice(list(kw))]
+    return _fill(rnd.choice(templates), {**slots, 'k': own}, rnd)
 
 # %% ../nbs/02_datasets.ipynb #98c704fd
 def bbc_sample(
@@ -311,13 +391,17 @@ def bbc_sample(
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated BBC-News-like sample: (texts, labels, class names)."
-    rnd = _random.Random(seed)
-    texts, y = _keyword_texts(n, BBC_KEYWORDS, _BBC_SLOTS, _BBC_TEMPLATES, (7, 15), 0.2, None, rnd)
-    return texts, y, list(BBC_CLASSES)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf = _Zipf(_NEWS_HEAD, 20_000, 1.1, rng, exclude=[w for ws in BBC_KEYWORDS.values() for w in ws])
+    y = rnd.choices(range(len(BBC_CLASSES)), k=n)
+    lengths = _text_lengths(rng, n, 100, 0.7, 25, 2000)
+    texts = [_long_text(int(m), lambda: _keyword_sentence(BBC_KEYWORDS, BBC_CLASSES[c], _BBC_SLOTS, _BBC_TEMPLATES, 0.2, rnd),
+                        zipf, rnd, 0.45) for c, m in zip(y, lengths)]
+    return texts, np.array(y, dtype=np.int64), list(BBC_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #f6059e35
 EMOTION_CLASSES = ['sadness', 'joy', 'love', 'anger', 'fear', 'surprise']
-_EMO_KW = _words(
+EMOTION_KEYWORDS = _words(  # the emotion words the generated emotion sample plants, per class
     sadness='sad lonely miserable hopeless gloomy heartbroken depressed hurt empty unhappy',
     joy='happy cheerful glad delighted content excited joyful pleased wonderful relaxed',
     love='loving affectionate tender caring romantic adored passionate sweet fond devoted',
@@ -331,15 +415,26 @@ _EMO_SLOTS = _words(
 _EMO_TEMPLATES = ['i feel {k}', 'i feel {k} {t}', 'im feeling {k} {t}', 'i am so {k} {t}', 'i was feeling {k} when {e}',
                   'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}']
 _EMO_SHARES = [0.29, 0.335, 0.08, 0.135, 0.12, 0.04]
+_EMO_HEAD = ('i and the to a my that it feel of me so like was just in im really have am about not be with for when but '
+             'this all you feeling do what more can because think know get still little some people things myself how time '
+             'been want him being now going much also even way life bit day always something pretty very make who them '
+             'he they her go she are at on back one too').split()
 
 def emotion_sample(
     n: int = 2000,  # number of texts
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated dair-ai-emotion-like sample: (texts, labels, class names)."
-    rnd = _random.Random(seed)
-    texts, y = _keyword_texts(n, _EMO_KW, _EMO_SLOTS, _EMO_TEMPLATES, (1, 1), 1 / 6, _EMO_SHARES, rnd)
-    return texts, y, list(EMOTION_CLASSES)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf = _Zipf(_EMO_HEAD, 8_000, 1.1, rng, exclude=[w for ws in EMOTION_KEYWORDS.values() for w in ws])
+    y = rnd.choices(range(len(EMOTION_CLASSES)), weights=_EMO_SHARES, k=n)
+    texts = []
+    for c, m in zip(y, _text_lengths(rng, n, 15, 0.6, 3, 120)):
+        phrase = _keyword_sentence(EMOTION_KEYWORDS, EMOTION_CLASSES[c], _EMO_SLOTS, _EMO_TEMPLATES, 1 / 6, rnd).split()
+        filler = zipf(max(int(m) - len(phrase), 0))
+        at = rnd.randint(0, len(filler))
+        texts.append(' '.join(filler[:at] + phrase + filler[at:]))
+    return texts, np.array(y, dtype=np.int64), list(EMOTION_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #2e87a657
 TREC_CLASSES = ['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']
@@ -373,17 +468,26 @@ _TREC_SLOTS = _words(
     role='president|king|astronaut|woman doctor', product='the iPhone|Coca-Cola|Lego|Windows|the Beetle|Kleenex',
     landmark='the Eiffel Tower|Mount Rushmore|the Taj Mahal|the Colosseum|Big Ben|the Alamo')
 
+_TREC_HEAD = ('the of in a to is was and for first what on who by that with from most world which largest famous as at '
+              'called name his american an states united city country used made year known many their one has are people '
+              'after her during its').split()
+
 def trec_sample(
     n: int = 2000,  # number of questions
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated TREC-like sample: (questions, coarse labels, fine labels like 'HUM:ind', class names)."
-    rnd = _random.Random(seed)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf, names = _Zipf(_TREC_HEAD, 8_000, 1.05, rng), _Zipf([], 4_000, 1.05, rng)
     y = rnd.choices(range(6), weights=[0.016, 0.212, 0.229, 0.224, 0.153, 0.166], k=n)
     qs, fine = [], []
-    for c in y:
+    for c, m in zip(y, _text_lengths(rng, n, 9, 0.6, 4, 60)):
         f, t = rnd.choice(_TREC_TEMPLATES[TREC_CLASSES[c]])
-        qs.append(_fill(t, _TREC_SLOTS, rnd))
+        slots = {k: ([' '.join(w.capitalize() for w in names(rnd.randint(1, 2)))] if rnd.random() < 0.4 else v)
+                 for k, v in _TREC_SLOTS.items()}
+        q = _fill(t, slots, rnd)
+        extra = int(m) - len(q.split())
+        qs.append(q[:-2] + ' ' + ' '.join(zipf(extra)) + ' ?' if extra > 0 else q)
         fine.append(f'{TREC_CLASSES[c]}:{f}')
     return qs, np.array(y, dtype=np.int64), fine, list(TREC_CLASSES)
 
@@ -404,25 +508,30 @@ _IMDB_NEUTRAL = ['The story follows a {role} who {plot}.', 'It was made by {name
                  'The {part} runs for a while.', 'The {film} is about a {role}.']
 
 # %% ../nbs/02_datasets.ipynb #8747e4e8
-def _review(y: int, rnd: _random.Random) -> str:
-    "One generated review of polarity `y` (0 neg, 1 pos)."
-    sents = []
-    for _ in range(rnd.randint(4, 12)):
-        u = rnd.random()
-        if u < 0.45: sents.append(_fill(rnd.choice(_IMDB_NEUTRAL), _IMDB_SLOTS, rnd))
-        elif u < 0.85: sents.append(_fill(rnd.choice(_IMDB_OPINION), {**_IMDB_SLOTS, **_IMDB_POLAR[y]}, rnd))
-        elif u < 0.95: sents.append(_fill('It was not {s} at all.', _IMDB_POLAR[1 - y], rnd))
-        else: sents.append(_fill('The {part} was {s}, I admit.', {**_IMDB_SLOTS, **_IMDB_POLAR[1 - y]}, rnd))
-    return ' '.join(sents)
+_REVIEW_HEAD = ('the a and of to is it in i this that was as with for but film movie on not you are his have he be one all '
+                'at by an they who so from like her just or about out has if what some there can more when very up time '
+                'even only no my would which story really see well much get people also first other been will most do into '
+                'me how than made its films make could any after character characters watch plot two think acting seen '
+                'never little where life many way best').split()
+
+def _review_sentence(y: int, rnd: _random.Random) -> str:
+    "One class-bearing sentence of a review of polarity `y` (0 neg, 1 pos): neutral, opinion, negated or conceding."
+    u = rnd.random()
+    if u < 0.4: return _fill(rnd.choice(_IMDB_NEUTRAL), _IMDB_SLOTS, rnd)
+    if u < 0.83: return _fill(rnd.choice(_IMDB_OPINION), {**_IMDB_SLOTS, **_IMDB_POLAR[y]}, rnd)
+    if u < 0.94: return _fill('It was not {s} at all.', _IMDB_POLAR[1 - y], rnd)
+    return _fill('The {part} was {s}, I admit.', {**_IMDB_SLOTS, **_IMDB_POLAR[1 - y]}, rnd)
 
 def imdb_sample(
     n: int = 2000,  # number of reviews (half negative, half positive)
     seed: int = 0,  # random seed; the same seed gives the same sample
 ) -> tuple:
     "A generated IMDb-like sample of reviews: (texts, labels, class names)."
-    rnd = _random.Random(seed)
+    rnd, rng = _random.Random(seed), np.random.default_rng(seed)
+    zipf = _Zipf(_REVIEW_HEAD, 20_000, 1.1, rng, exclude=[w for d in _IMDB_POLAR.values() for w in d['s']])
     y = np.array([i % 2 for i in range(n)], dtype=np.int64)
-    return [_review(int(c), rnd) for c in y], y, list(IMDB_CLASSES)
+    lengths = _text_lengths(rng, n, 90, 0.7, 20, 1800)
+    return [_long_text(int(m), lambda: _review_sentence(int(c), rnd), zipf, rnd, 0.65) for c, m in zip(y, lengths)], y, list(IMDB_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #9dceb71f
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']

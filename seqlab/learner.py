@@ -15,7 +15,11 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from fastcore.basics import patch
+from matplotlib.figure import Figure
+
 from .core import default_device, set_seed
+from .metrics import metric_columns, plot_curves
 
 # %% auto #0
 __all__ = ['HOOKS', 'LR_SCHEDULES', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
@@ -399,32 +403,14 @@ def _get_preds(self: Learner, dl=None):
     return mcb.all_preds, mcb.all_targs
 
 # %% ../nbs/04_learner.ipynb #653cdad7
-def _draw_curves(fig, history: pd.DataFrame, metric: str | None = None):
-    "Draw loss (train, valid) and `metric` per epoch into `fig`."
-    mets = [c for c in history.columns if c not in _STD_COLS]
-    metric = metric or (mets[0] if mets else None)
-    axs = fig.subplots(1, 2 if metric else 1, squeeze=False)[0]
-    axs[0].plot(history.epoch, history.train_loss, 'o-', label='train')
-    axs[0].plot(history.epoch, history.valid_loss, 'o-', label='valid')
-    axs[0].set(xlabel='epoch', ylabel='loss', title='loss')
-    axs[0].legend()
-    if metric:
-        axs[1].plot(history.epoch, history[metric], 'o-', color='C1', label='valid')
-        axs[1].set(xlabel='epoch', ylabel=metric, title=metric)
-    fig.tight_layout()
-    return fig
-
-@_method(Learner, 'plot')
-def _plot(self: Learner, metric: str | None = None):
-    "Training curves: loss (train vs valid) and `metric` (default: the first one); returns the figure."
+@patch
+def plot(self: Learner,
+         metric: str | None = None,  # the metric beside the loss; None: the first of `metric_columns`
+         title: str | None = None):  # the figure's title, e.g. 'generated sample (seed 0)'
+    "Training curves with `seqlab.metrics.plot_curves`: loss (train and valid) and `metric`; returns the figure."
     if not self._rows:
         raise ValueError("Nothing to plot yet: call fit first.")
-    try:
-        from seqlab.metrics import plot_curves
-    except ImportError:
-        import matplotlib.pyplot as plt
-        return _draw_curves(plt.figure(figsize=(9, 3.2)), self.history, metric)
-    return plot_curves(self.history, metric)
+    return plot_curves(self.history, metric, title=title)
 
 # %% ../nbs/04_learner.ipynb #90c5c882
 def _in_notebook() -> bool:
@@ -452,7 +438,8 @@ class ProgressCB(Callback):
         self.plot, self.bars, self.table, self.metric = plot, bars, table, metric
         self.ebar = self.bbar = None
     def before_fit(self, learn):
-        self.nb, self.handles, self.header = _in_notebook(), {}, True
+        self.in_notebook, self.handles, self.header, self.fig = _in_notebook(), {}, True, None
+        self.total_epochs = len(learn._rows) + learn.n_epochs  # the live plot's x-axis
         if self.bars:
             self.ebar = tqdm(total=learn.n_epochs, desc='epochs', unit='epoch')
     def _start(self, learn, desc):
@@ -482,15 +469,15 @@ def _progress_after_epoch(self: ProgressCB, learn):
     if self.ebar is not None:
         self.ebar.update(1)
         self.ebar.set_postfix({k: f'{v:.4g}' for k, v in row.items()}, refresh=True)
-    if self.table and self.nb:
+    if self.table and self.in_notebook:
         self._show('table', h.round(4))
     elif self.table:
         tqdm.write((' '.join(h.columns) + '\n' if self.header else '') + ' '.join(f'{v:.4g}' if isinstance(v, (int, float)) else str(v) for v in h.iloc[-1]))
         self.header = False
-    if self.plot and self.nb:
+    if self.plot and self.in_notebook:
         from IPython.display import Image
-        from matplotlib.figure import Figure
-        self._show('plot', Image(_fig_png(_draw_curves(Figure(figsize=(9, 3.2)), h, self.metric))))
+        self.fig = plot_curves(h, self.metric, fig=self.fig, n_epochs=self.total_epochs)
+        self._show('plot', Image(_fig_png(self.fig)))
 
 def _progress_after_fit(self: ProgressCB, learn):
     self._end()
@@ -756,7 +743,7 @@ def run_summary(
     h = getattr(result, 'history', result)
     if not isinstance(h, pd.DataFrame) or h.empty:
         raise TypeError(f"train_fn must return a fitted Learner (or its non-empty history DataFrame), got {type(result).__name__}.")
-    mets = [c for c in h.columns if c not in _STD_COLS]
+    mets = metric_columns(h)
     metric = metric or (mets[0] if mets else 'valid_loss')
     if metric not in h.columns:
         raise ValueError(f"metric {metric!r} is not a history column; the columns are {list(h.columns)}.")

@@ -4,10 +4,12 @@
 
 # %% ../nbs/05_metrics.ipynb #ae844090
 from __future__ import annotations
+import io
 import numpy as np
 import pandas as pd
 import torch
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 from sklearn import metrics as skm
@@ -199,45 +201,90 @@ def metric_columns(
     return [c for c in cols if pd.api.types.is_numeric_dtype(history[c])]
 
 # %% ../nbs/05_metrics.ipynb #8ea177ea
-def _check_history(history) -> pd.DataFrame:
+def _check_history(history, label=None) -> pd.DataFrame:
     h = getattr(history, 'history', history)  # a Learner works too
+    run = f' (run {label!r})' if label is not None else ''
     if not isinstance(h, pd.DataFrame):
-        raise TypeError(f"history must be a pandas DataFrame (a learner's `history`), got {type(h).__name__}.")
+        raise TypeError(f"history{run} must be a pandas DataFrame (a learner's `history`), got {type(h).__name__}.")
     missing = [c for c in ('epoch', 'train_loss') if c not in h.columns]
     if missing:
-        raise ValueError(f"history lacks the column(s) {missing}; it has {list(h.columns)}.")
+        raise ValueError(f"history{run} lacks the column(s) {missing}; it has {list(h.columns)}.")
     if len(h) == 0:
-        raise ValueError("history is empty: train for at least one epoch before plotting.")
+        raise ValueError(f"history{run} is empty: train for at least one epoch before plotting.")
     return h
+
+# %% ../nbs/05_metrics.ipynb #67c1a1b7
+def _runs(history) -> dict:
+    "`{label: checked history}`: a dict of runs as given, one history under the label None."
+    if isinstance(history, dict):
+        if not history:
+            raise ValueError("history is an empty dict: pass {label: history} with at least one run.")
+        return {k: _check_history(h, k) for k, h in history.items()}
+    return {None: _check_history(history)}
+
+# %% ../nbs/05_metrics.ipynb #4a3395db
+def _pick_metric(runs: dict, metric=None):
+    "The metric to plot: `metric` (checked against every run) or the first metric column of the first run."
+    first = next(iter(runs.values()))
+    if metric is None:
+        mets = metric_columns(first)
+        return mets[0] if mets else None
+    for k, h in runs.items():
+        if metric not in h.columns:
+            run = f'run {k!r}: ' if k is not None else ''
+            raise ValueError(f"{run}metric {metric!r} is not a column of history; its metric columns are {metric_columns(h)}.")
+    return metric
+
+# %% ../nbs/05_metrics.ipynb #faeeec0f
+def _draw_run(axs, h: pd.DataFrame, metric, label=None, color=None):
+    "Draw one run: losses into `axs[0]`, `metric` (valid, and train if logged) into `axs[1]`."
+    name = lambda part: part if label is None else f'{label} {part}'
+    c_train, c_valid = (color, color) if color else ('C0', 'C1')
+    ax = axs[0]
+    ax.plot(h['epoch'], h['train_loss'], 'o--' if color else 'o-', color=c_train, alpha=0.6 if color else 1, label=name('train'))
+    if 'valid_loss' in h and h['valid_loss'].notna().any():
+        ax.plot(h['epoch'], h['valid_loss'], 'o-', color=c_valid, label=name('valid'))
+    if metric:
+        ax = axs[1]
+        if f'train_{metric}' in h:
+            ax.plot(h['epoch'], h[f'train_{metric}'], 'o--' if color else 'o-', color=c_train, alpha=0.6 if color else 1, label=name('train'))
+        ax.plot(h['epoch'], h[metric], 'o-', color=c_valid, label=name('valid'))
+
+# %% ../nbs/05_metrics.ipynb #914b94e6
+class _ShownFigure(Figure):
+    "A Figure made without pyplot that shows itself as a PNG when it ends a notebook cell, whatever the backend."
+    def _repr_png_(self):
+        buf = io.BytesIO()
+        self.savefig(buf, format='png', bbox_inches='tight')
+        return buf.getvalue()
 
 # %% ../nbs/05_metrics.ipynb #66ddd8da
 def plot_curves(
-    history: pd.DataFrame,  # a learner's history: epoch, train_loss, valid_loss, metric columns
-    metric: str | None = None,  # the metric to plot beside the loss; None: the first metric column
-    figsize=(9, 3.2),  # figure size in inches
-):
-    "Loss (train vs valid) and a metric per epoch, side by side; returns the figure."
-    h = _check_history(history)
-    mets = metric_columns(h)
-    if metric is not None and metric not in h.columns:
-        raise ValueError(f"metric {metric!r} is not a column of history; its metric columns are {mets}.")
-    metric = metric if metric is not None else (mets[0] if mets else None)
-    fig, axs = plt.subplots(1, 2 if metric else 1, figsize=figsize if metric else (figsize[0] / 2, figsize[1]), squeeze=False)
-    ax = axs[0, 0]
-    ax.plot(h['epoch'], h['train_loss'], 'o-', label='train')
-    if 'valid_loss' in h and h['valid_loss'].notna().any():
-        ax.plot(h['epoch'], h['valid_loss'], 'o-', label='valid')
-    ax.set(xlabel='epoch', ylabel='loss', title='loss')
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
-    if metric:
-        ax = axs[0, 1]
-        if f'train_{metric}' in h:
-            ax.plot(h['epoch'], h[f'train_{metric}'], 'o-', label='train')
-        ax.plot(h['epoch'], h[metric], 'o-', color='C1', label='valid')
-        ax.set(xlabel='epoch', ylabel=metric, title=metric)
+    history,          # a history DataFrame, or a dict {label: history} to overlay several runs
+    metric=None,      # the metric beside the loss; None: the first of metric_columns(history)
+    figsize=(9, 3.2), # figure size in inches
+    fig=None,         # draw on this matplotlib.figure.Figure (cleared first), e.g. a live plot or a widget's; None: a new Figure made without pyplot
+    title=None,       # the figure's title, e.g. 'generated sample (seed 0)'
+    n_epochs=None,    # fix the x-axis to this many epochs from the first one (a live plot during fit)
+) -> Figure:
+    "Loss (train and valid) and a metric per epoch, side by side, one colour per run; returns the figure."
+    runs = _runs(history)
+    metric = _pick_metric(runs, metric)
+    if fig is None:
+        fig = _ShownFigure(figsize=figsize if metric else (figsize[0] / 2, figsize[1]))
+    fig.clear()
+    axs = fig.subplots(1, 2 if metric else 1, squeeze=False)[0]
+    for i, (label, h) in enumerate(runs.items()):
+        _draw_run(axs, h, metric, label, None if label is None else f'C{i % 10}')
+    first = min(int(h['epoch'].min()) for h in runs.values())
+    for ax, what in zip(axs, ['loss', metric]):
+        ax.set(xlabel='epoch', ylabel=what, title=what)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend()
+        if n_epochs is not None:
+            ax.set_xlim(first - 0.5, first + n_epochs - 0.5)
+        ax.legend(fontsize='small')
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -472,6 +472,46 @@ def test_sample_sizes_and_types():
         D.esc10_sample(n=123)
 
 
+TEXT_SAMPLES = [D.bbc_sample, D.emotion_sample, D.trec_sample, D.imdb_sample]
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+@pytest.mark.parametrize('sample', TEXT_SAMPLES, ids=lambda f: f.__name__)
+def test_text_samples_have_real_shape(sample, seed):
+    """Long-tailed lengths (longest >= 5x median) and a Zipf-like vocabulary (rarest half of types < 10% of tokens)."""
+    st_ = D.corpus_stats(sample(seed=seed)[0])
+    assert st_['longest / median'] >= 5, st_
+    assert st_['rarest half of types, share of tokens'] < 0.10, st_
+    assert st_['word types'] >= (5000 if sample in (D.bbc_sample, D.imdb_sample) else 1500), st_
+
+
+def test_corpus_stats_can_fail():
+    """The shape measure flags uniform text: equal lengths and a tiny vocabulary."""
+    st_ = D.corpus_stats(['the cat sat on the mat'] * 100)
+    assert st_['longest / median'] == 1 and st_['rarest half of types, share of tokens'] > 0.1
+
+
+def test_emotion_keywords_found_by_lift_not_by_count():
+    """Per class, a plain count ranks filler first, a lift (shrunk by 10 pseudo-counts) ranks the planted keywords first."""
+    for seed in (0, 1, 2):
+        x, y, classes = D.emotion_sample(seed=seed)
+        words = pd.Series([w for t in x for w in t.split()])
+        label = np.repeat(y, [len(t.split()) for t in x])
+        cnt = words.value_counts()
+        for c, name in enumerate(classes):
+            cnt_c = words[label == c].value_counts()
+            p_c = (label == c).mean()
+            lift = (cnt_c + 10 * p_c) / (cnt[cnt_c.index] + 10) / p_c
+            assert not set(cnt_c.index[:5]) & set(D.EMOTION_KEYWORDS[name]), (seed, name)
+            assert set(lift.sort_values(ascending=False).index[:5]) <= set(D.EMOTION_KEYWORDS[name]), (seed, name)
+
+
+def test_trec_sample_keeps_fine_labels():
+    td = load_trec(quick=True, verbose=False)
+    fine = td.train.meta['fine']
+    assert len(fine) == len(td.train) and all(f.split(':')[0] == td.classes[y] for f, y in zip(fine, td.train.y))
+
+
 def test_split_and_taskdata():
     s = D.Split(['a', 'b', 'c', 'd'], [0, 1, 0, 1], {'fine': ['x', 'y', 'z', 'w']})
     assert s[2] == ('c', 0) and s[1:3].meta['fine'] == ['y', 'z']

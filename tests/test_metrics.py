@@ -203,3 +203,37 @@ def test_sweep_heatmap_bad_input():
         sweep_table(df, 'lr', 'bs', 'acc')
     with pytest.raises(TypeError, match='DataFrame'):
         sweep_table([{'lr': 1}], 'lr', 'bs', 'acc')
+
+
+def test_plot_curves_overlays_runs_one_colour_each():
+    runs = {'a': _history(), 'b': _history().iloc[:3]}
+    fig = plot_curves(runs, title='generated sample (seed 0)')
+    loss_ax, met_ax = fig.axes
+    assert [l.get_label() for l in loss_ax.get_lines()] == ['a train', 'a valid', 'b train', 'b valid']
+    assert [l.get_color() for l in met_ax.get_lines()] == ['C0', 'C1']
+    assert loss_ax.get_legend() is not None and met_ax.get_legend() is not None
+    assert fig._suptitle.get_text() == 'generated sample (seed 0)'
+    with pytest.raises(ValueError, match="run 'b'"):
+        plot_curves({'a': _history(), 'b': _history(metrics=())}, metric='accuracy')
+    with pytest.raises(ValueError, match='empty dict'):
+        plot_curves({})
+
+
+def test_plot_curves_whole_epoch_ticks_and_fixed_axis():
+    fig = plot_curves(_history().iloc[:2], n_epochs=7)
+    for ax in fig.axes:
+        assert ax.get_xlim() == (-0.5, 6.5)
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_plot_curves_draws_into_a_given_figure_without_pyplot():
+    from matplotlib.figure import Figure
+    n_open = len(plt.get_fignums())
+    fig = plot_curves(_history())
+    assert isinstance(fig, Figure) and fig.canvas.manager is None
+    assert len(plt.get_fignums()) == n_open  # no pyplot figure was opened
+    assert fig._repr_png_().startswith(b'\x89PNG')  # shows as the last expression of a cell
+    mine = Figure()
+    assert plot_curves(_history(), fig=mine) is mine
+    plot_curves(_history(metrics=()), fig=mine)  # cleared first: one panel, not three
+    assert len(mine.axes) == 1
