@@ -23,7 +23,8 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 learn_requirements = shlex.split(cfg.get('learn_requirements', ''))
 # dev: everything learn has, plus the tools that test the project and build its docs
-dev_requirements = learn_requirements + shlex.split(cfg.get('dev_requirements', ''))
+optuna_requirements = shlex.split(cfg.get('optuna_requirements', ''))
+dev_requirements = learn_requirements + optuna_requirements + shlex.split(cfg.get('dev_requirements', ''))
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -37,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'learn': learn_requirements, 'dev': dev_requirements},
+    extras_require={'learn': learn_requirements, 'optuna': optuna_requirements, 'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -7,6 +7,10 @@ Exits with status 1 when the claim fails. Runs in a few seconds on a CPU.
 
     python bench/padding_waste.py [--n 25000] [--max-tokens 4096 8192 16384] [--seed 0]
 
+With `--samples` it also measures the lengths of seqlab's generated text samples (BBC News, IMDb,
+emotion, TREC in quick mode), tokenized with `seqlab.data.tokenize`: random batches of 32 against
+token-budget batches of the same mean size.
+
 With `--lstm N` it also times one training epoch (embedding + LSTM + linear head, forward and
 backward, packed once per batch) over the first N lengths with both batchings, on
 `seqlab.core.default_device()`, and prints the time ratio.
@@ -57,11 +61,31 @@ def time_lstm_epoch(batches, lengths, dev, vocab_size=5000, hidden_size=256):
     return time.perf_counter() - t0
 
 
+def sample_waste(seed: int) -> bool:
+    "Padding waste on the generated text samples: random batches of 32 vs token budget of the same mean size."
+    from seqlab.data import tokenize
+    from seqlab import datasets as D
+    print('generated text samples (seed %d), tokenized:' % seed)
+    ok = True
+    for name, f in [('BBC News', D.bbc_sample), ('IMDb', D.imdb_sample), ('emotion', D.emotion_sample), ('TREC', D.trec_sample)]:
+        lengths = np.array([len(tokenize(t)) for t in f(seed=seed)[0]])
+        budget = 32 * int(np.ceil(lengths.mean()))
+        tb = list(TokenBudgetSampler(lengths, budget, seed=seed))
+        rand = np.array_split(np.random.default_rng(seed).permutation(len(lengths)), len(tb))
+        w_tb, w_rand = padding_waste(tb, lengths), padding_waste(rand, lengths)
+        ok &= w_tb < w_rand
+        print(f'  {name:<9} median {np.median(lengths):>5.0f}, max {lengths.max():>5}: random {w_rand:6.1%}, '
+              f'token budget {w_tb:6.1%} (mean B {len(lengths) / len(tb):.1f}), ratio {w_rand / max(w_tb, 1e-9):.1f}x')
+    print()
+    return ok
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--n', type=int, default=25_000, help='number of texts (IMDb train: 25,000)')
     p.add_argument('--max-tokens', type=int, nargs='+', default=[4096, 8192, 16384], help='token budgets to try')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--samples', action='store_true', help="also measure the generated text samples' lengths")
     p.add_argument('--lstm', type=int, default=0, metavar='N', help='also time an LSTM epoch on N items (0: skip)')
     a = p.parse_args(argv)
 
@@ -93,6 +117,8 @@ def main(argv=None):
         ok &= verdict
         print(f"{'':>7} waste ratio random / token budget = {w_rand / w_tb:.1f}x; "
               f"claim (<10% vs >40%): {'holds' if verdict else 'FAILS'}\n")
+    if a.samples:
+        ok &= sample_waste(a.seed)
     if a.lstm:
         dev, sub = default_device(), lengths[:a.lstm]
         max_tokens = a.max_tokens[len(a.max_tokens) // 2]

@@ -18,14 +18,14 @@ from torch.utils.data import Dataset
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 
-from .core import default_device
+from .core import set_seed
 from .data import LengthBatchSampler, DataLoaders
 from .datasets import bracket_depth, brackets, is_balanced
-from .learner import Callback
+from .learner import Learner, CheckpointCB, load_model_state
 
 # %% auto #0
 __all__ = ['CharVocab', 'LMDataset', 'EqualLengthSampler', 'lm_collate', 'lm_dataloaders', 'CharLSTMConfig', 'CharLSTM',
-           'BatchStatsCB', 'plot_lm_curves', 'random_prefixes', 'split_sample', 'sample_table', 'validity',
+           'fit_char_lm', 'random_prefixes', 'split_sample', 'sample_table', 'validity', 'seed_validity', 'mean_std',
            'load_weights', 'checkpoint_validity', 'depth_along', 'plot_length_depth', 'long_prefix_validity',
            'cell_trace', 'counting_unit', 'plot_counting']
 
@@ -93,10 +93,11 @@ def decode(self: CharVocab,
           ) -> str:
     "Text of `ids`, markers written out and `<pad>` left out."
     ids = ids.tolist() if hasattr(ids, 'tolist') else list(ids)
-    bad = [i for i in ids if not 0 <= int(i) < len(self)]
+    n = len(self)
+    bad = [i for i in ids if isinstance(i, float) or not 0 <= int(i) < n]
     if bad:
-        raise IndexError(f"ids {bad[:5]} are outside the vocabulary (ids 0..{len(self) - 1})")
-    return ''.join(self.itos[int(i)] for i in ids if int(i) != self.pad_idx)
+        raise IndexError(f"ids {bad[:5]} are not token ids: pass integer ids 0..{n - 1}")
+    return ''.join(self.itos[i] for i in map(int, ids) if i != self.pad_idx)
 
 # %% ../nbs/17_autoregressive.ipynb #8cc483c7
 class LMDataset(Dataset):
@@ -177,6 +178,20 @@ class CharLSTMConfig:
     dropout: float = 0.0  # dropout between LSTM layers (only if num_layers > 1)
     padding_idx: int = 0  # the `<pad>` id
 
+    def __post_init__(self): _check_lm_config(self)
+
+# %% ../nbs/17_autoregressive.ipynb #33b3cf14
+def _check_lm_config(cfg: CharLSTMConfig):
+    "Raise a clear error for a bad `CharLSTMConfig`."
+    for name in ('vocab_size', 'embedding_dim', 'hidden_size', 'num_layers'):
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"CharLSTMConfig.{name} must be an int >= 1, got {v!r}")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"CharLSTMConfig.dropout must be in [0, 1), got {cfg.dropout!r}")
+    if not 0 <= cfg.padding_idx < cfg.vocab_size:
+        raise ValueError(f"CharLSTMConfig.padding_idx={cfg.padding_idx} is not a token id (0..{cfg.vocab_size - 1})")
+
 # %% ../nbs/17_autoregressive.ipynb #0b369c3d
 class CharLSTM(nn.Module):
     "Embedding, LSTM and a linear head predicting the next token; `generate` writes new strings."
@@ -195,6 +210,7 @@ class CharLSTM(nn.Module):
 
     def forward(self, idx, targets=None, state=None):
         "Logits `(B, T, V)` for token ids `idx` `(B, T)`, and the loss when `targets` are given."
+        _check_ids(idx, self.config.vocab_size, 2)
         out, state = self.lstm(self.embedding(idx), state)  # (B, T, H)
         logits = self.head(out)  # (B, T, V)
         if targets is None:
@@ -204,8 +220,21 @@ class CharLSTM(nn.Module):
 
     def step(self, idx, state=None):
         "One time step: logits `(B, V)` for the tokens `idx` `(B,)`, and the new `(h, c)` state."
+        _check_ids(idx, self.config.vocab_size, 1)
         out, state = self.lstm(self.embedding(idx[:, None]), state)  # (B, 1, H)
         return self.head(out[:, 0]), state
+
+# %% ../nbs/17_autoregressive.ipynb #6bbafd23
+def _check_ids(idx, vocab_size: int, ndim: int):
+    "Token ids must be an integer tensor of `ndim` dimensions with ids in [0, vocab_size)."
+    shape = '(B, T)' if ndim == 2 else '(B,)'
+    if not torch.is_tensor(idx) or idx.dtype.is_floating_point or idx.dim() != ndim:
+        got = f"a {idx.dim()}-d {idx.dtype} tensor" if torch.is_tensor(idx) else type(idx).__name__
+        raise ValueError(f"token ids must be an integer tensor {shape}, got {got}: "
+                         + ("for one sequence pass idx[None]" if ndim == 2 else "pass one id per row"))
+    if idx.numel() and (idx.min() < 0 or idx.max() >= vocab_size):
+        raise IndexError(f"token ids must lie in 0..{vocab_size - 1}, got {idx.min().item()}..{idx.max().item()}: "
+                         "encode with the model's vocabulary")
 
 # %% ../nbs/17_autoregressive.ipynb #10790e18
 def _prefix_ids(
@@ -234,22 +263,16 @@ def _sample_next(
     banned: list[int],  # token ids never to draw (`<pad>`, `.start`)
 ) -> torch.Tensor:
     "Draw one token id per row, `(B,)`."
-    logits = logits / temperature
+    logits = logits.double()  # a copy; float64, so that even temperature=1e-300 is not rounded to 0
     logits[:, banned] = -float('inf')
+    logits = (logits - logits.amax(-1, keepdim=True)) / temperature  # (B, V): the likeliest at 0, so nothing overflows
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1)
         logits = logits.masked_fill(logits < kth, -float('inf'))
-    return torch.multinomial(F.softmax(logits, dim=-1), 1)[:, 0]
-
-# %% ../nbs/17_autoregressive.ipynb #66196c06
-def _check_gen_args(max_new_tokens, temperature, top_k):
-    "Clear errors for bad `generate` arguments."
-    if not isinstance(max_new_tokens, (int, np.integer)) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
-        raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+    probs = F.softmax(logits, dim=-1)  # (B, V)
+    if not torch.isfinite(probs).all():
+        raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken; retrain or reload them")
+    return torch.multinomial(probs, 1)[:, 0]
 
 # %% ../nbs/17_autoregressive.ipynb #ece5d2cf
 @patch
@@ -285,42 +308,34 @@ def generate(self: CharLSTM,
     out = [v.decode(row) for row in seq.cpu()]
     return out[0] if single else out
 
+# %% ../nbs/17_autoregressive.ipynb #66196c06
+def _check_gen_args(max_new_tokens, temperature, top_k):
+    "Clear errors for bad `generate` arguments."
+    if not isinstance(max_new_tokens, (int, np.integer)) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
+
 # %% ../nbs/17_autoregressive.ipynb #533827d6
-class BatchStatsCB(Callback):
-    "Record the loss and gradient norm of every training batch; `stats` gives them as a DataFrame."
-    order = 50  # after GradNormCB (20), which measures `learn.grad_norm` before each step
-    def before_fit(self, learn): self.rows = []
-
-    def after_step(self, learn):
-        gn = learn.grad_norm
-        self.rows.append((learn.epoch, len(self.rows), learn.loss.item(), float(gn) if gn is not None else math.nan))
-
-    @property
-    def stats(self) -> pd.DataFrame:
-        "Columns `epoch, iter, loss, grad_norm`, one row per training batch."
-        return pd.DataFrame(getattr(self, 'rows', []), columns=['epoch', 'iter', 'loss', 'grad_norm'])
-
-# %% ../nbs/17_autoregressive.ipynb #be5b2e10
-def plot_lm_curves(
-    stats: pd.DataFrame,  # per-batch `epoch, iter, loss, grad_norm` (from `BatchStatsCB.stats`)
-    title: str = '',  # figure title
-    smooth: int | None = None,  # moving-average window (batches) of the bold line; None: about 2% of the run
-) -> plt.Figure:
-    "Training loss and gradient norm per batch, against (fractional) epochs."
-    smooth = smooth or max(5, len(stats) // 50)
-    first = stats.groupby('epoch')['iter'].transform('min')
-    size = stats.groupby('epoch')['iter'].transform('count')
-    x = stats['epoch'] - stats['epoch'].min() + (stats['iter'] - first) / size  # epochs trained
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
-    for ax, col in zip(axs, ['loss', 'grad_norm']):
-        ax.plot(x, stats[col], alpha=0.3, lw=0.8)
-        ax.plot(x, stats[col].rolling(smooth, min_periods=1).mean(), lw=1.8)
-        ax.set_xlabel('epoch')
-        ax.set_title(col.replace('_', ' ') + f' (bold: mean of {smooth} batches)')
-    axs[0].set_yscale('log')
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+def fit_char_lm(
+    dls: DataLoaders,  # from `lm_dataloaders`; their vocabulary is the model's
+    epochs: int,  # training epochs
+    seed: int = 0,  # seed of the initial weights
+    embedding_dim: int = 32,  # token embedding size
+    hidden_size: int = 16,  # LSTM units
+    lr: float = 0.01,  # Adam's learning rate
+    ckpt: str | Path | None = None,  # checkpoint file pattern with `{epoch}` (0-based); None: no checkpoints
+) -> Learner:
+    "A new `CharLSTM` for the loaders' vocabulary, trained with Adam for `epochs`; returns the `Learner`."
+    set_seed(seed)
+    vocab = dls.train.dataset.vocab
+    model = CharLSTM(CharLSTMConfig(len(vocab), embedding_dim, hidden_size), vocab)
+    cbs = [CheckpointCB(ckpt)] if ckpt is not None else []
+    learn = Learner(model, dls, loss_func=None, lr=lr, cbs=cbs)
+    learn.fit(epochs)
+    return learn
 
 # %% ../nbs/17_autoregressive.ipynb #c96bbe30
 def random_prefixes(
@@ -340,7 +355,7 @@ def random_prefixes(
 # %% ../nbs/17_autoregressive.ipynb #6f6546aa
 def split_sample(
     text: str,  # a generated sample, markers written out
-    vocab: CharVocab = CharVocab,  # whose markers to strip (any CharVocab)
+    vocab: CharVocab,  # the vocabulary whose markers to strip
 ) -> tuple[str, bool]:
     "The characters of a sample without markers, and whether it was finished with `.end`."
     body = text[len(vocab.start):] if text.startswith(vocab.start) else text
@@ -377,27 +392,53 @@ def validity(
 ) -> pd.DataFrame:
     "Fraction of valid samples from random training prefixes and from `.start`, per temperature."
     max_new_tokens = max_new_tokens or 2 * max(map(len, strings)) + 2
-    sources = {'prefix': random_prefixes(strings, n, seed), 'start': [model.vocab.start] * n}
+    prefixes = random_prefixes(strings, n, seed) + [model.vocab.start] * n  # both sources in one batch
     rows = []
     for temp in temperatures:
-        for src, prefixes in sources.items():
-            torch.manual_seed(seed)
-            df = sample_table(model, prefixes, check, max_new_tokens, temp)
-            rows.append({'source': src, 'temperature': temp, 'n': n, 'valid': df.valid.mean(),
-                         'ended': df.ended.mean(), 'mean_length': df.length.mean()})
+        torch.manual_seed(seed)
+        df = sample_table(model, prefixes, check, max_new_tokens, temp).assign(source=['prefix'] * n + ['start'] * n)
+        for src, d in df.groupby('source', sort=False):
+            rows.append({'source': src, 'temperature': temp, 'n': n, 'valid': d.valid.mean(),
+                         'ended': d.ended.mean(), 'mean_length': d.length.mean()})
     return pd.DataFrame(rows)
+
+# %% ../nbs/17_autoregressive.ipynb #54f4d448
+def seed_validity(
+    models: dict,  # training seed -> trained model
+    strings: Sequence[str],  # training strings, for the random prefixes
+    check: Callable[[str], bool],  # the language's checker
+    n: int = 500,  # samples per (seed, source, temperature)
+    temperatures: Sequence[float] = (1.0,),  # sampling temperatures to try
+    max_new_tokens: int | None = None,  # default: twice the longest training string
+) -> pd.DataFrame:
+    "`validity` of each model, its prefixes and sampling seeded by its training seed; a `seed` column."
+    return pd.concat([validity(m, strings, check, n, temperatures, max_new_tokens, seed=s).assign(seed=s)
+                      for s, m in models.items()], ignore_index=True)
+
+# %% ../nbs/17_autoregressive.ipynb #3e674eef
+def mean_std(
+    df: pd.DataFrame,  # one row per seed (column `seed`) and setting
+    by: str | list,  # the column(s) that name a setting
+    cols: Sequence[str],  # the figures to summarise over seeds
+) -> pd.DataFrame:
+    "Mean over seeds of `cols` per setting, each followed by its standard deviation (`<col> std`), and `seeds`."
+    g = df.groupby(by, sort=False)
+    out = g[list(cols)].mean()
+    for c in cols:
+        out.insert(out.columns.get_loc(c) + 1, f'{c} std', g[c].std(ddof=1))
+    out['seeds'] = g['seed'].nunique()
+    return out
 
 # %% ../nbs/17_autoregressive.ipynb #822d57b2
 def load_weights(
     model: nn.Module,  # the model to fill (same config as the saved one)
     path,  # a file written by `Learner.save` / `CheckpointCB` (or a bare state dict)
 ) -> nn.Module:
-    "Load saved weights into `model` and return it."
+    "Load saved weights into `model` with the learner's all-or-nothing `load_model_state`; ready for cuDNN."
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No checkpoint at {path}: train with CheckpointCB first, or check the path.")
-    state = torch.load(path, map_location=next(model.parameters()).device)
-    model.load_state_dict(state['model'] if isinstance(state, dict) and 'model' in state else state)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint file at {path}: train with CheckpointCB first, or check the path.")
+    load_model_state(model, path)  # every key and shape checked before anything is copied
     for m in model.modules():
         if isinstance(m, nn.RNNBase): m.flatten_parameters()  # cuDNN wants one weight block (e.g. after deepcopy)
     return model
@@ -435,6 +476,7 @@ def depth_along(
 def plot_length_depth(
     train: Sequence[str],  # training bracket strings
     generated: Sequence[str],  # valid generated bracket strings
+    title: str = '',  # figure title
 ) -> plt.Figure:
     "Histograms of length and nesting depth: training strings against generated ones."
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -443,9 +485,10 @@ def plot_length_depth(
         bins = np.arange(0, max(a + b) + 2 * w, w) - w / 2  # lengths of bracket strings are even
         ax.hist(a, bins=bins, density=True, alpha=0.5, label=f'training ({len(a):,})')
         ax.hist(b, bins=bins, density=True, alpha=0.5, label=f'generated ({len(b):,})')
-        ax.axvline(max(a), color='k', ls=':', lw=1)
+        ax.axvline(max(a), color='k', ls=':', lw=1, label=f'training maximum ({max(a)})')
         ax.set_xlabel(name)
         ax.legend()
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -457,17 +500,17 @@ def long_prefix_validity(
     max_new_tokens: int = 600,  # room to finish a long string
     seed: int = 0,  # seed of the strings, cut points and sampling
 ) -> pd.DataFrame:
-    "Validity of completions of prefixes cut from random balanced strings of `pairs` pairs each."
-    rows, rng = [], np.random.default_rng(seed)
+    "Validity of completions of prefixes cut from random balanced strings of `pairs` pairs each (one batch)."
+    rng, strings, prefixes = np.random.default_rng(seed), {}, []
     for k in pairs:
-        strings = brackets(n, seed=seed + k, min_pairs=k, max_pairs=k)
-        prefixes = [s[:int(rng.integers(k, 2 * k))] for s in strings]  # cut in the second half
-        torch.manual_seed(seed)
-        df = sample_table(model, prefixes, is_balanced, max_new_tokens)
-        rows.append({'pairs': k, 'length': 2 * k, 'depth': np.mean([bracket_depth(s) for s in strings]),
-                     'prefix_length': np.mean([len(p) for p in prefixes]), 'sample_length': df.length.mean(),
-                     'valid': df.valid.mean(), 'ended': df.ended.mean()})
-    return pd.DataFrame(rows)
+        strings[k] = brackets(n, seed=seed + k, min_pairs=k, max_pairs=k)
+        prefixes += [s[:int(rng.integers(k, 2 * k))] for s in strings[k]]  # cut in the second half
+    torch.manual_seed(seed)
+    df = sample_table(model, prefixes, is_balanced, max_new_tokens).assign(pairs=np.repeat(list(pairs), n))
+    out = df.groupby('pairs', sort=False).agg(sample_length=('length', 'mean'), valid=('valid', 'mean'), ended=('ended', 'mean'))
+    out.insert(0, 'depth', [np.mean([bracket_depth(s) for s in strings[k]]) for k in pairs])
+    out.insert(0, 'length', [2 * k for k in pairs])
+    return out.reset_index()
 
 # %% ../nbs/17_autoregressive.ipynb #530e516d
 @torch.no_grad()

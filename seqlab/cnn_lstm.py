@@ -11,17 +11,17 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-import matplotlib.pyplot as plt
+from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device
 from .data import tokenize, Vocab, TextDataset, DataLoaders
-from .embeddings import make_embedding, vectors_for, train_vectors
+from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint
 from .learner import Learner
 from .metrics import f1_micro
 
 # %% auto #0
 __all__ = ['POOLINGS', 'CNN_LSTM_VARIANTS', 'CNNLSTMConfig', 'lengths_to_mask', 'NGramConv', 'AdditiveAttention', 'masked_pool',
            'CNNLSTMClassifier', 'variant_spec', 'TextPrep', 'prepare_text', 'build_cnn_lstm', 'train_variant',
-           'article_vectors', 'plot_variant_curves', 'micro_f1_on', 'cnn_lstm_results']
+           'article_vectors', 'micro_f1_on', 'cnn_lstm_results']
 
 # %% ../nbs/10_cnn_lstm.ipynb #6b060d8b
 POOLINGS = ('attention', 'max', 'mean', 'last')
@@ -150,11 +150,13 @@ class CNNLSTMClassifier(nn.Module):
         self.head = nn.Linear(n_out, cfg.n_classes)
 
 # %% ../nbs/10_cnn_lstm.ipynb #c36e8251
-def _encode(self: CNNLSTMClassifier,
-            x: torch.Tensor,  # token ids (B, T)
-            lengths: torch.Tensor | None = None,  # true lengths (B,); None: count non-padding tokens
-           ) -> tuple:
+@patch
+def encode(self: CNNLSTMClassifier,
+           x: torch.Tensor,  # token ids (B, T)
+           lengths: torch.Tensor | None = None,  # true lengths (B,); None: count non-padding tokens
+          ) -> tuple:
     "LSTM states `(B, T, H)` (zero on padding), the mask `(B, T)` and the final hidden state `h_n`."
+    _check_inputs(self, x, lengths)
     if lengths is None:
         lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
     if (lengths < 1).any():
@@ -168,14 +170,27 @@ def _encode(self: CNNLSTMClassifier,
     h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H)
     return h, mask, h_n
 
-CNNLSTMClassifier.encode = _encode
+# %% ../nbs/10_cnn_lstm.ipynb #f15feea2
+def _check_inputs(model: CNNLSTMClassifier, x, lengths):
+    "Clear errors for token ids that are not `(B, T)` integers in the vocabulary, or lengths that are not a `(B,)` tensor."
+    if not torch.is_tensor(x) or x.dtype.is_floating_point or x.dim() != 2:
+        got = f"a {x.dim()}-d {x.dtype} tensor" if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"x must be an integer tensor of token ids (B, T), got {got}: for one article pass x[None]")
+    if lengths is not None and (not torch.is_tensor(lengths) or lengths.shape != x.shape[:1]):
+        got = f"shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
+        raise TypeError(f"lengths must be a tensor (B,) = ({len(x)},), got {got}: pass torch.tensor(lengths)")
+    n = getattr(model.embedding, 'num_embeddings', None) or getattr(getattr(model.embedding, 'embeddings', [None])[0], 'num_embeddings', None)
+    if n is not None and x.numel() and (x.min() < 0 or x.max() >= n):
+        raise IndexError(f"token ids must lie in 0..{n - 1} (the vocabulary), got {x.min().item()}..{x.max().item()}: "
+                         "numericalize with the vocabulary the model was built on")
 
 # %% ../nbs/10_cnn_lstm.ipynb #0371f811
-def _forward(self: CNNLSTMClassifier,
-             x: torch.Tensor,  # token ids (B, T)
-             lengths: torch.Tensor | None = None,  # true lengths (B,); None: count non-padding tokens
-             return_attn: bool = False,  # also return the attention weights (B, T) (None without attention)
-            ):
+@patch
+def forward(self: CNNLSTMClassifier,
+            x: torch.Tensor,  # token ids (B, T)
+            lengths: torch.Tensor | None = None,  # true lengths (B,); None: count non-padding tokens
+            return_attn: bool = False,  # also return the attention weights (B, T) (None without attention)
+           ):
     "Logits `(B, n_classes)`, and with `return_attn=True` also the attention weights."
     h, mask, h_n = self.encode(x, lengths)  # (B, T, H), (B, T)
     w = None
@@ -187,8 +202,6 @@ def _forward(self: CNNLSTMClassifier,
         z = masked_pool(h, mask, self.cfg.pooling)  # (B, H)
     logits = self.head(self.drop(z))  # (B, n_classes)
     return (logits, w) if return_attn else logits
-
-CNNLSTMClassifier.forward = _forward
 
 # %% ../nbs/10_cnn_lstm.ipynb #f4b5d8e7
 CNN_LSTM_VARIANTS = {  # name -> embedding kind, pooling, published test micro-F1, row of the report
@@ -219,6 +232,7 @@ class TextPrep:
     token_lists: list  # tokenized training texts, cut to max_len (quick mode trains vectors on them)
     classes: list  # class names in label order
     source: str  # where the data came from
+    label: str  # a short name of the data for titles and tables, e.g. 'generated sample (seed 0)'
 
 def prepare_text(
     data,  # a TaskData with .train/.valid/.test (each with .x texts and .y labels), .classes, .source
@@ -233,7 +247,8 @@ def prepare_text(
     ds = [TextDataset(s.x, s.y, vocab=vocab, max_len=max_len, n_classes=len(data.classes))
           for s in (data.train, data.valid, data.test)]
     dls = DataLoaders.from_datasets(*ds, bs=bs)
-    return TextPrep(vocab, dls, toks, list(data.classes), str(data.source))
+    label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # 'generated sample (seed 0)'
+    return TextPrep(vocab, dls, toks, list(data.classes), str(data.source), label)
 
 # %% ../nbs/10_cnn_lstm.ipynb #281c7da4
 def _cached_vectors(kinds, prep: TextPrep, embedding_dim: int, vectors: dict | None, seed: int) -> dict | None:
@@ -295,8 +310,8 @@ def train_variant(
 # %% ../nbs/10_cnn_lstm.ipynb #561d4432
 _ARTICLE_TRAIN = {  # kind -> train_vectors settings; the window is set to the longest article
     'glove': dict(kind='word2vec', sg=0, epochs=20),  # stand-in: gensim has no GloVe trainer (CBOW)
-    'fasttext': dict(kind='fasttext', sg=1, epochs=5),
-    'word2vec': dict(kind='word2vec', sg=1, epochs=5),
+    'fasttext': dict(kind='fasttext', sg=0, epochs=10),  # CBOW: skip-gram with an article-wide window costs far more
+    'word2vec': dict(kind='word2vec', sg=1, epochs=3),
 }
 
 def article_vectors(
@@ -305,45 +320,20 @@ def article_vectors(
     kinds: tuple = ('glove', 'fasttext', 'word2vec'),  # the sets to train
     seed: int = 0,  # seed of the vectors
 ) -> dict:
-    "`{kind: KeyedVectors}` trained on the training articles with a context window as long as an article."
+    "`{kind: KeyedVectors}` trained on the training articles (their words in the vocabulary) with an article-long window."
     bad = [k for k in kinds if k not in _ARTICLE_TRAIN]
     if bad:
         raise ValueError(f"No article-wide training for {bad}: use kinds from {list(_ARTICLE_TRAIN)}.")
     window = max(map(len, prep.token_lists))  # the whole article is the context
+    corpus = [[w for w in t if w in prep.vocab.stoi] for t in prep.token_lists]  # what the model can look up
     out = {}
     for k in kinds:
-        kv = train_vectors(prep.token_lists, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
+        kv = train_vectors(corpus, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
+        kv.trained_on = texts_fingerprint(prep.token_lists)  # the same training texts, their unknown words dropped
         kv.source = (f"GloVe STAND-IN (CBOW word2vec; gensim has no GloVe trainer), window {window}; " if k == 'glove'
                      else f"window {window}; ") + kv.source
         out[k] = kv
     return out
-
-# %% ../nbs/10_cnn_lstm.ipynb #0450e253
-def plot_variant_curves(
-    histories: dict,  # name -> a learner's history (DataFrame with epoch, train_loss, valid_loss, metric)
-    metric: str = 'f1_micro',  # the metric column to plot beside the loss
-    ncols: int = 2,  # runs per row; each takes a loss panel and a metric panel
-):
-    "Loss and metric curves of several runs in one grid, two panels per run; returns the figure."
-    if not histories:
-        raise ValueError("histories is empty: pass {name: learner.history} for at least one run.")
-    for name, h in histories.items():
-        if metric not in h:
-            raise ValueError(f"history of {name!r} has no column {metric!r}; it has {list(h.columns)}.")
-    nrows = -(-len(histories) // ncols)
-    fig, axs = plt.subplots(nrows, 2 * ncols, figsize=(3.4 * 2 * ncols, 2.5 * nrows), squeeze=False)
-    for ax in axs.flat[len(histories) * 2:]:
-        ax.set_visible(False)
-    for i, (name, h) in enumerate(histories.items()):
-        ax_l, ax_m = axs[i // ncols, 2 * (i % ncols)], axs[i // ncols, 2 * (i % ncols) + 1]
-        ax_l.plot(h['epoch'], h['train_loss'], 'o-', ms=3, label='train')
-        ax_l.plot(h['epoch'], h['valid_loss'], 'o-', ms=3, label='valid')
-        ax_l.set(title=f'{name}: loss', xlabel='epoch')
-        ax_m.plot(h['epoch'], h[metric], 'o-', ms=3, color='C2')
-        ax_m.set(title=f'{name}: valid {metric}', xlabel='epoch', ylim=(0, 1.02))
-        ax_l.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 # %% ../nbs/10_cnn_lstm.ipynb #adc99bdb
 def micro_f1_on(
@@ -367,5 +357,5 @@ def cnn_lstm_results(
                      'pooling': learn.model.cfg.pooling, 'report test F1': spec.get('published_f1', np.nan),
                      'our test F1': round(micro_f1_on(learn, prep.dls.test), 4),
                      'epochs': len(learn.history), 'train s': round(float(learn.history['seconds'].sum()), 1),
-                     'our data': prep.source})
+                     'our data': prep.label})
     return pd.DataFrame(rows).set_index('variant')

@@ -11,15 +11,29 @@ import torch
 # %% auto #0
 __all__ = ['default_device', 'set_seed', 'quick_mode', 'mode_banner', 'env_report']
 
+# %% ../nbs/00_core.ipynb #7372e3c9
+def _check_available(dev: torch.device, use):
+    "Raise if `dev` (asked for as `use`) does not exist on this machine."
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError(f"Device {use!r} was asked for but CUDA is not available here; use 'cpu' or leave `use=None`.")
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeError(f"Device {use!r} was asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                           f"use 'cuda:0' .. 'cuda:{torch.cuda.device_count() - 1}'.")
+    mps = getattr(torch.backends, 'mps', None)
+    if dev.type == 'mps' and not (mps is not None and mps.is_available()):
+        raise RuntimeError(f"Device {use!r} was asked for but MPS (Apple's Metal GPU) is not available here; use 'cpu' or leave `use=None`.")
+
 # %% ../nbs/00_core.ipynb #0be028ee
 def default_device(
-    use: str | None = None,  # force a device ("cpu", "cuda", "cuda:1", "mps"); None picks the best available
+    use: str | torch.device | None = None,  # force a device ("cpu", "cuda", "cuda:1", "mps"); None picks the best available
 ) -> torch.device:
-    "The device to train on: `use` if given, else CUDA, then MPS, then CPU."
+    "The device to train on: `use` if given (checked to exist here), else CUDA, then MPS, then CPU."
     if use is not None:
-        dev = torch.device(use)
-        if dev.type == 'cuda' and not torch.cuda.is_available():
-            raise RuntimeError(f"Device {use!r} was asked for but CUDA is not available here; use 'cpu' or leave `use=None`.")
+        try:
+            dev = torch.device(use)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"Unknown device {use!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps', or None for the best available.") from e
+        _check_available(dev, use)
         return dev
     if torch.cuda.is_available():
         return torch.device('cuda')

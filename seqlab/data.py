@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #6ad21bed
 from __future__ import annotations
-import json, math, re
+import json, math, re, unicodedata, warnings
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,15 +22,18 @@ __all__ = ['tokenize', 'Vocab', 'check_labels', 'TextDataset', 'pad_collate', 'r
            'random_deletion', 'DataLoaders']
 
 # %% ../nbs/01_data.ipynb #28f01b0d
-_TOKEN_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+(?:[.,]\d+)*|[^\w\s]|_")
+_MARK = '\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f'  # combining marks stay on their letter
+_TOKEN_RE = re.compile(rf"(?:[^\W\d_][{_MARK}]*)+(?:'(?:[^\W\d_][{_MARK}]*)+)*|\d+(?:[.,]\d+)*|[^\w\s]|_")
+_APOSTROPHES = str.maketrans({'\u2019': "'", '\u2018': "'", '\u02bc': "'", '\u2032': "'", '\uff07': "'"})
 
 def tokenize(
     text: str,  # the text to cut into tokens
     lower: bool = True,  # lower-case the text first
 ) -> list[str]:
-    "Split `text` into words, numbers and single punctuation marks."
+    "Split `text` into words, numbers and single punctuation marks, after Unicode NFKC and apostrophe normalisation."
     if not isinstance(text, str):
         raise TypeError(f"tokenize expects a str, got {type(text).__name__}; tokenize each text of a list separately.")
+    text = unicodedata.normalize('NFKC', text).translate(_APOSTROPHES)
     return _TOKEN_RE.findall(text.lower() if lower else text)
 
 # %% ../nbs/01_data.ipynb #520c4fb3
@@ -68,6 +71,12 @@ class Vocab:
             if isinstance(toks, str):
                 raise TypeError("Vocab.build expects lists of tokens, got a str: tokenize each text first, e.g. [tokenize(t) for t in texts]")
             counts.update(toks)
+        bad = next((t for t in counts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise TypeError(f"Vocab.build expects tokens that are str, got {bad!r} ({type(bad).__name__}): tokenize the texts "
+                            f"(ids need no vocabulary; pass them to TextDataset as they are)")
+        if not counts:
+            raise ValueError("Vocab.build got no tokens: the corpus is empty (or every text is). Pass the tokenized training texts.")
         for s in specials: counts.pop(s, None)
         words = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return cls(specials + words[:None if max_size is None else max_size - len(specials)])
@@ -85,7 +94,10 @@ class Vocab:
                ids,  # a sequence of ids: list, array or 1-d tensor
               ) -> list[str]:
         "Tokens of `ids`; an id outside the vocabulary raises an `IndexError` naming it."
-        ids = [int(i) for i in (ids.tolist() if hasattr(ids, 'tolist') else ids)]
+        ids = ids.tolist() if hasattr(ids, 'tolist') else list(ids)
+        bad = next((i for i in ids if isinstance(i, bool) or not isinstance(i, (int, np.integer))), None)
+        if bad is not None:
+            raise TypeError(f"decode expects integer ids, got {bad!r} ({type(bad).__name__}); pass ids.long() or [int(i) for i in ids]")
         n = len(self.itos)
         bad = [i for i in ids if not 0 <= i < n]
         if bad:
@@ -157,6 +169,10 @@ class TextDataset(Dataset):
         if max_len is not None and max_len < 1: raise ValueError(f"max_len must be at least 1, got {max_len}")
         self.classes, self.augment = (list(classes) if classes is not None else None), augment
         self.labels = check_labels(labels, classes, n_classes)
+        bad = next((i for i, t in enumerate(texts_or_ids) if t is None or isinstance(t, (int, float, np.number))), None)
+        if bad is not None:
+            raise TypeError(f"text {bad} is {texts_or_ids[bad]!r}: every item must be a str, a token list or an id list "
+                            f"(fill missing texts with '' or drop them)")
         toks = [tokenizer(t) if isinstance(t, str) else list(t.tolist() if hasattr(t, 'tolist') else t) for t in texts_or_ids]
         first = next((t[0] for t in toks if len(t)), '')
         is_ids = isinstance(first, (int, np.integer))
@@ -188,6 +204,10 @@ def pad_collate(
         raise ValueError("pad_collate got an empty batch; is the data set empty?")
     seqs, labels = zip(*batch)
     seqs = [torch.as_tensor(s) for s in seqs]
+    empty = next((i for i, s in enumerate(seqs) if s.ndim == 0 or s.shape[0] == 0), None)
+    if empty is not None:
+        raise ValueError(f"pad_collate: item {empty} of the batch has no tokens (shape {tuple(seqs[empty].shape)}); a length-0 "
+                         f"sequence cannot be packed: give it one <unk> (TextDataset does) or drop it")
     lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)  # (B,)
     tokens = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=pad_idx)  # (B, T_max)
     if isinstance(labels[0], torch.Tensor): target = torch.stack(labels)
@@ -233,6 +253,25 @@ def lognormal_lengths(
     rng = np.random.default_rng(seed)
     return np.clip(np.round(rng.lognormal(math.log(median), sigma, n)), lo, hi).astype(np.int64)
 
+# %% ../nbs/01_data.ipynb #7ca4146f
+def _check_lengths(lengths) -> np.ndarray:
+    "`lengths` as a 1-d int64 array, or an error saying what to pass."
+    a = np.asarray(lengths)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"lengths must be a non-empty 1-d sequence with one length per item, got shape {a.shape}"
+                         + (": the data set is empty" if a.size == 0 else ""))
+    if a.dtype.kind not in 'iu':
+        raise TypeError(f"lengths must be integers (token counts), got {a.dtype} such as {a[0]!r}; pass [len(x) for x in items]")
+    if (a < 0).any():
+        raise ValueError(f"Lengths must be >= 0; got {a.min()}")
+    return a.astype(np.int64)
+
+def _check_count(name: str, v, lo: int = 1, what: str = '') -> int:
+    "`v` as an int >= `lo`, or an error naming `name` (and `what` it counts)."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}{what}, got {v!r}")
+    return int(v)
+
 # %% ../nbs/01_data.ipynb #725bffaa
 class LengthBatchSampler(Sampler):
     "Base of the length-aware batch samplers: per-epoch seeded shuffling of length-sorted pools."
@@ -242,11 +281,7 @@ class LengthBatchSampler(Sampler):
                  seed: int | None = None,  # epochs repeat for a seed; None draws one from torch
                  pool_size: int | None = None,  # sort within shuffled pools of this many items; None: all
                 ):
-        self.lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
-        if len(self.lengths) == 0:
-            raise ValueError("The sampler got no lengths: the data set is empty.")
-        if (self.lengths < 0).any():
-            raise ValueError(f"Lengths must be >= 0; got {self.lengths.min()}")
+        self.lengths = _check_lengths(lengths)
         if pool_size is not None and pool_size < 1:
             raise ValueError(f"pool_size must be at least 1 (or None for the whole data set), got {pool_size}")
         self.shuffle, self.pool_size, self.epoch = shuffle, pool_size, 0
@@ -254,7 +289,9 @@ class LengthBatchSampler(Sampler):
         self._plans = {}
 
     def set_epoch(self, epoch: int):
-        "Choose the epoch whose batches the next `iter` yields."
+        "Choose the epoch whose batches `iter` yields: they depend only on `(seed, epoch)`."
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
 
     def _pools(self, rng) -> list:
@@ -281,12 +318,11 @@ class LengthBatchSampler(Sampler):
         return self._plans[epoch]
 
     def __iter__(self):
-        bs = self.batches(self.epoch)
-        self.epoch += 1
-        for b in bs: yield [int(i) for i in b]
+        "The batches of the current epoch; iterating changes nothing (call `set_epoch` for the next one)."
+        for b in self.batches(self.epoch): yield [int(i) for i in b]
 
     def __len__(self):
-        "Batches in the next epoch (fixed unless `pool_size` is set)."
+        "Batches in the current epoch (fixed unless `pool_size` is set)."
         return len(self.batches(self.epoch))
 
 # %% ../nbs/01_data.ipynb #936eb26d
@@ -299,9 +335,7 @@ class BucketSampler(LengthBatchSampler):
                  seed: int | None = None,  # epochs repeat for a seed
                  pool_size: int | None = None,  # sort within shuffled pools of this many items; None: all
                 ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = int(batch_size)
+        self.batch_size = _check_count('batch_size', batch_size)
         super().__init__(lengths, shuffle, seed, pool_size)
 
     def _pack(self, order):
@@ -317,10 +351,16 @@ class TokenBudgetSampler(LengthBatchSampler):
                  seed: int | None = None,  # epochs repeat for a seed
                  pool_size: int | None = None,  # sort within shuffled pools of this many items; None: all
                 ):
-        if not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be an int >= 1 (the padded tokens per batch), got {max_tokens!r}")
-        self.max_tokens = int(max_tokens)
+        self.max_tokens = _check_count('max_tokens', max_tokens, what=' (the padded tokens per batch)')
         super().__init__(lengths, shuffle, seed, pool_size)
+        if (self.lengths == 0).any():
+            raise ValueError(f"{int((self.lengths == 0).sum())} items have length 0 (e.g. item {int(np.argmax(self.lengths == 0))}): "
+                             "they would all share one batch. Give empty texts one <unk> (TextDataset does) or drop them.")
+        over = self.lengths > self.max_tokens
+        if over.any():
+            warnings.warn(f"{int(over.sum())} items are longer than max_tokens={self.max_tokens} (the longest has "
+                          f"{int(self.lengths.max())}): each gets a batch of its own, over the budget. Raise max_tokens or cut "
+                          f"the texts with TextDataset(max_len=...).")
 
     def _pack(self, order):
         batches, cur, longest = [], [], 0
@@ -383,6 +423,8 @@ def random_deletion(
 ) -> list:
     "Drop each token with probability `p`, keeping at least one."
     if not 0 <= p <= 1: raise ValueError(f"p must lie in [0, 1], got {p}")
+    if isinstance(tokens, str):
+        raise TypeError("random_deletion expects a list of tokens or ids, got a str: pass tokenize(text) (a str would lose characters)")
     tokens = list(tokens)
     if not tokens: raise ValueError("random_deletion got an empty token list; there is nothing to keep.")
     rng = np.random.default_rng(rng)
@@ -408,6 +450,11 @@ class DataLoaders:
         self.vocab = getattr(getattr(train, 'dataset', None), 'vocab', None)
 
     def __getitem__(self, i): return [self.train, self.valid, self.test][i]
+    def set_epoch(self, epoch: int):
+        "Tell every loader's batch sampler (or sampler) which epoch comes next, where it has `set_epoch`."
+        for dl in (self.train, self.valid, self.test):
+            for s in (getattr(dl, 'batch_sampler', None), getattr(dl, 'sampler', None)):
+                if hasattr(s, 'set_epoch'): s.set_epoch(epoch)
     def __repr__(self):
         n = lambda dl: 'None' if dl is None else f'{len(dl.dataset)} items/{len(dl)} batches'
         return f'DataLoaders(train: {n(self.train)}, valid: {n(self.valid)}, test: {n(self.test)})'
@@ -422,6 +469,7 @@ class DataLoaders:
                       num_workers: int = 0,  # loader worker processes
                      ) -> DataLoaders:
         "Loaders for the splits, with a fixed `bs` or the batch sampler made by `sampler_fn`."
+        bs = _check_count('bs', bs)
         pin = default_device().type == 'cuda'
         def dl(ds, name, shuf):
             if ds is None: return None

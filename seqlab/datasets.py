@@ -4,26 +4,25 @@
 
 # %% ../nbs/02_datasets.ipynb #c44590c7
 from __future__ import annotations
-import hashlib, http.client, io, os, pickle, re, shutil, tarfile, tempfile, urllib.request, zipfile, zlib
-import functools
+import functools, os, pickle, re
 from collections import Counter
 from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-from .core import quick_mode, mode_banner
+from .core import quick_mode
 from .data import stratified_split, tokenize
+from .download import DownloadError, Remote, data_dir, download, extract, read_cached, decoded_cache, source_fingerprint
 
 # %% auto #0
 __all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'EMOTION_KEYWORDS', 'TREC_CLASSES', 'IMDB_CLASSES',
-           'CIFAR10_CLASSES', 'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'data_dir', 'DownloadError',
-           'file_hash', 'download', 'extract', 'Remote', 'fetch', 'fetch_archive', 'corpus_stats', 'bbc_sample',
-           'emotion_sample', 'trec_sample', 'imdb_sample', 'cifar10_sample', 'esc10_sample', 'read_bbc', 'read_cifar10',
-           'read_emotion', 'read_trec', 'read_imdb', 'read_wav', 'read_esc10', 'load_bbc', 'load_cifar10',
-           'load_emotion', 'load_trec', 'load_imdb', 'load_esc10', 'plot_images', 'plot_audio', 'ndfa', 'is_ndfa',
-           'brackets', 'is_balanced', 'bracket_depth']
+           'CIFAR10_CLASSES', 'ESC10_CLASSES', 'NDFA_WORDS', 'Split', 'TaskData', 'fetch', 'fetch_archive',
+           'corpus_stats', 'bbc_sample', 'emotion_sample', 'trec_sample', 'imdb_sample', 'cifar10_sample',
+           'esc10_sample', 'read_bbc', 'read_cifar10', 'read_emotion', 'read_trec', 'read_imdb', 'read_wav',
+           'read_esc10', 'load_bbc', 'load_cifar10', 'load_emotion', 'load_trec', 'read_imdb_cached', 'load_imdb',
+           'read_esc10_cached', 'load_esc10', 'plot_images', 'plot_audio', 'ndfa', 'is_ndfa', 'brackets', 'is_balanced',
+           'bracket_depth']
 
 # %% ../nbs/02_datasets.ipynb #549d04bb
 def _take(x, idx):
@@ -35,6 +34,15 @@ def _cat(parts):
     "Concatenate lists or arrays, keeping their type."
     return np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [v for p in parts for v in p]
 
+def _label_ids(y) -> np.ndarray:
+    "Labels as an int64 array, or an error that says to map names to ids."
+    a = np.asarray(y)
+    if a.ndim != 1 or not (a.dtype.kind in 'iu' or (a.dtype.kind == 'f' and np.all(a == np.round(a))) or a.size == 0):
+        bad = next((v for v in a.ravel() if not isinstance(v, (int, np.integer))), a.shape)
+        raise TypeError(f"Split labels must be a 1-d list of integer class ids, got {bad!r}: map names to ids first, "
+                        f"e.g. y = [classes.index(c) for c in labels] (or seqlab.data.check_labels(labels, classes)).")
+    return a.astype(np.int64)
+
 @dataclass
 class Split:
     "One split of a task: inputs `x`, integer labels `y`, optional per-item extras `meta`."
@@ -43,7 +51,7 @@ class Split:
     meta: dict = field(default_factory=dict)  # extra per-item columns, e.g. {'fine': [...], 'fold': array}
 
     def __post_init__(self):
-        self.y = np.asarray(self.y, dtype=np.int64)
+        self.y = _label_ids(self.y)
         if len(self.x) != len(self.y):
             raise ValueError(f"Split has {len(self.x)} inputs but {len(self.y)} labels; they must match.")
     def __len__(self): return len(self.y)
@@ -56,156 +64,39 @@ class Split:
 # %% ../nbs/02_datasets.ipynb #4efabefd
 @dataclass
 class TaskData:
-    "A classification task: `train`/`valid`/`test` splits, class names, source, generated or real."
+    "A classification task: `train`/`valid`/(optional) `test` splits, class names, source, generated or real."
     name: str  # the data set's name, e.g. "BBC News"
     train: Split
     valid: Split
-    test: Split
+    test: Split | None  # None when there is no test split (e.g. folds of cross-validation)
     classes: list  # class names, in label order
     source: str  # URL or cache path of the real data, or a string containing "generated sample"
     generated: bool  # True for the offline generated sample
     info: dict = field(default_factory=dict)  # anything else worth knowing (sample rate, duplicates removed, ...)
 
     @property
-    def c(self): return len(self.classes)
+    def n_classes(self) -> int: return len(self.classes)
+    def splits(self) -> list:
+        "The splits that exist: train, valid and test (when there is one)."
+        return [s for s in (self.train, self.valid, self.test) if s is not None]
     def concat(self) -> Split:
         "All items of train, valid and test in one `Split` (e.g. for k-fold cross-validation)."
-        parts = [self.train, self.valid, self.test]
+        parts = self.splits()
         meta = {k: _cat([p.meta[k] for p in parts]) for k in self.train.meta}
         return Split(_cat([p.x for p in parts]), _cat([p.y for p in parts]), meta)
     def summary(self) -> str:
         "One line: which data, how many items per split, how many classes."
         kind = 'GENERATED sample' if self.generated else 'real data'
-        return (f"{self.name}: {kind}, {len(self.train):,} train / {len(self.valid):,} valid / {len(self.test):,} test, "
-                f"{self.c} classes; source: {self.source}")
+        test = f"{len(self.test):,} test" if self.test is not None else "no test split"
+        return (f"{self.name}: {kind}, {len(self.train):,} train / {len(self.valid):,} valid / {test}, "
+                f"{self.n_classes} classes; source: {self.source}")
     __repr__ = summary
 
-# %% ../nbs/02_datasets.ipynb #d2ad8705
-def data_dir(
-    dataset: str | None = None,  # a sub-folder for one data set, e.g. "cifar10"
-) -> Path:
-    "The cache directory: `$SEQLAB_DATA` or `~/.cache/seqlab` (and its `dataset` sub-folder)."
-    root = Path(os.environ.get('SEQLAB_DATA') or Path.home() / '.cache' / 'seqlab').expanduser()
-    return root / dataset if dataset else root
-
-# %% ../nbs/02_datasets.ipynb #1a6f041e
-class DownloadError(RuntimeError):
-    "A download, checksum or extraction failed; the message says what to do."
-
-def _parse_checksum(checksum: str | None) -> tuple:
-    "`'md5:abc'` -> `('md5', 'abc')`; a bare hex digest is sha256; None -> `('sha256', None)`."
-    if not checksum: return 'sha256', None
-    algo, _, hexd = checksum.rpartition(':')
-    algo = algo.lower() or 'sha256'
-    if algo not in ('sha256', 'md5', 'sha1'):
-        raise ValueError(f"Unknown checksum algorithm {algo!r} in {checksum!r}; use 'sha256:<hex>' or 'md5:<hex>'.")
-    return algo, hexd.lower()
-
-def file_hash(path, algo: str = 'sha256') -> str:
-    "Hex digest of a file, read in chunks."
-    h = hashlib.new(algo)
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
-# %% ../nbs/02_datasets.ipynb #039e1dcc
-def _by_hand(dest: Path, urls) -> str:
-    "How to put the file into the cache by hand."
-    return (f"To place the file by hand, download it from one of\n" + ''.join(f"    {u}\n" for u in urls) +
-            f"  (or copy it from another machine) and save it as\n    {dest}\n"
-            f"  then run the loader again. Set SEQLAB_DATA to use another cache directory "
-            f"(now {data_dir()}), or SEQLAB_MIRROR to try a mirror first.")
-
-def _describe(e: BaseException) -> str:
-    "A short description of why one URL failed."
-    if isinstance(e, urllib.error.HTTPError): return f"HTTP {e.code} {e.reason}"
-    if isinstance(e, urllib.error.URLError): return f"unreachable ({e.reason})"
-    return f"{type(e).__name__}: {e}"
-
-# %% ../nbs/02_datasets.ipynb #aa717dc3
-def _stream(url: str, dest: Path, checksum: str | None, progress: bool, timeout: float):
-    "Stream `url` into a temporary file beside `dest`, check length and checksum, then rename it to `dest`."
-    algo, want = _parse_checksum(checksum)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.part', dir=dest.parent)
-    try:
-        h, got = hashlib.new(algo), 0
-        with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=timeout) as r:
-            total = int(r.headers.get('Content-Length') or 0) or None
-            with tqdm(total=total, unit='B', unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar:
-                while chunk := r.read(1 << 16):
-                    f.write(chunk); h.update(chunk); got += len(chunk); bar.update(len(chunk))
-        if total is not None and got != total:
-            raise DownloadError(f"connection cut: got {got:,} of {total:,} bytes")
-        if want and h.hexdigest() != want:
-            raise DownloadError(f"{algo} checksum mismatch: got {h.hexdigest()}, expected {want}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-# %% ../nbs/02_datasets.ipynb #5ef48437
-def download(
-    urls: str | list,  # the URL, or mirrors tried in turn
-    dest: str | Path,  # where the file goes (its folder is created)
-    checksum: str | None = None,  # "sha256:<hex>", "md5:<hex>" or a bare sha256 hex; None skips the check
-    progress: bool = True,  # show a progress bar
-    timeout: float = 60.,  # seconds to wait for the server
-) -> Path:
-    "Download `dest` from the first mirror that works, atomically; use the cached file if it is there."
-    dest, urls = Path(dest), [urls] if isinstance(urls, str) else list(urls)
-    if dest.exists():
-        algo, want = _parse_checksum(checksum)
-        if want and file_hash(dest, algo) != want:
-            raise DownloadError(f"The cached file {dest} does not match its {algo} checksum {want}: it is damaged "
-                                f"or a different version. Delete it to download it again.\n" + _by_hand(dest, urls))
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for url in urls:
-        try:
-            _stream(url, dest, checksum, progress, timeout)
-            return dest
-        except (OSError, DownloadError, http.client.HTTPException, ValueError) as e:
-            errors.append(f"  {url}: {_describe(e)}")
-    raise DownloadError(f"Could not download {dest.name}; tried:\n" + '\n'.join(errors) +
-                        f"\nNothing was written to the cache ({dest.parent}).\n" + _by_hand(dest, urls))
-
-# %% ../nbs/02_datasets.ipynb #196f9c08
-def extract(
-    archive: str | Path,  # a .zip, .tar, .tar.gz or .tgz file
-    dest: str | Path,  # the folder to create; the archive's contents go inside it
-) -> Path:
-    "Extract `archive` into `dest` atomically; a corrupt archive is deleted and raises `DownloadError`."
-    archive, dest = Path(archive), Path(dest)
-    if dest.exists(): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent))
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as z: z.extractall(tmp)
-        else:
-            with tarfile.open(archive) as t: t.extractall(tmp, filter='data')
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        archive.unlink(missing_ok=True)
-        raise DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
-                            f"Run the loader again to download it anew, or place a good copy at {archive} by hand.") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    if dest.exists(): shutil.rmtree(tmp)  # another process finished first
-    else: os.replace(tmp, dest)
-    return dest
-
-# %% ../nbs/02_datasets.ipynb #3bec7048
-@dataclass(frozen=True)
-class Remote:
-    "A file of a real data set: its name in the cache, its URLs (tried in turn), its checksum."
-    fname: str
-    urls: tuple
-    checksum: str | None = None
-
+# %% ../nbs/02_datasets.ipynb #c2e235e1
 _HF_EMO = 'https://huggingface.co/datasets/dair-ai/emotion/resolve'
 _EMO_REV = 'cab853a1dbdf4c42c2b3ef2173804746df8825fe'
 _TREC = ('https://cogcomp.seas.upenn.edu/Data/QA/QC/', 'http://cogcomp.org/Data/QA/QC/')
+_TREC_MD5 = {'train_5500.label': 'md5:073462e3fcefaae31e00edb1f18d2d02', 'TREC_10.label': 'md5:323a3554401d86e650717e2d2f942589'}
 
 # %% ../nbs/02_datasets.ipynb #7af9564f
 REMOTES = {
@@ -218,7 +109,7 @@ REMOTES = {
                 for s, h in [('train', '10817f0f2ea42358bc62f69a09dfb8bd71701727df6d5a387bea742f3ea06417'),
                              ('validation', 'c70f0e660b5ebd1ea9a37d2a851f516f08a6d6477cdfc11be204e22a2f1102fd'),
                              ('test', '6f8407fa1ca9c310f55781f082ed73812f6551e8dda2c61973123a121869245b')]],
-    'trec': [Remote(f, tuple(b + f for b in _TREC)) for f in ('train_5500.label', 'TREC_10.label')],
+    'trec': [Remote(f, tuple(b + f for b in _TREC), _TREC_MD5[f]) for f in ('train_5500.label', 'TREC_10.label')],
     'imdb': [Remote('aclImdb_v1.tar.gz', ('https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz',
                                           'http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz'),
                     'sha256:c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe')],
@@ -765,6 +656,12 @@ def _is_quick(quick: bool | None) -> bool:
     "`quick` if given, else `quick_mode()`."
     return quick_mode() if quick is None else bool(quick)
 
+def _check_seed(seed) -> int:
+    "`seed` as an int, or an error: a seed is a non-negative integer."
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer (it seeds the sample and the splits), got {seed!r}; e.g. seed=0")
+    return int(seed)
+
 def _generated_source(name: str, seed: int) -> str:
     "The `source` of a generated sample: says so plainly and how to get the real data."
     return f"generated sample (seed {seed}), NOT the real {name}: pass quick=False or set SEQLAB_QUICK=0 for the real data"
@@ -777,17 +674,21 @@ def _subset(x, y, meta: dict, idx) -> Split:
     "The items `idx` of `(x, y, meta)` as a `Split`."
     return Split(_take(x, idx), np.asarray(y)[np.asarray(idx, dtype=np.int64)], {k: _take(v, idx) for k, v in meta.items()})
 
-def _done(td: TaskData, verbose: bool) -> TaskData:
-    "Print the task's one-line summary when `verbose`, and return it."
+def _announce(td: TaskData, verbose: bool) -> TaskData:
+    "Print the task's one-line summary when `verbose`; return the task."
     if verbose: print(td.summary())
     return td
 
 def _sample_task(name, x, y, classes, seed, verbose, meta=None, test_pct=0.1) -> TaskData:
     "A generated sample as a `TaskData`, split stratified into train, 10% valid and `test_pct` test."
     splits = [_subset(x, y, meta or {}, i) for i in stratified_split(y, 0.1, test_pct, seed)]
-    return _done(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+    return _announce(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
 
 # %% ../nbs/02_datasets.ipynb #92208238
+_BBC_ELSEWHERE = ("If mlg.ucd.ie no longer serves the archive: the same 2,225 articles (bbc/<topic>/<nnn>.txt) are "
+                  "republished elsewhere, e.g. Kaggle's 'BBC Full Text Document Classification'. Put their `bbc` folder "
+                  "inside {dest} (so that {dest}/bbc/business exists) and run the loader again.")
+
 def load_bbc(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
@@ -797,16 +698,18 @@ def load_bbc(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "BBC News full text, 5 topics (2,225 articles, exact duplicates removed) split 80/10/10, or its generated sample."
-    name = 'BBC News'
+    name, seed = 'BBC News', _check_seed(seed)
     if _is_quick(quick):
         x, y, classes = bbc_sample(n, seed)
         src, gen, info = _generated_source(name, seed), True, {}
     else:
-        folder = fetch_archive('bbc', urls, checksums)
-        x, y, classes, dups = read_bbc(folder)
+        try: folder = fetch_archive('bbc', urls, checksums)
+        except DownloadError as e:
+            raise DownloadError(f"{e}\n{_BBC_ELSEWHERE.format(dest=data_dir('bbc') / 'bbc-fulltext')}") from e
+        x, y, classes, dups = read_cached(folder, read_bbc, 'BBC News articles')
         src, gen, info = _real_source('bbc', folder), False, {'duplicates_removed': dups}
     splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
-    return _done(TaskData(name, *splits, classes, src, gen, info), verbose)
+    return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #4d027234
 def load_cifar10(
@@ -818,13 +721,13 @@ def load_cifar10(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "CIFAR-10, 10 classes of 32x32x3 uint8 images: 45,000/5,000 train/valid and the 10,000 test, or a generated sample."
-    name = 'CIFAR-10'
+    name, seed = 'CIFAR-10', _check_seed(seed)
     if _is_quick(quick):
         return _sample_task(name, *cifar10_sample(n, seed), seed, verbose)
     folder = fetch_archive('cifar10', urls, checksums)
-    (x, y), (xt, yt), classes = read_cifar10(folder)
+    (x, y), (xt, yt), classes = read_cached(folder, read_cifar10, 'CIFAR-10 batches')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
-    return _done(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
+    return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
                           _real_source('cifar10', folder), False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #f4989ba9
@@ -837,13 +740,14 @@ def load_emotion(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "dair-ai emotion, 6 classes: its published 16,000/2,000/2,000 splits, or a generated sample split 80/10/10."
-    name = 'dair-ai emotion'
+    name, seed = 'dair-ai emotion', _check_seed(seed)
     if _is_quick(quick):
         return _sample_task(name, *emotion_sample(n, seed), seed, verbose)
     paths = fetch('emotion', urls, checksums)
-    splits = [Split(*read_emotion(paths[f'{s}-00000-of-00001.parquet'])) for s in ('train', 'validation', 'test')]
+    splits = [Split(*read_cached(paths[f'{s}-00000-of-00001.parquet'], read_emotion, f'the emotion {s} split'))
+              for s in ('train', 'validation', 'test')]
     src = _real_source('emotion', data_dir('emotion'))
-    return _done(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
+    return _announce(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #28f43629
 def load_trec(
@@ -855,16 +759,25 @@ def load_trec(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "TREC questions, 6 coarse classes (fine labels in `meta['fine']`): 5,452 train (10% to valid) and 500 test, or a sample."
-    name = 'TREC'
+    name, seed = 'TREC', _check_seed(seed)
     if _is_quick(quick):
         x, y, fine, classes = trec_sample(n, seed)
         return _sample_task(name, x, y, classes, seed, verbose, meta={'fine': fine})
     paths = fetch('trec', urls, checksums)
-    x, y, fine = read_trec(paths['train_5500.label'])
-    xt, yt, ft = read_trec(paths['TREC_10.label'])
+    x, y, fine = read_cached(paths['train_5500.label'], read_trec, 'TREC questions')
+    xt, yt, ft = read_cached(paths['TREC_10.label'], read_trec, 'TREC questions')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     splits = [_subset(x, y, {'fine': fine}, tr), _subset(x, y, {'fine': fine}, va), Split(xt, yt, {'fine': ft})]
-    return _done(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
+    return _announce(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
+
+# %% ../nbs/02_datasets.ipynb #2c32cb3c
+def read_imdb_cached(
+    folder: str | Path,  # the extracted aclImdb_v1.tar.gz
+) -> tuple:
+    "`read_imdb(folder)`, decoded once: kept in a pickle beside `folder` until one of its review files changes."
+    root = _find_dir(Path(folder), 'train')
+    key = source_fingerprint([root / s / c for s in ('train', 'test') for c in IMDB_CLASSES]) + '/read_imdb-v1'
+    return decoded_cache(Path(folder).parent / f'{Path(folder).name}.decoded.pkl', key, lambda: read_imdb(folder))
 
 # %% ../nbs/02_datasets.ipynb #a741f180
 def load_imdb(
@@ -876,14 +789,25 @@ def load_imdb(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "IMDb reviews (aclImdb v1), neg/pos: 22,500/2,500 train/valid and the 25,000 test, or a generated sample (70/10/20)."
-    name = 'IMDb'
+    name, seed = 'IMDb', _check_seed(seed)
     if _is_quick(quick):
         return _sample_task(name, *imdb_sample(n, seed), seed, verbose, test_pct=0.2)
     folder = fetch_archive('imdb', urls, checksums)
-    (x, y), (xt, yt) = read_imdb(folder)
+    (x, y), (xt, yt) = read_cached(folder, read_imdb_cached, 'IMDb reviews')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
-    return _done(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), list(IMDB_CLASSES),
+    return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), list(IMDB_CLASSES),
                           _real_source('imdb', folder), False), verbose)
+
+# %% ../nbs/02_datasets.ipynb #5568ee11
+def read_esc10_cached(
+    folder: str | Path,  # the extracted ESC-50 archive
+    sample_rate: int = 16_000,  # resample every clip to this rate
+) -> tuple:
+    "`read_esc10(folder, sample_rate)`, decoded once per rate: kept in a pickle until the clips or the table change."
+    root = _find_dir(Path(folder), 'meta')
+    key = f"{source_fingerprint([root / 'meta' / 'esc50.csv', root / 'audio'])}/{sample_rate}/read_esc10-v1"
+    return decoded_cache(Path(folder).parent / f'{Path(folder).name}.{sample_rate}.decoded.pkl', key,
+                         lambda: read_esc10(folder, sample_rate))
 
 # %% ../nbs/02_datasets.ipynb #46f3903b
 def load_esc10(
@@ -896,18 +820,18 @@ def load_esc10(
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "ESC-10 (from ESC-50): 400 mono 5 s clips, 10 classes, 5 folds (train 1-3, valid 4, test 5; `meta['fold']`), or a sample."
-    name = 'ESC-10'
+    name, seed = 'ESC-10', _check_seed(seed)
     if _is_quick(quick):
         x, y, folds, classes = esc10_sample(n, seed, sample_rate)
         src, gen = _generated_source(name, seed), True
     else:
         folder = fetch_archive('esc50', urls, checksums)
-        x, y, folds, classes, _ = read_esc10(folder, sample_rate)
+        x, y, folds, classes, _ = read_cached(folder, lambda f: read_esc10_cached(f, sample_rate), 'ESC-50 clips')
         src, gen = _real_source('esc50', folder), False
     meta = {'fold': folds}
     splits = [_subset(x, y, meta, np.flatnonzero(np.isin(folds, f))) for f in ([1, 2, 3], [4], [5])]
     info = {'sample_rate': sample_rate, 'seconds': x.shape[1] / sample_rate}
-    return _done(TaskData(name, *splits, classes, src, gen, info), verbose)
+    return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #39376908
 def plot_images(

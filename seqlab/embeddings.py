@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_embeddings.ipynb #cfc08b8c
 from __future__ import annotations
-import copy, os
+import copy, hashlib, os, warnings
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +20,8 @@ from .core import quick_mode
 
 # %% auto #0
 __all__ = ['VECTOR_FORMATS', 'VECTOR_NAMES', 'EMBEDDING_KINDS', 'OneHotEmbedding', 'detect_format', 'load_vectors', 'OOVReport',
-           'lookup_vector', 'pretrained_embedding', 'train_vectors', 'nearest_neighbours', 'plot_vectors_pca', 'DME',
-           'CDME', 'plot_dme_attn', 'vectors_for', 'make_embedding']
+           'lookup_vector', 'pretrained_embedding', 'texts_fingerprint', 'train_vectors', 'nearest_neighbours',
+           'plot_vectors_pca', 'DME', 'CDME', 'plot_dme_attn', 'vectors_for', 'make_embedding']
 
 # %% ../nbs/03_embeddings.ipynb #69a001f3
 class OneHotEmbedding(nn.Module):
@@ -110,19 +110,23 @@ VECTOR_NAMES = {  # gensim-downloader name -> what it is
     'word2vec-ruscorpora-300': 'word2vec on the Russian National Corpus, 300-d (199 MB)',
 }
 
-def _download_vectors(name: str) -> KeyedVectors:
-    "Load a gensim-data vectors set by name (downloads once, then uses gensim's cache)."
+def _download_vectors(name: str, limit: int | None = None) -> KeyedVectors:
+    "Load a gensim-data vectors set by name (downloads once, then uses gensim's cache); `limit`: its first words only."
     import gensim.downloader as api
     try:
-        return api.load(name)
+        if limit is None: return api.load(name)
+        path = Path(api.load(name, return_path=True))  # the file: read only its first `limit` vectors
     except Exception as e:
         raise RuntimeError(f"Could not load {name!r} with gensim.downloader ({type(e).__name__}: {e}). It needs the "
                            f"network once and caches under {api.BASE_DIR}. Offline: download the file on another "
                            f"machine and pass its path to load_vectors instead.") from e
+    return _read_vectors(path, detect_format(path), limit)
 
 # %% ../nbs/03_embeddings.ipynb #0707408c
 def _read_vectors(path: Path, fmt: str, limit: int | None = None) -> KeyedVectors:
-    "Read `path` in format `fmt` with gensim."
+    "Read `path` in format `fmt` with gensim; `limit` applies to the text and word2vec formats (warned otherwise)."
+    if limit is not None and fmt in ('fasttext-bin', 'gensim'):
+        warnings.warn(f"limit={limit} is ignored for {fmt!r} files: gensim loads them whole. Convert to word2vec format to cut them.")
     if fmt == 'fasttext-bin':
         from gensim.models.fasttext import load_facebook_vectors
         return load_facebook_vectors(str(path))
@@ -135,16 +139,18 @@ def _read_vectors(path: Path, fmt: str, limit: int | None = None) -> KeyedVector
 def load_vectors(
     name_or_path: str | Path,  # a file path, or a gensim-downloader name (see `VECTOR_NAMES`)
     fmt: str | None = None,  # one of `VECTOR_FORMATS`; None detects it from the file
-    limit: int | None = None,  # read only the first `limit` words (text and word2vec formats)
+    limit: int | None = None,  # read only the first `limit` words (text and word2vec formats, gensim-data names too)
 ) -> KeyedVectors:
     "Load word vectors as gensim `KeyedVectors` from a local file or by gensim-downloader name."
     if fmt is not None and fmt not in VECTOR_FORMATS:
         raise ValueError(f"Unknown vectors format {fmt!r}: use one of {VECTOR_FORMATS}, or fmt=None to detect it.")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive int (the number of words to read) or None, got {limit!r}")
     p = Path(name_or_path).expanduser()
     if not p.exists():
         s = str(name_or_path)
         if s in VECTOR_NAMES:
-            return _download_vectors(s)
+            return _download_vectors(s, limit)
         if os.sep in s or '/' in s or p.suffix:
             raise FileNotFoundError(f"No vectors file at {str(p)!r}: check the path (or pass a gensim-downloader name).")
         raise ValueError(f"{s!r} is neither an existing file nor a known gensim-downloader name. "
@@ -300,6 +306,17 @@ def _check_token_lists(token_lists) -> list:
         raise ValueError("token_lists has no tokens: pass at least one non-empty list of tokens.")
     return tl
 
+# %% ../nbs/03_embeddings.ipynb #96ab77be
+def texts_fingerprint(
+    token_lists,  # tokenized texts
+) -> str:
+    "A short hash of `token_lists` (their tokens and their order): the identity of a training corpus."
+    h = hashlib.sha1()
+    for toks in token_lists:
+        h.update('\x1f'.join(map(str, toks)).encode('utf8', 'surrogatepass'))
+        h.update(b'\x1e')
+    return h.hexdigest()[:16]
+
 # %% ../nbs/03_embeddings.ipynb #b210e8bb
 _TRAINED = OrderedDict()  # (settings, texts fingerprint) -> KeyedVectors, most recent last
 
@@ -341,11 +358,13 @@ def train_vectors(
         kwargs = {'bucket': 20_000, 'max_n': 5, **kwargs}
     kwargs = {'workers': 1, **kwargs}
     args = dict(vector_size=vector_size, window=window, sg=sg, min_count=min_count, seed=seed, epochs=epochs, **kwargs)
+    texts = texts_fingerprint(tl)
     def train():
         wv = models[kind](sentences=tl, **args).wv
         wv.source = f"{kind} trained on {len(tl):,} texts ({vector_size}-d, {epochs} epochs, seed {seed})"
+        wv.trained_on = texts  # which texts: make_embedding refuses them for other training texts
         return wv
-    key = (kind, tuple(sorted(args.items())), len(tl), hash(tuple(map(tuple, tl))))
+    key = (kind, tuple(sorted(args.items())), texts)
     return _cached(key, train, cache)
 
 # %% ../nbs/03_embeddings.ipynb #c31ae1c2
@@ -521,6 +540,16 @@ def vectors_for(
         kv.source = 'GloVe STAND-IN (gensim has no GloVe trainer): CBOW word2vec, window 10; ' + kv.source
     return kv
 
+# %% ../nbs/03_embeddings.ipynb #00c72424
+def _check_trained_on(kv: KeyedVectors, token_lists, kind: str) -> KeyedVectors:
+    "`kv`, unless it was trained on other texts than `token_lists` (vectors from another fold leak its texts)."
+    mine = getattr(kv, 'trained_on', None)
+    if mine is not None and token_lists is not None and mine != texts_fingerprint(token_lists):
+        raise ValueError(f"The {kind!r} vectors were trained on other texts than token_lists (e.g. another fold's "
+                         f"training split, held-out texts included): train them on these token_lists (vectors=None, or "
+                         f"train_vectors(token_lists)), or pass token_lists=None to use them knowingly.")
+    return kv
+
 # %% ../nbs/03_embeddings.ipynb #8187cba4
 def _one_set(kind, vocab, embedding_dim, token_lists, vectors, freeze, quick, seed) -> nn.Module:
     "One embedding module of a single (non-DME) kind."
@@ -533,7 +562,7 @@ def _one_set(kind, vocab, embedding_dim, token_lists, vectors, freeze, quick, se
     if vectors is None:
         kv = vectors_for(kind, embedding_dim, token_lists, quick, seed)
     elif isinstance(vectors, KeyedVectors):
-        kv = vectors
+        kv = _check_trained_on(vectors, token_lists, kind)
     else:
         kv = load_vectors(vectors)
         kv.source = str(vectors)

@@ -9,11 +9,13 @@ class LoopbackServer:
     """A small HTTP server on 127.0.0.1 serving in-memory files.
 
     `add(name, data)` serves `data` at `/<name>`; `add(name, data, cut=True)` announces twice the
-    length in Content-Length, sends half the body and closes the connection. Unknown paths get a
+    length in Content-Length, sends half the body and closes the connection; `cut='no-length'` sends
+    half the body without a Content-Length and closes (the client cannot tell it was cut);
+    `content_type=` sets that header (e.g. 'text/html' for a proxy's page). Unknown paths get a
     404. `requests` lists every path asked for; `stop()` shuts the server down."""
 
     def __init__(self):
-        self.files, self.cut, self.requests = {}, set(), []
+        self.files, self.cut, self.types, self.requests = {}, {}, {}, []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,7 +27,13 @@ class LoopbackServer:
                     return
                 data = owner.files[name]
                 self.send_response(200)
-                self.send_header('Content-Type', 'application/octet-stream')
+                self.send_header('Content-Type', owner.types.get(name, 'application/octet-stream'))
+                if owner.cut.get(name) == 'no-length':
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 if name in owner.cut:
                     self.send_header('Content-Length', str(2 * len(data)))
                     self.end_headers()
@@ -54,10 +62,13 @@ class LoopbackServer:
     def url(self, name: str) -> str:
         return f'{self.base}/{name}'
 
-    def add(self, name: str, data: bytes, cut: bool = False) -> str:
+    def add(self, name: str, data: bytes, cut: bool | str = False, content_type: str | None = None) -> str:
         self.files[name] = data
+        self.cut.pop(name, None)
         if cut:
-            self.cut.add(name)
+            self.cut[name] = cut
+        if content_type:
+            self.types[name] = content_type
         return self.url(name)
 
     def stop(self):

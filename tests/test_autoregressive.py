@@ -42,8 +42,10 @@ def test_vocab_specials_and_roundtrip(vocab):
 def test_vocab_rejects_unknown_and_bad_ids(vocab):
     with pytest.raises(ValueError, match="unknown character 'z' at position 1"):
         vocab.encode('sz')
-    with pytest.raises(IndexError, match='outside the vocabulary'):
+    with pytest.raises(IndexError, match=r'\[999\] are not token ids'):
         vocab.decode([0, 1, 999])
+    with pytest.raises(IndexError, match='pass integer ids'):
+        vocab.decode(torch.tensor([1.0, 3.7]))  # float ids are not truncated silently
     with pytest.raises(ValueError, match='single characters'):
         CharVocab(['ab', 'c'])
     with pytest.raises(TypeError, match='expected a str'):
@@ -184,7 +186,10 @@ def test_equal_length_batches_cover_every_item_once_within_budget(lengths, max_t
 def test_equal_length_sampler_epochs_repeat_for_a_seed_and_differ():
     lengths = np.random.default_rng(0).integers(2, 30, 500)
     a, b = EqualLengthSampler(lengths, 200, seed=3), EqualLengthSampler(lengths, 200, seed=3)
-    e0, e1 = list(a), list(a)
+    a.set_epoch(0)
+    e0 = list(a)
+    a.set_epoch(1)
+    e1 = list(a)
     assert e0 == list(b)
     assert e0 != e1  # a new order each epoch
     assert len(a) == len(e0)
@@ -221,8 +226,11 @@ def test_lm_dataloaders_budget_and_no_padding():
 # --- validity helpers -----------------------------------------------------------------------------
 
 def test_split_sample_and_random_prefixes():
-    assert split_sample('.start(()).end') == ('(())', True)
-    assert split_sample('.start(()') == ('(()', False)
+    v = CharVocab('()')
+    assert split_sample('.start(()).end', v) == ('(())', True)
+    assert split_sample('.start(()', v) == ('(()', False)
+    with pytest.raises(TypeError):
+        split_sample('.start()')  # the vocabulary is a required argument, not a class default
     strings = ndfa(100, seed=0)
     ps = random_prefixes(strings, 50, seed=0)
     assert len(ps) == 50 and all(ps)
@@ -263,40 +271,117 @@ def test_checkpoints_and_counting(tmp_path):
     assert list(tab.checkpoint) == [1] and torch.equal(m.embedding.weight, w)  # model untouched
     with pytest.raises(FileNotFoundError, match='No checkpoint'):
         load_weights(m, tmp_path / 'nope.pt')
+    with pytest.raises(FileNotFoundError, match='No checkpoint'):
+        load_weights(m, tmp_path)  # a folder is not a checkpoint
     cells = cell_trace(m, ['(())', '()'])
     assert [c.shape for c in cells] == [(4, 8), (2, 8)]
     assert torch.allclose(cells[1], cell_trace(m, '()'), atol=1e-6)  # batching does not change the states
     unit, corr = counting_unit(m, ['(())', '()()', '((()))'])
     assert 0 <= unit < 8 and -1 <= corr <= 1
     long = long_prefix_validity(m, pairs=(2, 4), n=5, max_new_tokens=10)
-    assert list(long.pairs) == [2, 4] and long.valid.between(0, 1).all()
+    assert list(long.pairs) == [2, 4] and list(long.length) == [4, 8] and long.valid.between(0, 1).all()
 
 
 # --- training hooks and plots ---------------------------------------------------------------------
 
-def test_learner_trains_lm_and_records_batch_stats(tmp_path):
+def test_fit_char_lm_trains_and_checkpoints(tmp_path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from seqlab.autoregressive import BatchStatsCB, plot_counting, plot_length_depth, plot_lm_curves
-    from seqlab.learner import CheckpointCB, Learner
+    from seqlab.autoregressive import fit_char_lm, plot_counting, plot_length_depth
     train, valid = brackets(300, seed=0), brackets(50, seed=1)
     dls = lm_dataloaders(train, valid, max_tokens=400, seed=0)
-    v = dls.train.dataset.vocab
-    torch.manual_seed(0)
-    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
-    cb = BatchStatsCB()
-    learn = Learner(m, dls, loss_func=None, lr=0.01, device='cpu',
-                    cbs=[cb, CheckpointCB(tmp_path / 'ep{epoch}.pt')])
-    learn.fit(2)
-    stats = cb.stats
-    assert len(stats) == 2 * len(dls.train)
-    assert list(stats.epoch.unique()) == [0, 1]
-    assert np.isfinite(stats.loss).all() and (stats.grad_norm > 0).all()
-    assert stats.loss.iloc[-10:].mean() < stats.loss.iloc[:3].mean()  # it learns
+    learn = fit_char_lm(dls, 2, seed=0, embedding_dim=8, hidden_size=8, ckpt=tmp_path / 'ep{epoch}.pt')
+    h = learn.history
+    assert len(h) == 2 and h.train_loss.iloc[-1] < h.train_loss.iloc[0]  # it learns
     assert (tmp_path / 'ep0.pt').exists() and (tmp_path / 'ep1.pt').exists()
+    m = learn.model
     load_weights(m, tmp_path / 'ep0.pt')
-    for fig in (plot_lm_curves(stats, 'x'), plot_length_depth(train, ['()', '(())']),
-                plot_counting('(())', cell_trace(m, '(())'), 0)):
+    for fig in (plot_length_depth(train, ['()', '(())']), plot_counting('(())', cell_trace(m, '(())'), 0)):
         assert isinstance(fig, plt.Figure)
         plt.close(fig)
+
+
+# --- nothing half-loaded, nothing silent -----------------------------------------------------------
+
+def test_load_weights_of_another_shape_changes_nothing(tmp_path):
+    v = CharVocab('()')
+    torch.manual_seed(0)
+    small, big = CharLSTM(CharLSTMConfig(len(v), 8, 8), v), CharLSTM(CharLSTMConfig(len(v), 8, 9), v)
+    torch.save({'model': small.state_dict()}, tmp_path / 'small.pt')  # embedding fits, the LSTM does not
+    before = {k: t.clone() for k, t in big.state_dict().items()}
+    with pytest.raises(ValueError, match='(?i)nothing was loaded'):
+        load_weights(big, tmp_path / 'small.pt')
+    assert all(torch.equal(before[k], t) for k, t in big.state_dict().items())  # bit for bit unchanged
+
+
+def test_load_weights_names_missing_and_unexpected_keys(tmp_path):
+    v = CharVocab('()')
+    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
+    state = m.state_dict()
+    state['extra.weight'] = torch.zeros(1)
+    del state['head.bias']
+    torch.save(state, tmp_path / 'bare.pt')  # a bare state dict works as well as Learner.save's
+    with pytest.raises(ValueError, match=r"missing keys 'head.bias'.*unexpected keys 'extra.weight'"):
+        load_weights(m, tmp_path / 'bare.pt')
+    torch.save([1, 2], tmp_path / 'list.pt')
+    with pytest.raises(TypeError, match='holds a list, not a checkpoint'):
+        load_weights(m, tmp_path / 'list.pt')
+    torch.save(m.state_dict(), tmp_path / 'good.pt')
+    assert load_weights(m, tmp_path / 'good.pt') is m
+
+
+@pytest.mark.parametrize('kw, msg', [(dict(vocab_size=0), 'vocab_size'), (dict(hidden_size=0), 'hidden_size'),
+                                     (dict(embedding_dim=2.5), 'embedding_dim'), (dict(num_layers=True), 'num_layers'),
+                                     (dict(dropout=1.0), 'dropout'), (dict(dropout=-0.1), 'dropout'),
+                                     (dict(padding_idx=7), 'padding_idx')])
+def test_bad_config_sizes_are_clear_errors(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        CharLSTMConfig(**{'vocab_size': 5, **kw})
+
+
+def test_tiny_temperature_is_greedy_not_an_overflow(model):
+    prefixes = ['s', 'sab', 'sklm!']
+    greedy = model.generate(prefixes, 12, top_k=1)
+    for t in (1e-3, 1e-30, 1e-300):
+        assert model.generate(prefixes, 12, temperature=t) == greedy
+
+
+def test_broken_weights_are_a_clear_error(vocab):
+    m = CharLSTM(CharLSTMConfig(len(vocab), 8, 8), vocab)
+    with torch.no_grad():
+        m.head.bias.fill_(float('nan'))
+    with pytest.raises(ValueError, match='not finite'):
+        m.generate('s', 5)
+
+
+def test_model_inputs_are_checked(model, vocab):
+    x = torch.tensor([vocab.encode('sabc!s')])  # (1, T)
+    with pytest.raises(ValueError, match=r'for one sequence pass idx\[None\]'):
+        model(x[0])
+    with pytest.raises(ValueError, match='integer tensor'):
+        model(x.float())
+    with pytest.raises(IndexError, match=f'0..{len(vocab) - 1}'):
+        model(x + len(vocab))
+    with pytest.raises(IndexError, match="model's vocabulary"):
+        model(x - 3)
+    with pytest.raises(ValueError, match='one id per row'):
+        model.step(x)
+    assert model(x)[0].shape == (1, x.shape[1], len(vocab))
+
+
+def test_sampler_batches_depend_on_the_epoch_set_not_on_iterations():
+    lengths = np.random.default_rng(0).integers(2, 30, 500)
+    s = EqualLengthSampler(lengths, 200, seed=3)
+    s.set_epoch(4)
+    assert list(s) == [list(map(int, b)) for b in s.batches(4)]
+    s.set_epoch(4)
+    assert list(s) == [list(map(int, b)) for b in EqualLengthSampler(lengths, 200, seed=3).batches(4)]
+
+
+def test_mean_std_over_seeds():
+    from seqlab.autoregressive import mean_std, seed_validity
+    df = pd.DataFrame({'seed': [0, 1, 2, 0, 1, 2], 'k': ['a'] * 3 + ['b'] * 3, 'v': [0.2, 0.4, 0.6, 1.0, 1.0, 1.0]})
+    out = mean_std(df, 'k', ['v'])
+    assert list(out.columns) == ['v', 'v std', 'seeds']
+    assert np.allclose(out['v'], [0.4, 1.0]) and np.allclose(out['v std'], [0.2, 0.0]) and list(out.seeds) == [3, 3]

@@ -53,3 +53,22 @@ def test_seed_repeats_and_rejects_non_int():
 def test_env_report_fields():
     r = env_report()
     assert r['mode'] in ('quick', 'full') and r['torch'] == torch.__version__
+
+
+def test_unknown_device_name_is_clear():
+    with pytest.raises(ValueError, match="Unknown device 'gpu'.*'cpu', 'cuda'"):
+        default_device('gpu')
+
+
+@pytest.mark.skipif(hasattr(torch.backends, 'mps') and torch.backends.mps.is_available(), reason='checks the error raised without MPS')
+def test_mps_request_without_mps_is_clear():
+    with pytest.raises(RuntimeError, match="'mps'.*MPS .*not available"):
+        default_device('mps')
+
+
+def test_cuda_index_beyond_the_devices_is_clear():
+    with mock.patch.object(torch.cuda, 'is_available', return_value=True), \
+         mock.patch.object(torch.cuda, 'device_count', return_value=1):
+        with pytest.raises(RuntimeError, match="'cuda:3'.*1 CUDA device"):
+            default_device('cuda:3')
+        assert default_device('cuda:0') == torch.device('cuda', 0)

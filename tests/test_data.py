@@ -2,6 +2,8 @@
 import json
 from functools import partial
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -177,14 +179,18 @@ def _flat(batches):
 
 
 lengths_st = st.lists(st.integers(0, 300), min_size=1, max_size=300)
+positive_lengths_st = st.lists(st.integers(1, 300), min_size=1, max_size=300)  # the token budget rejects length 0
 
 
 @settings(max_examples=60, deadline=None)
-@given(lengths=lengths_st, max_tokens=st.integers(1, 2000), seed=st.integers(0, 2**31 - 2),
+@given(lengths=positive_lengths_st, max_tokens=st.integers(1, 2000), seed=st.integers(0, 2**31 - 2),
        pool=st.one_of(st.none(), st.integers(1, 50)), shuffle=st.booleans())
 def test_token_budget_invariants(lengths, max_tokens, seed, pool, shuffle):
-    s = TokenBudgetSampler(lengths, max_tokens, shuffle=shuffle, seed=seed, pool_size=pool)
-    for _ in range(2):  # two epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # items over the budget are warned about (tested below)
+        s = TokenBudgetSampler(lengths, max_tokens, shuffle=shuffle, seed=seed, pool_size=pool)
+    for epoch in range(2):  # two epochs
+        s.set_epoch(epoch)
         n_expected = len(s)
         batches = list(s)
         assert len(batches) == n_expected
@@ -212,8 +218,8 @@ def test_shuffle_differs_per_epoch_and_repeats_for_a_seed(seed, pool):
     lengths = np.random.default_rng(seed).integers(1, 400, 400)
     a = TokenBudgetSampler(lengths, 2000, seed=seed, pool_size=pool)
     b = TokenBudgetSampler(lengths, 2000, seed=seed, pool_size=pool)
-    ea = [list(a) for _ in range(3)]
-    assert ea == [list(b) for _ in range(3)]  # same seed, same epochs
+    ea = [a.set_epoch(e) or list(a) for e in range(3)]
+    assert ea == [b.set_epoch(e) or list(b) for e in range(3)]  # same seed, same epochs
     assert ea[0] != ea[1] and ea[1] != ea[2]  # a new order every epoch
     b.set_epoch(1)
     assert list(b) == ea[1]  # an epoch can be replayed
@@ -229,7 +235,8 @@ def test_unseeded_sampler_follows_torch_seed():
 
 def test_no_shuffle_is_sorted_and_stable():
     lengths = [5, 1, 3, 1, 9, 3]
-    s = TokenBudgetSampler(lengths, 6, shuffle=False)
+    with pytest.warns(UserWarning, match='1 items are longer than max_tokens=6'):
+        s = TokenBudgetSampler(lengths, 6, shuffle=False)
     assert list(s) == list(s) == [[1, 3], [2, 5], [0], [4]]  # 2 x 3 = 6 fits, 2 x 5 does not
 
 
@@ -298,3 +305,108 @@ def test_dataloaders_empty_split_and_sampler_fn(vocab):
     assert x.shape == (3, int(lengths.max())) and y.shape == (3,)
     # validation does not shuffle: the same batches every time
     assert [b[1].tolist() for b in dls.valid] == [b[1].tolist() for b in dls.valid]
+
+
+# ---------------------------------------------------------------- issue 11: nothing silent
+
+def test_vocab_build_rejects_non_strings_and_empty_corpus():
+    with pytest.raises(TypeError, match=r"tokens that are str, got 3 \(int\)"):
+        Vocab.build([[3, 4], [5]])
+    with pytest.raises(ValueError, match='corpus is empty'):
+        Vocab.build([])
+    with pytest.raises(ValueError, match='corpus is empty'):
+        Vocab.build([[], []])
+
+
+@pytest.mark.parametrize('ids', [[2.0, 3.0], torch.tensor([2.0]), np.array([2.5]), [True]])
+def test_decode_rejects_float_ids(ids):
+    v = Vocab.build([['a', 'b']])
+    with pytest.raises(TypeError, match='decode expects integer ids'):
+        v.decode(ids)
+
+
+def test_decode_accepts_integer_ids():
+    v = Vocab.build([['a', 'b']])
+    assert v.decode(torch.tensor([2, 3])) == v.decode(np.array([2, 3])) == v.decode([2, np.int64(3)]) == ['a', 'b']
+
+
+@pytest.mark.parametrize('lengths,match', [([3.5, 4.0], 'lengths must be integers'), (np.ones((4, 2), int), '1-d'),
+                                           ([], 'empty'), ([3, -1], '>= 0')])
+def test_sampler_lengths_are_checked(lengths, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        BucketSampler(lengths, batch_size=2)
+
+
+@pytest.mark.parametrize('bs', [2.5, 0, True, '4'])
+def test_batch_size_must_be_an_int(bs):
+    with pytest.raises(ValueError, match='batch_size must be an int'):
+        BucketSampler([3, 4, 5], batch_size=bs)
+    ds = TextDataset(['a b', 'c'], [0, 1])
+    with pytest.raises(ValueError, match='bs must be an int'):
+        DataLoaders.from_datasets(ds, ds, bs=bs)
+
+
+def test_random_deletion_rejects_a_raw_string():
+    with pytest.raises(TypeError, match='got a str'):
+        random_deletion('a raw text', p=0.5)
+
+
+def test_token_budget_rejects_zero_lengths_and_warns_once_over_budget():
+    with pytest.raises(ValueError, match='2 items have length 0'):
+        TokenBudgetSampler([3, 0, 0, 4], max_tokens=20)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        s = TokenBudgetSampler([5, 50, 60, 5], max_tokens=20, seed=0)
+        for e in range(3):
+            s.set_epoch(e)
+            list(s)
+    assert len(w) == 1 and '2 items are longer than max_tokens=20' in str(w[0].message)
+
+
+def test_pad_collate_rejects_empty_items():
+    with pytest.raises(ValueError, match='item 1 of the batch has no tokens'):
+        pad_collate([([3, 4], 0), ([], 1)])
+    with pytest.raises(ValueError, match='empty batch'):
+        pad_collate([])
+
+
+@pytest.mark.parametrize('bad', [None, 3, float('nan')])
+def test_text_dataset_rejects_missing_texts(bad):
+    with pytest.raises(TypeError, match='text 1 is'):
+        TextDataset(['a text', bad], [0, 1])
+
+
+def test_iterating_a_sampler_changes_nothing():
+    """A demo `next(iter(dl))` must not shift the epochs training sees: epoch e depends only on (seed, e)."""
+    lengths = np.random.default_rng(0).integers(1, 200, 300)
+    a, b = (TokenBudgetSampler(lengths, 1000, seed=7) for _ in range(2))
+    ds = TextDataset([[1] * int(n) for n in lengths], [0] * len(lengths))
+    dl = DataLoaders.from_datasets(ds, ds, sampler_fn=partial(TokenBudgetSampler, max_tokens=1000, seed=7))
+    next(iter(dl.train))  # a look at one batch
+    next(iter(a))
+    for e in (0, 1, 2):
+        a.set_epoch(e)
+        b.set_epoch(e)
+        dl.set_epoch(e)
+        assert list(a) == list(b) == list(dl.train.batch_sampler)
+    for s in (BucketSampler(lengths, 16, seed=7), a):
+        s.set_epoch(4)
+        first = list(s)
+        assert list(s) == first  # iterating twice: the same epoch
+    with pytest.raises(ValueError, match='epoch must be a non-negative int'):
+        a.set_epoch(-1)
+
+
+@pytest.mark.parametrize('text,tokens', [
+    ("I don’t like it, and I won’t watch it again.", ['i', "don't", 'like', 'it', ',', 'and', 'i', "won't", 'watch', 'it', 'again', '.']),
+    ("It’s the film’s best scene — ‘quiet’ and sad.", ["it's", 'the', "film's", 'best', 'scene', '—', "'", 'quiet', "'", 'and', 'sad', '.']),
+    ("Beyonce\u0301 sang at the Caf\u00e9 in Zu\u0308rich.", ['beyoncé', 'sang', 'at', 'the', 'café', 'in', 'zürich', '.']),
+    ("The ﬁrst ﬂight cost ＄１２０.", ['the', 'first', 'flight', 'cost', '$', '120', '.']),
+])
+def test_tokenize_normalises_unicode_on_real_sentences(text, tokens):
+    assert tokenize(text) == tokens
+
+
+def test_tokenize_keeps_one_form_of_a_word():
+    composed, decomposed = 'na\u00efve caf\u00e9', 'nai\u0308ve cafe\u0301'
+    assert tokenize(composed) == tokenize(decomposed) == ['naïve', 'café']

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scipy.io import wavfile
 
 from seqlab import datasets as D
+from seqlab.download import _parse_checksum
 from seqlab.datasets import (
     BBC_CLASSES, CIFAR10_CLASSES, EMOTION_CLASSES, ESC10_CLASSES, IMDB_CLASSES, NDFA_WORDS, TREC_CLASSES,
     DownloadError, TaskData, brackets, download, extract, is_balanced, is_ndfa, load_bbc, load_cifar10,
@@ -88,6 +89,11 @@ def trec_files() -> tuple:
     train.append('LOC:other Where is Montr\xe9al ?')  # the real files are Latin-1
     test = [f'{c}:{fine[c]} Test question {c} ?' for c in TREC_CLASSES]
     return ('\n'.join(train) + '\n').encode('latin-1'), ('\n'.join(test) + '\n').encode('latin-1')
+
+
+def trec_checksums() -> dict:
+    train, test = trec_files()
+    return {'train_5500.label': sha(train), 'TREC_10.label': sha(test)}
 
 
 def imdb_tar() -> bytes:
@@ -211,7 +217,7 @@ def test_trec_label_files(loopback_http_server, seqlab_data_cache):
     train, test = trec_files()
     srv = loopback_http_server
     urls = {'train_5500.label': srv.add('train_5500.label', train), 'TREC_10.label': srv.add('TREC_10.label', test)}
-    td = load_trec(quick=False, urls=urls, verbose=False)
+    td = load_trec(quick=False, urls=urls, checksums=trec_checksums(), verbose=False)
     assert td.classes == TREC_CLASSES == ['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']
     assert len(td.train) + len(td.valid) == 61 and len(td.test) == 6
     for split in (td.train, td.valid, td.test):
@@ -351,7 +357,7 @@ def test_mirrors_tried_in_turn(loopback_http_server, seqlab_data_cache):
     srv.add('good/TREC_10.label', test)
     urls = {f: [srv.url(f'missing/{f}'), 'http://127.0.0.1:9/nothing', srv.url(f'good/{f}')]
             for f in ('train_5500.label', 'TREC_10.label')}
-    td = load_trec(quick=False, urls=urls, verbose=False)
+    td = load_trec(quick=False, urls=urls, checksums=trec_checksums(), verbose=False)
     assert len(td.test) == 6
     assert srv.requests[:2] == ['missing/train_5500.label', 'good/train_5500.label']
 
@@ -380,7 +386,7 @@ def test_hand_placed_file_needs_no_network(seqlab_data_cache):
     (seqlab_data_cache / 'trec' / 'train_5500.label').write_bytes(train)
     (seqlab_data_cache / 'trec' / 'TREC_10.label').write_bytes(test)
     urls = {f: 'http://127.0.0.1:9/unreachable' for f in ('train_5500.label', 'TREC_10.label')}
-    assert len(load_trec(quick=False, urls=urls, verbose=False).test) == 6
+    assert len(load_trec(quick=False, urls=urls, checksums=trec_checksums(), verbose=False).test) == 6
 
 
 def test_cached_file_with_wrong_checksum_is_reported(seqlab_data_cache):
@@ -393,11 +399,11 @@ def test_cached_file_with_wrong_checksum_is_reported(seqlab_data_cache):
 
 
 def test_checksum_forms():
-    assert D._parse_checksum('md5:ABC') == ('md5', 'abc')
-    assert D._parse_checksum('abc') == ('sha256', 'abc')
-    assert D._parse_checksum(None) == ('sha256', None)
+    assert _parse_checksum('md5:ABC') == ('md5', 'abc')
+    assert _parse_checksum('abc') == ('sha256', 'abc')
+    assert _parse_checksum(None) == ('sha256', None)
     with pytest.raises(ValueError, match='Unknown checksum algorithm'):
-        D._parse_checksum('crc32:1234')
+        _parse_checksum('crc32:1234')
 
 
 def test_md5_checksum(loopback_http_server, tmp_path):
@@ -518,7 +524,7 @@ def test_split_and_taskdata():
     with pytest.raises(ValueError, match='must match'):
         D.Split(['a'], [0, 1])
     td = TaskData('toy', s, s[:1], s[1:], ['u', 'v'], 'generated sample', True)
-    assert len(td.concat()) == 8 and td.c == 2 and 'GENERATED' in repr(td)
+    assert len(td.concat()) == 8 and td.n_classes == 2 and 'GENERATED' in repr(td)
 
 
 # ---------------------------------------------------------------- generated languages and their checkers

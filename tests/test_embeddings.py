@@ -458,7 +458,7 @@ def test_make_embedding_given_vectors(kv, vocab, tmp_path):
 
 def test_make_embedding_full_mode_names(monkeypatch, kv, vocab):
     asked = []
-    monkeypatch.setattr(E, '_download_vectors', lambda name: asked.append(name) or kv)
+    monkeypatch.setattr(E, '_download_vectors', lambda name, limit=None: asked.append(name) or kv)
     for kind, dim in [('word2vec', 50), ('glove', 100), ('glove', 64), ('fasttext', 300)]:
         make_embedding(kind, vocab, dim, quick=False)
     make_embedding('dme', vocab, 32, quick=False)
@@ -469,7 +469,7 @@ def test_make_embedding_full_mode_names(monkeypatch, kv, vocab):
 def test_make_embedding_follows_quick_mode(monkeypatch, lee):
     tl, v = lee
     monkeypatch.setenv('SEQLAB_QUICK', '1')
-    monkeypatch.setattr(E, '_download_vectors', lambda name: pytest.fail('quick mode must not download'))
+    monkeypatch.setattr(E, '_download_vectors', lambda name, limit=None: pytest.fail('quick mode must not download'))
     assert make_embedding('word2vec', v, 8, token_lists=tl).embedding_dim == 8
 
 
@@ -488,3 +488,65 @@ def test_views(kv):
     with pytest.raises(ValueError, match='expected \\(len\\(tokens\\), len\\(names\\)\\)'):
         plot_dme_attn(np.ones((3, 2)), ['a', 'b'], ['x', 'y'])
     plt.close('all')
+
+
+# ---------------------------------------------------------------- issue 11: limit for gensim names, no vectors across folds
+
+def _fake_gensim_data(tmp_path, n=50, dim=4, binary=False):
+    """A gensim-data-like file: word2vec format, gzipped, as gensim.downloader stores the published sets."""
+    kv = KeyedVectors(dim)
+    kv.add_vectors([f'w{i}' for i in range(n)], np.arange(n * dim, dtype=np.float32).reshape(n, dim))
+    path = tmp_path / 'word2vec-google-news-300.gz'
+    kv.save_word2vec_format(str(path), binary=binary)
+    return path, kv
+
+
+@pytest.mark.parametrize('binary', [True, False])
+def test_load_vectors_limit_is_honoured_for_gensim_names(tmp_path, monkeypatch, binary):
+    import gensim.downloader as api
+    path, full = _fake_gensim_data(tmp_path, binary=binary)
+    calls = []
+    def fake_load(name, return_path=False):
+        calls.append((name, return_path))
+        return str(path) if return_path else full
+    monkeypatch.setattr(api, 'load', fake_load)
+    kv = load_vectors('word2vec-google-news-300', limit=7)
+    assert len(kv) == 7 and kv.index_to_key == full.index_to_key[:7]
+    np.testing.assert_array_equal(kv['w3'], full['w3'])
+    assert calls == [('word2vec-google-news-300', True)]  # only the path: the whole set is never loaded
+    assert len(load_vectors('word2vec-google-news-300')) == 50
+
+
+@pytest.mark.parametrize('limit', [0, -3, 2.5, True, '10'])
+def test_load_vectors_rejects_bad_limits(limit):
+    with pytest.raises(ValueError, match='limit must be a positive int'):
+        load_vectors(datapath('word2vec_pre_kv_c'), limit=limit)
+
+
+def test_load_vectors_says_limit_is_ignored_for_whole_files(tmp_path, kv):
+    p = tmp_path / 'v.kv'
+    kv.save(str(p))
+    with pytest.warns(UserWarning, match='limit=5 is ignored'):
+        assert len(load_vectors(p, limit=5)) == len(kv)
+
+
+def test_vectors_from_another_fold_are_refused(lee):
+    tl, v = lee
+    fold1, fold2 = tl[:30], tl[30:]
+    kv1 = E.train_vectors(fold1, vector_size=8, seed=0, epochs=1)
+    assert E.make_embedding('word2vec', v, 8, token_lists=fold1, vectors=kv1).embedding_dim == 8  # same texts: fine
+    with pytest.raises(ValueError, match='trained on other texts than token_lists'):
+        E.make_embedding('word2vec', v, 8, token_lists=fold2, vectors=kv1)
+    with pytest.raises(ValueError, match='trained on other texts'):
+        E.make_embedding('dme', v, 8, token_lists=fold2, vectors={'glove': kv1, 'fasttext': kv1})
+    kv2 = E.train_vectors(fold2, vector_size=8, seed=0, epochs=1)
+    assert kv2.trained_on != kv1.trained_on  # the cache is keyed by the texts: fold 2 gets its own vectors
+    assert E.make_embedding('word2vec', v, 8, token_lists=None, vectors=kv1).embedding_dim == 8  # knowingly
+
+
+def test_trained_vectors_cache_is_keyed_by_texts(lee):
+    tl, _ = lee
+    a = E.train_vectors(tl[:20], vector_size=8, seed=0, epochs=1)
+    b = E.train_vectors(tl[20:40], vector_size=8, seed=0, epochs=1)
+    assert a.trained_on == E.texts_fingerprint(tl[:20]) and b.trained_on == E.texts_fingerprint(tl[20:40])
+    assert set(a.index_to_key) != set(b.index_to_key)

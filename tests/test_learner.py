@@ -200,8 +200,8 @@ def test_cancel_exceptions_and_after_fit_always_runs():
                 raise CancelBatchException()
         def after_epoch(self, learn):
             raise CancelFitException()
-        def after_fit(self):  # the fastai style: no argument, self.learn
-            self.ended = self.learn is not None
+        def after_fit(self, learn):
+            self.ended = learn is not None
     learn = make_learner()
     cb, counter = CancelCB(), CountStepsCB()
     learn.fit(3, cbs=[cb, counter])
@@ -490,3 +490,289 @@ def test_kfold_rows_mean_std():
     assert df.loc['std', 'acc'] == pytest.approx(df.acc.iloc[:3].std())
     with pytest.raises(ValueError, match='at least 2 folds'):
         kfold(fold_fn, [0])
+
+
+# --- nothing half-done, nothing silent ------------------------------------------------------
+
+def test_hooks_take_the_learner_only():
+    class NoArgCB(Callback):
+        def before_fit(self): pass  # the old fastai style is no longer detected
+    with pytest.raises(TypeError):
+        make_learner().fit(1, cbs=[NoArgCB()])
+
+
+def test_nan_loss_stops_the_fit_naming_epoch_and_batch():
+    x, y = points(96)
+    x[60] = float('nan')  # training item 28: batch 1 with bs=16, no shuffle
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16),
+                          valid=DataLoader(TensorDataset(x[:32], y[:32]), batch_size=16))
+    set_seed(0)
+    with pytest.raises(FloatingPointError, match='epoch 0, training batch 1'):
+        Learner(mlp(), dls, device='cpu').fit(3)
+
+
+def test_nan_loss_leaves_the_weights_finite():
+    x, y = points(96)
+    x[60] = float('inf')
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16),
+                          valid=DataLoader(TensorDataset(x[:32], y[:32]), batch_size=16))
+    learn = Learner(mlp(), dls, device='cpu')
+    with pytest.raises(FloatingPointError, match='weights are still finite'):
+        learn.fit(2)
+    assert all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+
+@pytest.mark.parametrize('err', [RuntimeError('boom'), KeyboardInterrupt()])
+@pytest.mark.parametrize('hook', ['after_pred', 'before_step', 'after_batch'])
+def test_interrupted_fit_leaves_a_consistent_learner(err, hook):
+    class BoomCB(Callback):
+        pass
+    def boom(self, learn):
+        if learn.training and learn.epoch == 1 and learn.iter == 2:
+            raise err
+    setattr(BoomCB, hook, boom)
+    learn, cb = make_learner(metrics=[acc]), BoomCB()
+    with pytest.raises(type(err)):
+        learn.fit(3, cbs=[cb])
+    assert not learn.model.training and not learn.training
+    assert cb not in learn.cbs
+    h = learn.history
+    assert h.epoch.tolist() == [0, 1]
+    assert math.isnan(h.valid_loss.iloc[1]) and not math.isnan(h.train_loss.iloc[1])
+    assert h.attrs['interrupted']['epoch'] == 1 and h.attrs['interrupted']['phase'] == 'train'
+    assert h.attrs['interrupted']['batches_trained'] == 2  # batches 0 and 1 finished; batch 2 raised
+    learn.fit(1)
+    assert learn.history.epoch.tolist() == [0, 1, 2] and 'interrupted' not in learn.history.attrs
+
+
+def test_error_in_the_model_during_validation_is_recorded():
+    class FailOnEval(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp()
+        def forward(self, x):
+            if not self.training:
+                raise ValueError('eval broke')
+            return self.net(x)
+    learn = Learner(FailOnEval(), make_dls(), device='cpu')
+    with pytest.raises(ValueError, match='eval broke'):
+        learn.fit(2)
+    h = learn.history
+    assert h.epoch.tolist() == [0] and h.attrs['interrupted']['phase'] == 'validate'
+    assert h.attrs['interrupted']['batches_trained'] == len(learn.dls.train)
+    assert not learn.model.training
+
+
+def test_fit_calls_set_epoch_on_the_samplers():
+    class EpochBatches(torch.utils.data.BatchSampler):
+        seen = []
+        def set_epoch(self, epoch): self.seen.append(epoch)
+    x, y = points(64)
+    ds = TensorDataset(x, y)
+    bs = EpochBatches(torch.utils.data.SequentialSampler(ds), batch_size=16, drop_last=False)
+    dls = SimpleNamespace(train=DataLoader(ds, batch_sampler=bs), valid=None)
+    learn = Learner(mlp(), dls, device='cpu')
+    learn.fit(2)
+    learn.fit(1)
+    assert EpochBatches.seen == [0, 1, 2]
+
+
+def test_loss_with_reduction_none_is_a_clear_error():
+    learn = make_learner(loss_func=partial(F.cross_entropy, reduction='none'))
+    with pytest.raises(ValueError, match=r"shape \(16,\).*reduction='mean'"):
+        learn.fit(1)
+
+
+def test_labels_outside_the_outputs_are_a_clear_error():
+    x, y = points(48)
+    y[5] = 7
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x, y), batch_size=16), valid=None)
+    with pytest.raises(ValueError, match=r"class id 7, outside the model's 3 outputs \(0\.\.2\)"):
+        Learner(mlp(), dls, device='cpu').fit(1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error raised without CUDA')
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(RuntimeError, match='CUDA is not available'):
+        Learner(mlp(), make_dls(), device='cuda')
+
+
+# --- loading: all or nothing ----------------------------------------------------------------
+
+def _params(m):
+    return {k: v.clone() for k, v in m.state_dict().items()}
+
+
+def test_load_model_state_of_another_shape_changes_nothing(tmp_path):
+    from seqlab.learner import load_model_state
+    wide = Learner(mlp(hidden_size=32), make_dls(), device='cpu')
+    wide.save(tmp_path / 'wide.pt')
+    torch.save(mlp(hidden_size=32).state_dict(), tmp_path / 'bare.pt')
+    for f in ('wide.pt', 'bare.pt'):
+        m = mlp(hidden_size=16)
+        before = _params(m)
+        with pytest.raises(ValueError, match=r"'0\.weight' is \(32, 2\) in the checkpoint but \(16, 2\) in the model.*Nothing was loaded"):
+            load_model_state(m, tmp_path / f)
+        assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # bit for bit
+
+
+def test_load_model_state_names_missing_and_unexpected_keys():
+    from seqlab.learner import load_model_state
+    state = mlp().state_dict()
+    state['extra.weight'] = torch.zeros(1)
+    del state['2.bias']
+    m = mlp()
+    before = _params(m)
+    with pytest.raises(ValueError, match=r"missing keys '2\.bias'.*unexpected keys 'extra\.weight'"):
+        load_model_state(m, state)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_load_model_state_accepts_checkpoints_bare_files_and_dicts(tmp_path):
+    from seqlab.learner import load_model_state
+    src = mlp()
+    torch.save(src.state_dict(), tmp_path / 'bare.pt')
+    for given in (tmp_path / 'bare.pt', str(tmp_path / 'bare.pt'), src.state_dict(), {'model': src.state_dict()}):
+        m = load_model_state(mlp(), given)
+        assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), src.state_dict().values()))
+
+
+def test_load_model_state_bad_files(tmp_path):
+    from seqlab.learner import load_model_state
+    with pytest.raises(FileNotFoundError, match='it is a folder'):
+        load_model_state(mlp(), tmp_path)
+    (tmp_path / 'junk.pt').write_text('not a checkpoint')
+    with pytest.raises(ValueError, match='not a file torch.load can read'):
+        load_model_state(mlp(), tmp_path / 'junk.pt')
+    torch.save([1, 2, 3], tmp_path / 'list.pt')
+    with pytest.raises(TypeError, match='holds a list, not a checkpoint'):
+        load_model_state(mlp(), tmp_path / 'list.pt')
+
+
+def test_learner_load_of_another_shape_keeps_weights_history_and_opt(tmp_path):
+    wide = Learner(mlp(hidden_size=32), make_dls(), device='cpu')
+    wide.fit(1)
+    wide.save(tmp_path / 'wide.pt')
+    learn = make_learner()
+    learn.fit(2)
+    before, rows = _params(learn.model), list(learn._rows)
+    opt_before = {k: v['exp_avg'].clone() for k, v in learn.opt.state_dict()['state'].items()}
+    with pytest.raises(ValueError, match='Nothing was loaded'):
+        learn.load(tmp_path / 'wide.pt')
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    assert learn._rows == rows
+    assert all(torch.equal(opt_before[k], v['exp_avg']) for k, v in learn.opt.state_dict()['state'].items())
+
+
+def test_learner_load_of_a_bare_state_dict(tmp_path):
+    src = make_learner()
+    src.fit(1)
+    torch.save(src.model.state_dict(), tmp_path / 'bare.pt')
+    learn = make_learner()
+    learn.fit(2)
+    learn.load(tmp_path / 'bare.pt')
+    assert learn.validate() == src.validate()
+    assert len(learn.history) == 2  # a bare state dict carries no history: it is kept
+
+
+def test_learner_load_with_another_optimizer_layout_loads_nothing(tmp_path):
+    src = make_learner()
+    src.fit(1)
+    src.save(tmp_path / 'm.pt')
+    learn = make_learner(opt_func=lambda ps, lr: torch.optim.Adam([{'params': list(ps)[:2]}, {'params': []}], lr=lr))
+    learn.fit(1)
+    before = _params(learn.model)
+    with pytest.raises(ValueError, match='with_opt=False'):
+        learn.load(tmp_path / 'm.pt')
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    learn.load(tmp_path / 'm.pt', with_opt=False)
+    assert learn.validate() == src.validate()
+
+
+# --- checkpoint paths are checked before training --------------------------------------------
+
+def test_checkpoint_unknown_placeholder(tmp_path):
+    with pytest.raises(ValueError, match=r"placeholder\(s\) \['fold'\].*only \{epoch\}"):
+        CheckpointCB(tmp_path / 'm-{fold}.pt')
+    with pytest.raises(ValueError, match=r"placeholder\(s\) \[''\]"):
+        CheckpointCB(tmp_path / 'm-{}.pt')
+    CheckpointCB(tmp_path / 'm-{epoch:03d}.pt')  # a format spec is fine
+
+
+def test_checkpoint_path_that_is_a_folder(tmp_path):
+    with pytest.raises(IsADirectoryError, match='is a folder'):
+        CheckpointCB(tmp_path)
+
+
+def test_checkpoint_unwritable_folder_fails_before_training(tmp_path):
+    cb = CheckpointCB(tmp_path / 'ro' / 'm.pt')
+    counter = CountStepsCB()
+    real_access = os.access
+    with pytest.MonkeyPatch.context() as mp:  # root may write anywhere, so simulate a read-only folder
+        mp.setattr(os, 'access', lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+        with pytest.raises(PermissionError, match='not a folder this user may write to'):
+            make_learner().fit(1, cbs=[cb, counter])
+    assert counter.steps == 0
+
+
+def test_checkpoint_parent_that_is_a_file(tmp_path):
+    (tmp_path / 'afile').write_text('x')
+    with pytest.raises(PermissionError, match='afile is not a folder'):
+        CheckpointCB(tmp_path / 'afile' / 'm.pt')
+
+
+# --- sweep keeps finished runs; kfold scores the final epoch ----------------------------------
+
+def flaky_fn(lr, hidden_size=16, epochs=1):
+    if lr > 1:
+        raise RuntimeError(f'diverged at lr={lr}')
+    return train_fn(lr, hidden_size, epochs)
+
+
+def test_sweep_keeps_finished_runs_and_records_the_failed_one():
+    with pytest.warns(UserWarning, match="1 of 3 runs failed .*diverged at lr=10"):
+        df = sweep({'lr': [1e-3, 10, 1e-2]}, flaky_fn)
+    assert len(df) == 3 and list(df.columns)[-1] == 'error'
+    assert df.error.isna().tolist() == [True, False, True]
+    assert df.error.iloc[1] == 'RuntimeError: diverged at lr=10'
+    assert df.acc.notna().tolist() == [True, False, True]
+    assert df.columns.tolist()[:6] == ['lr', 'acc', 'best_epoch', 'final_train_loss', 'final_valid_loss', 'seconds']
+
+
+def test_sweep_on_error_stop_returns_the_rows_so_far():
+    with pytest.warns(UserWarning):
+        df = sweep({'lr': [1e-3, 10, 1e-2]}, flaky_fn, on_error='stop')
+    assert df.lr.tolist() == [1e-3, 10] and df.error.notna().tolist() == [False, True]
+    with pytest.raises(ValueError, match="on_error must be 'continue' or 'stop'"):
+        sweep({'lr': [1e-3]}, flaky_fn, on_error='ignore')
+
+
+def test_sweep_where_every_run_fails():
+    with pytest.warns(UserWarning, match='2 of 2 runs failed'):
+        df = sweep({'lr': [10, 20]}, flaky_fn)
+    assert df.columns.tolist() == ['lr', 'seconds', 'error']
+
+
+def test_kfold_scores_the_final_epoch_not_the_best():
+    hs = [pd.DataFrame({'epoch': [0, 1, 2], 'train_loss': [1., .8, .6], 'valid_loss': [1., .9, 1.1], 'acc': [.5, .9, .6]}),
+          pd.DataFrame({'epoch': [0, 1, 2], 'train_loss': [1., .8, .6], 'valid_loss': [1., .9, 1.1], 'acc': [.4, .8, .7]})]
+    df = kfold(lambda i: hs[i], 2)
+    assert df.acc.iloc[:2].tolist() == [.6, .7]  # not the best epochs' .9 and .8
+    assert df.epoch.iloc[:2].tolist() == [2, 2]
+    assert df.loc['mean', 'acc'] == pytest.approx(.65)
+    assert df.columns.name == 'acc at the final epoch of each fold'
+    assert 'best_epoch' not in df.columns
+
+
+def test_an_error_before_training_is_not_masked_by_after_fit(tmp_path):
+    class FailFirstCB(Callback):
+        order = -100
+        def before_fit(self, learn): raise RuntimeError('setup failed')
+    learn = make_learner()
+    learn.fit(1)
+    cbs = [FailFirstCB(), EarlyStoppingCB(), CheckpointCB(tmp_path / 'm.pt', every_epoch=False), ProgressCB(bars=False, table=False)]
+    with pytest.raises(RuntimeError, match='setup failed'):
+        learn.fit(1, cbs=cbs)
+    assert not (tmp_path / 'm.pt').exists() and len(learn.history) == 1
+    learn.fit(1)
+    assert learn.history.epoch.tolist() == [0, 1]

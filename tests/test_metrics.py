@@ -76,7 +76,7 @@ def test_to_labels_rejects_bad_shapes_and_values():
         to_labels(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match='integer label ids'):
         to_labels(np.array([True, False]))
-    with pytest.raises(ValueError, match=r'\(N, 0\)'):
+    with pytest.raises(ValueError, match=r'shape \(3, 0\).*C >= 2'):
         to_labels(np.zeros((3, 0)))
 
 
@@ -237,3 +237,37 @@ def test_plot_curves_draws_into_a_given_figure_without_pyplot():
     assert plot_curves(_history(), fig=mine) is mine
     plot_curves(_history(metrics=()), fig=mine)  # cleared first: one panel, not three
     assert len(mine.axes) == 1
+
+
+@pytest.mark.parametrize('f', SCORES)
+def test_column_targets_are_refused_not_argmaxed(f):
+    x, t = _data()
+    with pytest.raises(ValueError, match=r'targs has shape \(200, 1\).*squeeze'):
+        f(x, t[:, None])  # arg-maxing the column would make every target 0
+
+
+@pytest.mark.parametrize('f', SCORES)
+def test_non_finite_scores_are_refused(f):
+    x, t = _data()
+    x[5, 1] = np.nan
+    with pytest.raises(ValueError, match='NaN or infinite scores in 1 of 200 rows .*row 5'):
+        f(x, t)
+    x[5, 1] = np.inf
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        f(torch.tensor(x), t)
+
+
+def test_ambiguous_shapes_are_errors():
+    with pytest.raises(ValueError, match='C >= 2'):
+        accuracy(np.zeros((4, 1)), [0, 0, 0, 0])  # one score per row
+    with pytest.raises(ValueError, match='not one-hot'):
+        accuracy(np.eye(3), np.full((3, 3), 1 / 3))  # probabilities as targets
+    assert accuracy(np.eye(3), np.eye(3)) == 1.0  # one-hot targets are fine
+
+
+def test_per_token_scores_pair_with_per_token_targets():
+    s = np.zeros((2, 3, 4))
+    s[..., 1] = 1.
+    t = np.ones((2, 3), dtype=int)
+    t[0, 0] = 2
+    assert accuracy(s, t) == pytest.approx(5 / 6)

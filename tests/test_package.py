@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NBS = sorted(p for p in (ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
+NBS = sorted(p for p in (ROOT / 'nbs').glob('[0-9][0-9]*_*.ipynb'))
 
 
 def _default_exp(nb_path):

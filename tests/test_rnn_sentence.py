@@ -1,0 +1,174 @@
+"Tests of seqlab.rnn_sentence: packing, the last-state bug, pooling and padding, every configuration, bad inputs."
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+from seqlab.data import pad_collate, run_packed
+from seqlab.datasets import load_trec
+from seqlab.learner import to_device
+from seqlab.rnn_sentence import (RNN_CELLS, RNN_EMBEDDINGS, SENTENCE_POOLINGS, RNNSentenceClassifier, RNNSentenceConfig,
+                                 build_rnn_sentence, last_real_state, pack_collate, prepare_sentences, rnn_sentence_results,
+                                 sentence_loaders, train_rnn_sentence)
+
+torch.set_num_threads(1)
+
+LENS = torch.tensor([6, 3, 1, 5])
+DEPTHS = [(c, bi, n) for c in RNN_CELLS for bi in (False, True) for n in (1, 2)]
+
+
+@pytest.fixture(scope='module')
+def prep():
+    return prepare_sentences(load_trec(quick=True, n=200, seed=0, verbose=False))
+
+
+def _batch(vocab_size=30, seed=0):
+    "Padded ids (B, 6) with lengths LENS and non-zero ids only at real steps."
+    g = torch.Generator().manual_seed(seed)
+    items = [(torch.randint(2, vocab_size, (int(n),), generator=g), i % 3) for i, n in enumerate(LENS)]
+    return items, pad_collate(items)
+
+
+@pytest.mark.parametrize('cell,bi,layers', DEPTHS)
+def test_packed_equals_unpadded_at_every_real_step(cell, bi, layers):
+    torch.manual_seed(0)
+    rnn = RNN_CELLS[cell](4, 3, num_layers=layers, batch_first=True, bidirectional=bi)
+    x = torch.randn(len(LENS), 6, 4)
+    out, _ = run_packed(rnn, x, LENS)
+    for b, n in enumerate(LENS.tolist()):
+        alone, _ = rnn(x[b:b + 1, :n])  # the same sequence, no padding at all
+        torch.testing.assert_close(out[b, :n], alone[0], atol=1e-6, rtol=1e-5)
+        assert out[b, n:].abs().max() == 0 if n < 6 else True
+
+
+@pytest.mark.parametrize('cell,bi,layers', DEPTHS)
+def test_model_packed_once_equals_packed_in_forward(cell, bi, layers):
+    items, ((tok, lens), _) = _batch()
+    (pk, lens2), _ = pack_collate(items)
+    torch.manual_seed(0)
+    m = RNNSentenceClassifier(RNNSentenceConfig(30, 3, 5, cell, 4, layers, bi)).eval()
+    h_pad, _ = m.encode(tok, lens)
+    h_pk, _ = m.encode(pk, lens2)
+    torch.testing.assert_close(h_pk, h_pad, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('cell,bi,layers', DEPTHS)
+def test_last_state_at_own_last_step_and_backward_at_first(cell, bi, layers):
+    torch.manual_seed(1)
+    rnn = RNN_CELLS[cell](4, 3, num_layers=layers, batch_first=True, bidirectional=bi)
+    x = torch.randn(len(LENS), 6, 4)
+    out, h_n = run_packed(rnn, x, LENS)
+    h_n = h_n[0] if cell == 'lstm' else h_n
+    final = torch.cat([h_n[-2], h_n[-1]], -1) if bi else h_n[-1]
+    z = last_real_state(out, LENS, bi)
+    torch.testing.assert_close(z, final, atol=1e-6, rtol=1e-5)
+    for b, n in enumerate(LENS.tolist()):
+        torch.testing.assert_close(z[b, :3], out[b, n - 1, :3])  # forward: its own last real step
+        if bi:
+            torch.testing.assert_close(z[b, 3:], out[b, 0, 3:])  # backward: its first step
+    naive = rnn(x)[0][:, -1]  # the bug: the last padded step of an unpacked run
+    short = LENS < 6
+    assert (naive[short] - final[short]).abs().amax(1).min() > 1e-4
+
+
+@pytest.mark.parametrize('pooling', SENTENCE_POOLINGS)
+@pytest.mark.parametrize('bi', [False, True])
+def test_every_pooling_ignores_padding(pooling, bi):
+    items, ((tok, lens), _) = _batch()
+    torch.manual_seed(0)
+    m = RNNSentenceClassifier(RNNSentenceConfig(30, 3, 5, 'gru', 4, 1, bi, pooling, attn_dim=4, batch_norm=True)).eval()
+    ref = m(tok, lens)
+    wider = torch.cat([tok, torch.full((len(tok), 4), 7)], 1)  # garbage ids in the padding, and more of it
+    torch.testing.assert_close(m(wider, lens), ref, atol=1e-6, rtol=1e-5)
+    for b, n in enumerate(lens.tolist()):
+        torch.testing.assert_close(m(tok[b:b + 1, :n], lens[b:b + 1])[0], ref[b], atol=1e-6, rtol=1e-5)
+    if pooling == 'attention':
+        _, w = m(tok, lens, return_attn=True)
+        assert w[torch.arange(6)[None] >= lens[:, None]].abs().max() == 0
+
+
+def test_unpacked_last_reads_padding():
+    items, ((tok, lens), _) = _batch()
+    m = RNNSentenceClassifier(RNNSentenceConfig(30, 3, 5, 'rnn', 4, pack=False)).eval()
+    wider = torch.cat([tok, torch.zeros(len(tok), 3, dtype=tok.dtype)], 1)
+    assert (m(tok, lens) - m(wider, lens)).abs().max() > 1e-4
+
+
+def _vectors(vocab, dim):
+    from gensim.models import KeyedVectors
+    kv = KeyedVectors(dim)
+    words = [w for w in vocab.itos[2:] if len(w) > 3]  # the others are OOV
+    kv.add_vectors(words, np.random.default_rng(0).normal(size=(len(words), dim)).astype(np.float32))
+    return kv
+
+
+# every cell x pooling x direction x depth; the three input embeddings take turns (each meets every cell and pooling)
+CONFIGS = [(*c, RNN_EMBEDDINGS[i % 3]) for i, c in enumerate(itertools.product(RNN_CELLS, SENTENCE_POOLINGS, (False, True), (1, 2)))]
+
+
+@pytest.mark.parametrize('cell,pooling,bi,layers,embedding', CONFIGS)
+def test_every_configuration_builds_and_trains_one_batch(prep, cell, pooling, bi, layers, embedding):
+    torch.manual_seed(0)
+    cfg = RNNSentenceConfig(len(prep.vocab), len(prep.classes), 6, cell, 5, layers, bi, pooling, dropout=0.1,
+                            batch_norm=layers == 2, embedding=embedding, attn_dim=4)
+    m = build_rnn_sentence(cfg, prep.vocab, _vectors(prep.vocab, 6) if embedding != 'random' else None)
+    (xb, lens), yb = next(iter(sentence_loaders(prep, bs=8, collate='pack' if bi else 'pad').train))
+    emb0 = m.embedding.weight.detach().clone()
+    rnn0 = [p.detach().clone() for p in m.rnn.parameters()]
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    loss = torch.nn.functional.cross_entropy(m(xb, lens), yb)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert any((p - q).abs().max() > 0 for p, q in zip(m.rnn.parameters(), rnn0))
+    assert torch.equal(m.embedding.weight, emb0) == (embedding == 'word2vec_frozen')
+
+
+def test_learner_trains_with_packed_batches(prep):
+    learn = train_rnn_sentence(prep, epochs=1, bs=16, collate='pack', batches='bucket', embedding_dim=6, hidden_size=5)
+    assert len(learn.history) == 1 and np.isfinite(learn.history['train_loss'].iloc[0])
+    preds, targs = learn.get_preds('test')
+    assert preds.shape == (len(prep.test), len(prep.classes))
+    (pk, lens), yb = next(iter(learn.dls.test))
+    assert isinstance(to_device(pk, 'cpu'), PackedSequence)
+
+
+def test_pack_collate_keeps_order():
+    items, ((tok, lens), yb) = _batch()
+    (pk, lens2), yb2 = pack_collate(items)
+    assert torch.equal(yb, yb2) and torch.equal(lens, lens2)
+    assert pk.data.numel() == int(lens.sum())
+
+
+@pytest.mark.parametrize('field,bad,choice', [('cell', 'transformer', "'lstm'"), ('pooling', 'sum', "'attention'"),
+                                              ('embedding', 'glove', "'word2vec_frozen'")])
+def test_unknown_name_lists_the_choices(field, bad, choice):
+    with pytest.raises(ValueError, match=f"{field}='{bad}' is unknown: use one of .*{choice}"):
+        RNNSentenceConfig(**{field: bad})
+
+
+def test_bad_inputs(prep):
+    with pytest.raises(ValueError, match='hidden_size'):
+        RNNSentenceConfig(hidden_size=0)
+    with pytest.raises(ValueError, match='dropout'):
+        RNNSentenceConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="'random' or 'bucket'"):
+        sentence_loaders(prep, batches='sorted')
+    with pytest.raises(ValueError, match="'pad' or 'pack'"):
+        sentence_loaders(prep, collate='packed')
+    with pytest.raises(ValueError, match="'Adadelta'"):
+        train_rnn_sentence(prep, epochs=0, opt='LBFGS')
+    with pytest.raises(ValueError, match='needs vectors'):
+        build_rnn_sentence(RNNSentenceConfig(len(prep.vocab), embedding='word2vec_finetuned'), prep.vocab)
+    with pytest.raises(ValueError, match='set them equal'):
+        RNNSentenceClassifier(RNNSentenceConfig(30, embedding_dim=8), torch.nn.Embedding(30, 4))
+    with pytest.raises(ValueError, match='length of 0'):
+        RNNSentenceClassifier(RNNSentenceConfig(30, embedding_dim=4, hidden_size=3))(torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_results_table_names_the_data():
+    df = rnn_sentence_results({'ours': {'our test': '0.9'}, 'anchor': {'report test': '0.94'}}, 'generated sample (seed 0)')
+    assert df.loc['ours', 'our data'] == 'generated sample (seed 0)'
+    assert df.loc['anchor', 'our data'] == ''
