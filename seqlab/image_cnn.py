@@ -22,7 +22,7 @@ from .metrics import accuracy, precision_macro, recall_macro, f1_macro
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'INITS', 'IMAGE_CNN_ARCHS', 'IMAGE_METRICS', 'image_stats', 'normalize_images', 'check_image_batch',
            'ImageCNNConfig', 'image_cnn_config', 'image_cnn_features', 'image_cnn_head', 'init_image_cnn', 'ImageCNN',
-           'n_params', 'DeviceImageLoader', 'image_loaders', 'LayerGradNormCB', 'train_image_cnn',
+           'cnn_param_count', 'DeviceImageLoader', 'image_loaders', 'LayerGradNormCB', 'train_image_cnn',
            'capture_activations', 'plot_layer_grads', 'plot_activation_hists', 'activation_scales', 'random_crop_flip',
            'patch_whitening', 'FastCNNConfig', 'fast_cnn_block', 'FastCNN', 'tta_logits', 'train_fast_cnn',
            'image_cnn_scores']
@@ -199,7 +199,7 @@ class ImageCNN(nn.Module):
         return self.head(self.features(x))  # (B, C, H/8, W/8) -> (B, n_classes)
 
 # %% ../nbs/12_image_cnn.ipynb #66a6fa0a
-def n_params(
+def cnn_param_count(
     model: nn.Module,  # any module
 ) -> int:
     "The number of trainable parameters of `model`."
