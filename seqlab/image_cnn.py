@@ -307,9 +307,10 @@ def train_image_cnn(
 def capture_activations(
     model: nn.Module,  # the network
     xb: torch.Tensor,  # an input batch
-    kinds: tuple = (nn.Sigmoid, nn.ReLU),  # record the outputs of modules of these types
+    kinds: tuple | None = None,  # record the outputs of modules of these types; None: (nn.Sigmoid, nn.ReLU)
 ) -> dict:
     "`{module name: its output (on the CPU)}` for one forward pass in eval mode."
+    kinds = (nn.Sigmoid, nn.ReLU) if kinds is None else tuple(kinds)
     acts, hooks = {}, []
     for name, m in model.named_modules():
         if isinstance(m, kinds):
@@ -371,10 +372,10 @@ def plot_activation_hists(
 def activation_scales(
     model: nn.Module,  # the network
     xb: torch.Tensor,  # an input batch
-    kinds: tuple = (nn.ReLU,),  # the modules whose outputs are measured
+    kinds: tuple | None = None,  # the modules whose outputs are measured; None: (nn.ReLU,)
 ) -> pd.Series:
     "How much each layer's output varies from image to image: the std over the batch, averaged over units; and the logits'."
-    acts = capture_activations(model, xb, kinds)
+    acts = capture_activations(model, xb, (nn.ReLU,) if kinds is None else kinds)
     with torch.no_grad():
         acts['logits'] = model.eval()(xb)
     return pd.Series({n: float(a.float().flatten(1).std(0).mean()) for n, a in acts.items()}, name='signal')
