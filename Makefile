@@ -28,6 +28,8 @@ $(VENV)/.installed: settings.ini setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev]"
+	# the notebooks' kernel: display name = name (what nbdev_clean keeps), so opening a notebook changes nothing
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3
 	touch $@
 
 install: $(VENV)/.installed

@@ -93,7 +93,7 @@ def _filter_defaults():
             mixed = (trees and P.cell_lang(cell) == 'python'
                      and not (cell.directives_.keys() & {'export', 'exports', 'exporti', 'exec_doc'})
                      and not P._show_docs(trees)
-                     and any(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
+                     and any(isinstance(n, (ast.Import, ast.ImportFrom)) for t in trees for n in ast.walk(t))  # nested too
                      and not all(isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees))
             if not mixed:
                 return super().__call__(cell)
@@ -102,6 +102,8 @@ def _filter_defaults():
             if cell.directives_.get('eval:', [''])[0].lower() == 'false':
                 return
             code = '\n'.join(ast.unparse(t) for t in trees if isinstance(t, (ast.Import, ast.ImportFrom)))
+            if not code:  # imports only inside an `if` or a function: they belong to the demo, which the docs do not run
+                return
             self.k.run(code)
             if self.k.exc:
                 title = getattr(self.nb, 'frontmatter_', {}).get('title', '')

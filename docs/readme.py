@@ -74,7 +74,7 @@ def notebook_table(root: Path = ROOT) -> str:
         for p in rows:
             info = nb_info(p)
             summary = info['summary'].replace('|', '\\|')
-            num = re.match(r'^(\d+)', p.name).group(1)
+            num = p.name.split('_', 1)[0]  # '01b' for 01b_download.ipynb
             out.append(f"| {num} | [{info['title']}]({p.name}) | {summary} "
                        f"| [![Open In Colab]({COLAB_BADGE})]({colab_url(s, p.name)}) |")
     return '\n'.join(out)

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device
 from .data import tokenize, Vocab, TextDataset, DataLoaders
-from .embeddings import make_embedding, vectors_for, train_vectors
+from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint
 from .learner import Learner
 from .metrics import f1_micro
 
@@ -329,6 +329,7 @@ def article_vectors(
     out = {}
     for k in kinds:
         kv = train_vectors(corpus, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
+        kv.trained_on = texts_fingerprint(prep.token_lists)  # the same training texts, their unknown words dropped
         kv.source = (f"GloVe STAND-IN (CBOW word2vec; gensim has no GloVe trainer), window {window}; " if k == 'glove'
                      else f"window {window}; ") + kv.source
         out[k] = kv

@@ -289,7 +289,7 @@ def plot_curves(
     first = min(int(h['epoch'].min()) for h in runs.values())
     for ax, what in zip(axs, ['loss', metric]):
         ax.set(xlabel='epoch', ylabel=what, title=what)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if n_epochs is not None:
             ax.set_xlim(first - 0.5, first + n_epochs - 0.5)
         ax.legend(fontsize='small')

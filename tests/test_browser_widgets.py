@@ -1,11 +1,19 @@
 """The two explorers in a real JupyterLab, driven by headless Chromium.
 
 The test writes a small demo notebook into a temporary folder, starts JupyterLab on 127.0.0.1
-(empty token, a free port, settings and workspaces in the temporary folder), opens the notebook,
-runs all cells, finds the hyperparameter explorer's sliders, buttons and live plot, picks a value,
-clicks Run and waits for the new row in the runs table. It checks the attention explorer too, that
-no request left 127.0.0.1, and saves screenshots of both explorers outside the repository, in
+(empty token, a free port, settings and workspaces in the temporary folder), opens the notebook
+with the Log Console beside it, runs all cells, finds the hyperparameter explorer's sliders,
+buttons and live plot, picks a value, clicks Run and waits for the new row in the runs table. It
+types values outside the sliders' ranges (the explorer must say it corrected them), presses Stop
+during a run (the run must be labelled stopped, with where it stopped), runs a grid sweep (the
+heatmap's axes must be the sweep's values), checks that the runs table keeps its height and that
+no figure reached the Log Console. It checks the attention explorer too, that no request left
+127.0.0.1, and saves screenshots of both explorers outside the repository, in
 `$SEQLAB_SCREENSHOTS` (default: `<tmp>/seqlab-widget-screenshots`).
+
+A second test opens a copy of `nbs/06_widgets.ipynb` in a temporary git repository, lets the
+kernel start, saves it from JupyterLab and checks that `git status` is clean: reading a notebook
+must not modify it.
 
 Without Chromium or Playwright the test is skipped, except under CI (`CI=true`), where it fails.
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,7 +50,8 @@ import numpy as np, torch, torch.nn as nn
 torch.set_num_threads(1)
 from seqlab.core import set_seed
 from seqlab.data import TextDataset, DataLoaders
-from seqlab.learner import Learner
+import time
+from seqlab.learner import Callback, Learner
 from seqlab.metrics import accuracy
 from seqlab.widgets import HyperparamExplorer, AttentionExplorer''',
     '''KEYWORDS = {'sport': ['goal', 'match', 'team'], 'music': ['song', 'band', 'guitar'], 'food': ['bread', 'soup', 'chef']}
@@ -76,9 +86,15 @@ dls = DataLoaders.from_datasets(train_ds, valid_ds, bs=32)''',
         logits = self.head((w.unsqueeze(-1) * h).sum(1))
         return (logits, [sa, w]) if return_attn else logits
 
+class SlowCB(Callback):
+    "Sleeps after each training batch, so that an epoch lasts long enough for a click on Stop to land in it."
+    def after_batch(self, learn):
+        if learn.training:
+            time.sleep(0.03)
+
 def train_fn(lr, embedding_dim, num_heads):
     set_seed(0)
-    return Learner(TinyAttn(len(vocab), 3, embedding_dim, num_heads), dls, lr=lr, metrics=[accuracy])
+    return Learner(TinyAttn(len(vocab), 3, embedding_dim, num_heads), dls, lr=lr, metrics=[accuracy], cbs=[SlowCB()])
 
 hx = HyperparamExplorer({'lr': (1e-3, 1e-1, 'log'), 'embedding_dim': [8, 16], 'num_heads': [1, 2]}, train_fn, epochs=4)
 hx.controls['lr'].value = 0.03
@@ -104,7 +120,9 @@ def _write_settings(settings: Path):
     "User settings for this JupyterLab only: render every cell (no windowing), no news, no update checks."
     files = {'@jupyterlab/notebook-extension/tracker.jupyterlab-settings': {'windowingMode': 'none'},
              '@jupyterlab/apputils-extension/notification.jupyterlab-settings': {'fetchNews': 'false',
-                                                                                   'checkForUpdates': False}}
+                                                                                   'checkForUpdates': False},
+             # every message that reaches the Log Console is shown (a stray figure is logged at level 'info')
+             '@jupyterlab/logconsole-extension/plugin.jupyterlab-settings': {'defaultLogLevel': 'debug'}}
     for name, value in files.items():
         p = settings / name
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +192,7 @@ def page(chromium, lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            pg = browser.new_page(viewport={'width': 1400, 'height': 1000})
+            pg = browser.new_page(viewport={'width': 1400, 'height': 1400})
             pg.set_default_timeout(30_000)
             pg.requests_seen = []
             pg.on('request', lambda r: pg.requests_seen.append(r.url))
@@ -208,9 +226,76 @@ def _rows(pg) -> int:
     return pg.locator('.seqlab-hyperparam-explorer .seqlab-runs-table table tbody tr').count()
 
 
+def _status(hx) -> str:
+    return hx.locator('.seqlab-status').inner_text()
+
+
+def _typed_values_are_corrected_aloud(pg, hx):
+    "Type lr = 5 (the range ends at 0.1) and epochs = 30 (the slider ends at 12): both are set to the end, and said."
+    boxes = hx.locator('.widget-text input[type="text"]')  # the boxes beside the lr and epochs sliders
+    boxes.nth(0).fill('5')
+    boxes.nth(0).press('Enter')
+    hx.locator('.seqlab-notice:has-text("lr 5 is outside its range 0.001 … 0.1: set to 0.1.")').wait_for(timeout=30_000)
+    boxes.nth(0).fill('0.03')
+    boxes.nth(0).press('Enter')
+    boxes.nth(1).fill('30')
+    boxes.nth(1).press('Enter')
+    hx.locator('.seqlab-notice:has-text("epochs 30 is outside its range 1 … 12: set to 12.")').wait_for(timeout=30_000)
+    assert 'lr 5' not in hx.locator('.seqlab-notice').inner_text()  # the corrected lr was replaced: no stale note
+    assert boxes.nth(1).input_value() == '12'
+
+
+def _stop_cuts_a_run_short(pg, hx):
+    "Run 12 epochs, press Stop during epoch 3: the run is stopped, its 'stopped at' says where, and Stop acts fast."
+    n0 = _rows(pg)
+    hx.locator('button:has-text("Run")').click()
+    pg.wait_for_function("() => /epoch [2-9] of 12/.test(document.querySelector('.seqlab-hyperparam-explorer .seqlab-status').innerText)",
+                         timeout=RUN_S * 1000)
+    assert re.search(r'Run \d+: epoch \d+ of 12, training with lr=0\.03', _status(hx)), _status(hx)
+    t0 = time.time()
+    hx.locator('button:has-text("Stop")').click()
+    pg.wait_for_function(f"() => document.querySelectorAll('.seqlab-runs-table table tbody tr').length > {n0}", timeout=RUN_S * 1000)
+    stop_s = time.time() - t0
+    cells = hx.locator('.seqlab-runs-table table tbody tr').last.inner_text().split('\t')
+    status, stopped_at, epochs_run = cells[-3], cells[-2], int(cells[-4])
+    assert status == 'stopped' and epochs_run < 12, cells
+    assert re.fullmatch(rf'epoch {epochs_run + 1} of 12: \d/7 batches|after epoch {epochs_run} of 12', stopped_at), cells
+    assert 'stopped' in _status(hx)
+    assert stop_s < 10, f'Stop took {stop_s:.1f} s to act'
+    print(f'\nStop: {stopped_at!r}, {stop_s:.2f} s from the click to the row')
+
+
+def _grid_sweep_and_heatmap(pg, hx):
+    "A grid sweep of 12 one-epoch runs; the heatmap's axes are the sweep's values, not the manual runs'."
+    boxes = hx.locator('.widget-text input[type="text"]')
+    boxes.nth(1).fill('1')
+    boxes.nth(1).press('Enter')
+    assert hx.locator('input[type="number"]').is_disabled()  # 'runs' does not apply to a grid
+    assert 'grid: 12 runs' in hx.locator('.seqlab-sweep-size').inner_text()
+    n0 = _rows(pg)
+    hx.locator('button:has-text("Sweep")').click()
+    pg.wait_for_function(f"() => document.querySelectorAll('.seqlab-runs-table table tbody tr').length >= {n0 + 12}"
+                         " && document.querySelector('.seqlab-heatmap-axes')", timeout=4 * RUN_S * 1000)
+    axes = hx.locator('.seqlab-heatmap-axes').inner_text()
+    assert 'over 12 runs (the last sweep)' in axes and 'x: lr = 0.001, 0.01, 0.1; y: embedding_dim = 8, 16' in axes, axes
+    hx.locator('.seqlab-analysis-plot img').wait_for(state='visible', timeout=30_000)
+    hx.locator('select').nth(2).select_option('num_heads')  # y (the selects: overlay list, x, y, runs)
+    hx.locator('button:has-text("Heatmap")').click()
+    hx.locator('.seqlab-heatmap-axes:has-text("y: num_heads = 1, 2")').wait_for(timeout=30_000)
+    hx.locator('select').nth(2).select_option('lr')  # x == y: refused next to the button, the old heatmap cleared
+    hx.locator('button:has-text("Heatmap")').click()
+    hx.locator('.seqlab-analysis-msg .seqlab-error:has-text("x and y are both lr")').wait_for(timeout=30_000)
+    assert hx.locator('.seqlab-analysis-plot img').count() == 0
+    hx.locator('select').nth(2).select_option('embedding_dim')
+    hx.locator('button:has-text("Heatmap")').click()
+    hx.locator('.seqlab-analysis-plot img').wait_for(state='visible', timeout=30_000)
+
+
 def test_explorers_in_jupyterlab(page, lab):
     pg = page
     SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.wait_for_function('() => window.jupyterapp && window.jupyterapp.commands.hasCommand("logconsole:open")', timeout=60_000)
+    pg.evaluate("window.jupyterapp.commands.execute('logconsole:open', {insertMode: 'split-bottom'})")
     _run_all_cells(pg)
     hx = pg.locator('.seqlab-hyperparam-explorer')
     hx.wait_for(state='visible', timeout=CELLS_S * 1000)
@@ -242,8 +327,24 @@ def test_explorers_in_jupyterlab(page, lab):
                          timeout=30_000)
     assert 'Run 2 done' in hx.locator('.seqlab-status').inner_text()
     hx.locator('.seqlab-live-plot img').wait_for(state='visible', timeout=30_000)
+    assert last.split('\t')[-2] == ''  # a run that Stop did not cut has no 'stopped at'
+
+    _typed_values_are_corrected_aloud(pg, hx)
+    _stop_cuts_a_run_short(pg, hx)
+    _grid_sweep_and_heatmap(pg, hx)
     shot_hx = SHOTS / 'hyperparam_explorer.png'
     hx.screenshot(path=str(shot_hx))
+    # the runs table keeps its height (it scrolls) however many runs there are
+    box = hx.locator('.seqlab-runs-table').bounding_box()
+    assert _rows(pg) >= 15 and box['height'] < 260, (box, _rows(pg))
+    assert pg.evaluate("() => { const d = document.querySelector('.seqlab-hyperparam-explorer .seqlab-runs');"
+                       " return d.scrollHeight > d.clientHeight; }")
+    # no figure reached the Log Console: every click's output stayed in the explorer
+    pg.wait_for_timeout(1000)
+    log = pg.locator('.jp-LogConsole')
+    assert log.count() >= 1
+    assert log.locator('img').count() == 0, log.first.inner_text()[:500]
+    assert 'image/png' not in log.first.inner_text() and '<Figure' not in log.first.inner_text()
 
     # the attention explorer: example picker, layer and head, shaded text, heatmap image, top-tokens table
     assert ae.locator('select').count() >= 3
@@ -272,3 +373,40 @@ def test_explorers_in_jupyterlab(page, lab):
     outside = sorted({u for u in pg.requests_seen if urlparse(u).scheme in ('http', 'https', 'ws', 'wss')
                       and urlparse(u).hostname not in ('127.0.0.1', 'localhost')})
     assert not outside, outside
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _git(repo: Path, *args) -> str:
+    env = {**os.environ, 'GIT_AUTHOR_NAME': 't', 'GIT_AUTHOR_EMAIL': 't@t', 'GIT_COMMITTER_NAME': 't',
+           'GIT_COMMITTER_EMAIL': 't@t'}
+    return subprocess.run(['git', *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def test_opening_and_saving_a_notebook_leaves_git_clean(page, lab):
+    "Open a copy of a project notebook, let its kernel start, save it from JupyterLab: git sees no change."
+    pg = page
+    _, tmp = lab
+    repo = tmp / 'root' / 'repo'
+    repo.mkdir()
+    shutil.copy(ROOT / 'nbs' / '06_widgets.ipynb', repo / '06_widgets.ipynb')
+    shutil.copy(ROOT / '.gitignore', repo / '.gitignore')  # the project's: it ignores .ipynb_checkpoints/
+    _git(repo, 'init', '-q')
+    _git(repo, 'add', '06_widgets.ipynb', '.gitignore')
+    _git(repo, 'commit', '-qm', 'the notebook as stored')
+    pg.evaluate("window.jupyterapp.commands.execute('docmanager:open', {path: 'repo/06_widgets.ipynb'})")
+    pg.wait_for_function("""() => { const w = window.jupyterapp.shell.currentWidget;
+        return w && w.context && w.context.path === 'repo/06_widgets.ipynb' && w.sessionContext.session
+               && w.sessionContext.session.kernel && w.sessionContext.session.kernel.connectionStatus === 'connected'
+               && w.sessionContext.session.kernel.status === 'idle'; }""", timeout=120_000)
+    pg.wait_for_timeout(3000)  # kernel info (language_info) and kernelspec reach the notebook's metadata
+    pg.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    pg.wait_for_function("""() => { const w = window.jupyterapp.shell.currentWidget;
+        return w && w.context.path === 'repo/06_widgets.ipynb' && !w.context.model.dirty; }""", timeout=60_000)
+    pg.wait_for_timeout(2000)
+    saved = json.loads((repo / '06_widgets.ipynb').read_text())
+    assert saved['metadata']['kernelspec']['name'] == 'python3'
+    status = _git(repo, 'status', '--porcelain')
+    diff = _git(repo, 'diff', '--stat') + _git(repo, 'diff')[:3000]
+    assert status == '', f'opening and saving the notebook changed it:\n{diff}'

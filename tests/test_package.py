@@ -35,3 +35,43 @@ def test_no_name_is_exported_twice():
             owners[name].append(mod.__name__)
     twice = {n: m for n, m in owners.items() if len(m) > 1}
     assert not twice, f'names exported by more than one module: {twice}'
+
+
+def _code_cells(nb_path):
+    return [''.join(c['source']) for c in json.loads(nb_path.read_text())['cells'] if c['cell_type'] == 'code']
+
+
+def test_no_more_than_six_exported_cells_in_a_row():
+    "A learner sees a demo or a check at least after every six exported cells (hidden cells do not count as either)."
+    long = {}
+    for nb in NBS:
+        run = best = 0
+        for src in _code_cells(nb):
+            if re.search(r'^#\|\s*export\b', src, re.M):
+                run += 1
+                best = max(best, run)
+            elif src.strip() and not re.search(r'^#\|\s*hide', src, re.M):
+                run = 0
+        if best > 6:
+            long[nb.name] = best
+    assert not long, f'notebooks with more than 6 exported cells in a row (add a demo or check between them): {long}'
+
+
+def test_no_doc_heading_shows_a_private_name():
+    "Every public function, class and method documents under its public name (a `def _x` attached as `x` shows `_x`)."
+    bad = []
+    for nb in NBS:
+        mod = importlib.import_module(f'seqlab.{_default_exp(nb)}')
+        for name in getattr(mod, '__all__', []):
+            obj = getattr(mod, name)
+            if callable(obj) and getattr(obj, '__name__', name).startswith('_'):
+                bad.append(f'{mod.__name__}.{name} is named {obj.__name__}')
+            if isinstance(obj, type) and obj.__module__ == mod.__name__:
+                for attr, f in vars(obj).items():
+                    if not attr.startswith('_') and callable(f) and getattr(f, '__name__', attr).startswith('_'):
+                        bad.append(f'{mod.__name__}.{name}.{attr} is named {f.__name__}')
+        for src in _code_cells(nb):
+            for target in re.findall(r'^\s*show_doc\(\s*([\w.]+)', src, re.M):
+                if target.split('.')[-1].startswith('_'):
+                    bad.append(f'{nb.name} calls show_doc({target})')
+    assert not bad, 'private names in the docs: ' + '; '.join(bad)

@@ -12,11 +12,13 @@ import torch.nn as nn
 
 from seqlab.data import DataLoaders, TextDataset, Vocab
 from seqlab.learner import Callback, Learner
-from seqlab.metrics import accuracy
+from seqlab.metrics import accuracy, plot_curves
+import matplotlib.pyplot as plt
+import seqlab.widgets as widgets
 from seqlab.widgets import (AttentionExplorer, HyperparamExplorer, attention_layers, bin_params, control_for,
-                            fig_to_output, highlight_html, parse_spec, plot_attention, plot_runs,
-                            predict_with_attention, range_values, space_grid, token_weights,
-                            top_attended_tokens, watched_metric)
+                            fig_to_output, highlight_html, parse_spec, plot_attention,
+                            plot_runs_heatmap, predict_with_attention, range_values, run_outcome, space_grid,
+                            token_weights, top_attended_tokens, watched_metric)
 
 torch.set_num_threads(1)
 WAIT = 60  # seconds: the most any background run in these tests may take
@@ -114,10 +116,10 @@ def test_bin_params_bins_only_many_valued_ranges():
 def test_plot_helpers():
     h = pd.DataFrame({'epoch': [0, 1], 'train_loss': [1., .5], 'valid_loss': [1., .6], 'accuracy': [.5, .7]})
     assert watched_metric(h) == 'accuracy' and watched_metric(h, 'valid_loss') == 'valid_loss'
-    out = fig_to_output(plot_runs({'a': h, 'b': h}))
+    out = fig_to_output(plot_curves({'a': h, 'b': h}))
     assert out['output_type'] == 'display_data' and out['data']['image/png']
-    with pytest.raises(ValueError, match='no runs'):
-        plot_runs({})
+    fig = widgets.plot_curves(h.iloc[:1], n_epochs=1)  # one epoch: still whole-epoch ticks
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
 
 
 # ---------------------------------------------------------------- the hyperparameter explorer
@@ -140,7 +142,7 @@ def test_click_run_trains_with_the_control_values_and_adds_a_row(task):
     assert len(df) == 1
     row = df.iloc[0]
     assert row['status'] == 'done' and row['epochs_run'] == 2 and row['embedding_dim'] == 8
-    assert 0 <= row['accuracy'] <= 1 and row['best_epoch'] in (0, 1)
+    assert 0 <= row['best_accuracy'] <= 1 and row['best_epoch'] in (0, 1)  # named as the best epoch's
     assert ex.table.value.count('<tr') == 2  # header + one run
     assert 'image/png' in ex.plot.outputs[0]['data']
     assert not ex.run_button.disabled and ex.stop_button.disabled
@@ -165,12 +167,14 @@ def test_controls_are_disabled_while_running_and_stop_keeps_the_weights(task):
     assert ex.run_button.disabled and ex.sweep_button.disabled and ex.controls['lr'].disabled
     assert not ex.stop_button.disabled
     ex.run_button.click()  # a second Run while running is refused, not queued
-    assert 'in progress' in ex.status.value
+    assert 'in progress' in ex.notice.value
+    assert 'Run 1' in ex.status.value and 'training with' in ex.status.value  # the line that says what trains stays
     ex.stop_button.click()
     assert ex.wait(WAIT)
     row = ex.runs_table().iloc[-1]
     assert len(ex.runs) == 1 and row['status'] == 'stopped'
-    assert row['epochs_run'] < 30
+    assert row['epochs_run'] < 30 and row['stopped_at'].startswith(f"epoch {row['epochs_run'] + 1} of 30: ")
+    assert len(ex.histories.get(1, [])) == row['epochs_run']  # the cut epoch has no row
     assert not ex.run_button.disabled and not ex.controls['lr'].disabled and ex.stop_button.disabled
     after = ex.learn.model.state_dict()
     assert any(not torch.equal(slow.initial[k], after[k]) for k in after)  # the trained weights are kept
@@ -219,7 +223,7 @@ def test_train_fn_that_fits_itself_gets_the_callbacks(task):
     ex = HyperparamExplorer(SPACE, train_fn, background=False)
     drawn = []
     orig = ex._draw_live
-    ex._draw_live = lambda learn: (drawn.append(len(learn.history)), orig(learn))
+    ex._draw_live = lambda learn, cb, force=False: (drawn.append(len(learn.history)), orig(learn, cb, force))
     ex.run()
     assert drawn[:2] == [1, 2]  # live redraw after each epoch, then the final one
     assert ex.runs[0]['epochs_run'] == 2 and ex.runs[0]['status'] == 'done'
@@ -249,9 +253,134 @@ def test_random_sweep_and_bad_mode(task):
 def test_heatmap_needs_runs_and_two_parameters(task):
     ex = HyperparamExplorer(SPACE, _make_train_fn(task), background=False)
     ex.heatmap('lr', 'embedding_dim')
-    assert 'needs finished runs' in ex.status.value
+    assert 'no finished run in the last sweep' in ex.analysis_msg.value and ex.extra.outputs == ()
     ex.overlay()
-    assert 'No finished run' in ex.status.value
+    assert 'no run has a complete epoch' in ex.analysis_msg.value
+
+
+class StopAtCB(Callback):
+    "Presses the explorer's Stop at one batch (epoch, batch index, training or not), before ExplorerCB looks."
+    order = 50
+    def __init__(self, ex, epoch, batch, training=True): self.ex, self.at = ex, (epoch, batch, training)
+    def after_batch(self, learn):
+        if (learn.epoch, learn.iter, learn.training) == self.at:
+            self.ex.stop()
+
+
+def _stopping_explorer(task, epoch, batch, training=True, epochs=3):
+    vocab, dls, _ = task  # 64 training items in batches of 16: 4 batches an epoch
+    holder = {}
+    def train_fn(lr, embedding_dim):
+        return Learner(BagModel(len(vocab), embedding_dim), dls, lr=lr, metrics=[accuracy],
+                       cbs=[StopAtCB(holder['ex'], epoch, batch, training)])
+    ex = holder['ex'] = HyperparamExplorer(SPACE, train_fn, epochs=epochs, background=False)
+    return ex
+
+
+@pytest.mark.parametrize('epoch, batch, training, status, stopped_at, n_rows', [
+    (2, 3, True, 'done', '', 3),  # Stop after the last batch of the last epoch: nothing was cut
+    (2, 0, False, 'done', '', 3),  # Stop while the last epoch validates: nothing was cut
+    (1, 0, True, 'stopped', 'epoch 2 of 3: 1/4 batches', 1),  # cut one batch into epoch 2: it gets no row
+    (0, 3, True, 'stopped', 'after epoch 1 of 3', 1),  # after epoch 1's last batch: epoch 1 validates, then stops
+    (0, 1, False, 'stopped', 'after epoch 1 of 3', 1),  # while epoch 1 validates
+])
+def test_a_run_is_stopped_only_when_stop_cut_it_short(task, epoch, batch, training, status, stopped_at, n_rows):
+    ex = _stopping_explorer(task, epoch, batch, training)
+    ex.run()
+    row = ex.runs[-1]
+    assert (row['status'], row['stopped_at'], row['epochs_run']) == (status, stopped_at, n_rows)
+    assert len(ex.histories[1]) == n_rows and ex.histories[1]['epoch'].tolist() == list(range(n_rows))
+    assert f'Run 1 {status}' in ex.status.value
+
+
+def test_run_outcome():
+    assert run_outcome(3, 3, None, True) == ('done', '')
+    assert run_outcome(0, 3, (2, None), True) == ('stopped', 'epoch 1 of 3: 2/? batches')
+    assert run_outcome(1, 3) == ('done', '')  # early stopping is not a Stop
+
+
+def test_no_explorer_figure_goes_through_pyplot(task, toy):
+    plt.close('all')
+    ex = HyperparamExplorer({'lr': [1e-2, 3e-2], 'embedding_dim': [4, 8]}, _make_train_fn(task), epochs=2, background=False)
+    ex.run()
+    ex.sweep(mode='grid')
+    ex.overlay([1, 2])
+    vocab, model, data = toy
+    ae = AttentionExplorer(model, data, vocab, ['sport', 'music'])
+    ae.show(1, 0, 1)
+    assert 'image/png' in ex.plot.outputs[0]['data'] and 'image/png' in ae.heat.outputs[0]['data']
+    assert plt.get_fignums() == []  # nothing was registered with pyplot, so nothing can leak into a cell's output
+
+
+def test_live_plot_redraws_at_most_every_redraw_every_seconds(task, monkeypatch):
+    drawn, statuses = [], []
+    real = widgets.render
+    monkeypatch.setattr(widgets, 'render', lambda *a, **k: (drawn.append(a[0].__name__), real(*a, **k))[1])
+    ex = HyperparamExplorer(SPACE, _make_train_fn(task), epochs=5, background=False, redraw_every=60)
+    ex.status.observe(lambda c: statuses.append(c['new']), 'value')
+    ex.run()
+    assert drawn == ['plot_curves', 'plot_curves']  # the first epoch, then the final plot; none in between
+    assert [k for k in range(1, 6) if any(f'epoch {k} of 5' in s for s in statuses)] == [1, 2, 3, 4, 5]
+    ex.redraw_every = 0
+    drawn.clear()
+    ex.run()
+    assert len(drawn) == 6  # every epoch and the final plot
+
+
+def test_heatmap_uses_the_last_sweep_unless_asked(task):
+    ex = HyperparamExplorer({'lr': [1e-2, 3e-2], 'embedding_dim': [4, 8]}, _make_train_fn(task), epochs=1, background=False)
+    ex.run(lr=0.05)  # a run by hand, at an lr the sweep never has
+    ex.sweep(mode='grid')
+    assert ex.sweep_ids == [2, 3, 4, 5]
+    assert 'x: lr = 0.01, 0.03; y: embedding_dim = 4, 8' in ex.analysis_msg.value
+    assert 'over 4 runs (the last sweep)' in ex.analysis_msg.value
+    ex.heatmap(runs='all')
+    assert 'x: lr = 0.01, 0.03, 0.05; y: embedding_dim = 4, 8' in ex.analysis_msg.value
+    ex.heatmap('lr', 'lr')
+    assert 'both lr' in ex.analysis_msg.value and 'seqlab-error' in ex.analysis_msg.value
+    assert ex.extra.outputs == ()  # the stale heatmap is cleared
+
+
+def test_heatmap_marks_empty_cells_and_labels_bins():
+    runs = pd.DataFrame({'p': np.linspace(0, 0.5, 10), 'cell': ['a'] * 9 + ['b'], 'acc': np.arange(10.)})
+    b = bin_params(runs, {'p': (0.0, 0.5), 'cell': ['a', 'b']}, bins=2)
+    ax = plot_runs_heatmap(b, 'p', 'cell', 'acc').axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['0–0.25', '0.25–0.5'] and ax.get_xlabel() == 'p (binned)'
+    assert [t.get_text() for t in ax.texts].count('no run') == 1  # cell b was tried in the upper bin only
+
+
+def test_sweep_controls_say_what_a_sweep_will_run(task):
+    ex = HyperparamExplorer(SPACE, _make_train_fn(task))
+    assert ex.sweep_n.disabled and 'grid: 6 runs' in ex.sweep_info.value  # lr: 3 values, embedding_dim: 2
+    ex.sweep_mode.value = 'random'
+    assert not ex.sweep_n.disabled and 'random: 4 runs' in ex.sweep_info.value
+    ex.sweep_n.value = 0
+    assert ex.sweep_n.value == 1 and 'runs 0 is outside 1 … 200' in ex.notice.value
+    ex.sweep_n.value = 7
+    assert ex.notice.value == '' and 'random: 7 runs' in ex.sweep_info.value
+    big = HyperparamExplorer({'a': list(range(9)), 'b': list(range(9))}, _make_train_fn(task))
+    assert 'grid: 81 runs (over 64: use random)' in big.sweep_info.value
+
+
+def test_typed_values_are_corrected_aloud(task):
+    ex = HyperparamExplorer({'lr': (1e-3, 1e-1, 'log'), 'embedding_dim': (4, 8)}, _make_train_fn(task))
+    lr_box = ex.ui.children[1].children[0].children[0].children[1]  # the box beside the lr slider
+    lr_box.value = '5'
+    assert ex.controls['lr'].value == pytest.approx(0.1) and 'lr 5 is outside its range 0.001 … 0.1: set to 0.1.' in ex.notice.value
+    ex.controls['lr'].value = 0.01  # moving the slider clears the note
+    assert ex.notice.value == '' and lr_box.value == '0.01'
+    dim_box = ex.ui.children[1].children[0].children[1].children[1]
+    dim_box.value = '6.4'
+    assert ex.controls['embedding_dim'].value == 6 and ex.notice.value == ''
+
+
+def test_runs_table_scrolls_and_overlay_has_a_hint(task):
+    ex = HyperparamExplorer(SPACE, _make_train_fn(task), epochs=1, background=False)
+    for _ in range(3):
+        ex.run()
+    assert 'max-height:220px;overflow:auto' in ex.table.value and 'best_accuracy' in ex.table.value
+    assert 'Ctrl- or Shift-click' in ex.ui.children[6].children[0].children[0].value
+    assert ex.pick.options[0][0] == 'run 1: lr=0.01 embedding_dim=4 epochs=1'
 
 
 # ---------------------------------------------------------------- attention
@@ -357,7 +486,8 @@ def test_plot_attention_checks_tokens():
 def test_attention_explorer_shows_the_chosen_example_layer_and_head(toy):
     vocab, model, data = toy
     ae = AttentionExplorer(model, data, vocab, ['sport', 'music'])
-    assert ae.selected == (0, 1, 0)  # first example, last layer (pooling: one head)
+    assert ae.selected == (0, 1, 0) and ae.head.disabled  # first example, last layer (pooling: nothing to choose)
+    assert 'layer 1 (pooling)' in ae.info.value
     ae.example.value = 2
     assert ae.selected[0] == 2 and 'example <b>#2</b>' in ae.info.value
     ae.layer.value = 0
@@ -416,6 +546,7 @@ def test_widget_events_on_two_threads_render_one_at_a_time(toy):
     assert not errors
     i, layer, head = ae.selected
     assert (ae.layer.value, ae.head.value) == (layer, head)
-    assert f'layer {layer}, head {head}' in ae.info.value
+    pooling = ae.res['attn'][i][layer].shape[1] == 1  # whichever thread ends last: a pooling layer has no heads
+    assert (f'layer {layer} (pooling)' if pooling else f'layer {layer}, head {head}') in ae.info.value
     img = mpimg.imread(io.BytesIO(base64.b64decode(ae.heat.outputs[0]['data']['image/png'])), format='png')
     assert img.shape[0] > 50 and img[..., :3].std() > 0.05  # a drawn heatmap, not a blank canvas

@@ -1,0 +1,244 @@
+"""The Elman RNN against nn.RNN, masked max pooling, token-budget batches, short reviews and bad inputs of seqlab.imdb."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqlab.data import TextDataset, Vocab, run_packed
+from seqlab.datasets import load_imdb
+from seqlab.imdb import (IMDB_ARCHS, NBSVM, ElmanRNN, MaxPoolMLP, RecurrenceStatsCB, RecurrentSentiment,
+                         SentimentConfig, bce_logits_loss, binary_accuracy, imdb_loaders, imdb_tokens, loader_waste,
+                         plot_recurrence_stats, prepare_imdb, review_lengths, sentiment_model, spectral_radius,
+                         train_sentiment)
+
+torch.set_num_threads(1)
+
+
+def pair(C=4, H=6, nonlinearity='relu', seed=0):
+    "An ElmanRNN and an nn.RNN with the same weights."
+    torch.manual_seed(seed)
+    ours = ElmanRNN(C, H, nonlinearity)
+    ref = nn.RNN(C, H, nonlinearity=nonlinearity, batch_first=True)
+    ref.load_state_dict(ours.state_dict())
+    return ours, ref
+
+
+# ---- the Elman RNN equals nn.RNN ------------------------------------------------------------------
+
+@pytest.mark.parametrize('nonlinearity', ['relu', 'tanh'])
+def test_elman_equals_nn_rnn_on_padded_input(nonlinearity):
+    ours, ref = pair(nonlinearity=nonlinearity)
+    x = torch.randn(5, 9, 4)
+    hx = torch.randn(1, 5, 6)
+    for h0 in (None, hx):
+        out, h = ours(x, hx=h0)
+        out_r, h_r = ref(x, h0)
+        torch.testing.assert_close(out, out_r, atol=1e-5, rtol=0)
+        torch.testing.assert_close(h, h_r, atol=1e-5, rtol=0)
+
+
+def test_elman_with_lengths_equals_packed_nn_rnn():
+    ours, ref = pair()
+    x = torch.randn(4, 8, 4)
+    lengths = torch.tensor([3, 8, 1, 5])  # unsorted, one review of length 1
+    out, h = ours(x, lengths)
+    out_r, h_r = run_packed(ref, x, lengths)
+    torch.testing.assert_close(out, out_r, atol=1e-5, rtol=0)
+    torch.testing.assert_close(h, h_r, atol=1e-5, rtol=0)
+    assert out[2, 1:].abs().sum() == 0  # padding positions are zero, as pad_packed_sequence gives them
+
+
+def test_elman_on_a_packed_sequence_equals_nn_rnn():
+    ours, ref = pair()
+    x = torch.randn(4, 7, 4)
+    lengths = torch.tensor([2, 7, 4, 4])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    (po, h), (po_r, h_r) = ours(packed), ref(packed)
+    out, l1 = pad_packed_sequence(po, batch_first=True)
+    out_r, l2 = pad_packed_sequence(po_r, batch_first=True)
+    assert torch.equal(l1, l2)
+    torch.testing.assert_close(out, out_r, atol=1e-5, rtol=0)
+    torch.testing.assert_close(h, h_r, atol=1e-5, rtol=0)
+
+
+def test_elman_gradients_equal_nn_rnn():
+    ours, ref = pair()
+    x = torch.randn(3, 6, 4)
+    lengths = torch.tensor([6, 2, 4])
+    out, h = ours(x, lengths)
+    out_r, h_r = run_packed(ref, x, lengths)
+    (out.pow(2).sum() + h.sum()).backward()
+    (out_r.pow(2).sum() + h_r.sum()).backward()
+    for name, p in ours.named_parameters():
+        torch.testing.assert_close(p.grad, dict(ref.named_parameters())[name].grad, atol=1e-5, rtol=0)
+
+
+def test_elman_rejects_an_unknown_nonlinearity():
+    with pytest.raises(ValueError, match="'relu' or 'tanh'"):
+        ElmanRNN(3, 4, 'sigmoid')
+
+
+# ---- masked max pooling -------------------------------------------------------------------------
+
+def test_max_pool_ignores_padding_even_when_padding_would_win():
+    torch.manual_seed(0)
+    mlp = MaxPoolMLP(SentimentConfig(vocab_size=20, embedding_dim=5, hidden_size=7, arch='mlp')).eval()
+    with torch.no_grad():
+        mlp.proj.bias.fill_(10.0)  # ReLU(bias) at padded positions beats every real position
+        x = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0], [9, 0, 0, 0]])
+        lengths = torch.tensor([4, 2, 1])
+        out = mlp(x, lengths)
+        torch.testing.assert_close(mlp(F.pad(x, (0, 30)), lengths), out, atol=1e-6, rtol=0)
+        torch.testing.assert_close(mlp(x[1:2, :2]), out[1:2], atol=1e-6, rtol=0)
+        torch.testing.assert_close(mlp(x[2:3, :1]), out[2:3], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize('arch', IMDB_ARCHS)
+def test_every_model_is_unchanged_by_more_padding(arch):
+    torch.manual_seed(1)
+    model = sentiment_model(SentimentConfig(vocab_size=30, embedding_dim=6, hidden_size=5, arch=arch)).eval()
+    x = torch.randint(1, 30, (3, 6))
+    x[1, 3:] = 0
+    lengths = torch.tensor([6, 3, 6])
+    with torch.no_grad():
+        out = model(x, lengths)
+        assert out.shape == (3,)
+        torch.testing.assert_close(model(F.pad(x, (0, 11)), lengths), out, atol=1e-5, rtol=0)
+        torch.testing.assert_close(model(x), out, atol=1e-5, rtol=0)  # lengths counted from padding
+
+
+def test_identity_init_is_an_irnn():
+    m = RecurrentSentiment(SentimentConfig(vocab_size=10, embedding_dim=4, hidden_size=6, arch='rnn', init='identity'))
+    assert torch.equal(m.rnn.weight_hh_l0.detach(), torch.eye(6))
+    assert m.rnn.bias_hh_l0.abs().sum() == 0 and m.rnn.bias_ih_l0.abs().sum() == 0
+    assert spectral_radius(m.rnn.weight_hh_l0) == pytest.approx(1.0)
+
+
+# ---- token-budget batches -----------------------------------------------------------------------
+
+def _ds(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = [list(rng.integers(2, 50, n)) for n in lengths]
+    return TextDataset(ids, [i % 2 for i in range(len(lengths))], vocab=Vocab(['<pad>', '<unk>'] + [f'w{i}' for i in range(48)]))
+
+
+def test_token_budget_batches_stay_within_budget_except_single_long_items():
+    rng = np.random.default_rng(0)
+    lengths = list(np.clip(rng.lognormal(4, 0.9, 400).astype(int), 1, 900)) + [700, 1500]  # some longer than the budget
+    ds = _ds(lengths)
+    with pytest.warns(UserWarning, match='longer than max_tokens'):
+        dls = imdb_loaders(ds, ds, None, 'budget', max_tokens=600, seed=0)
+    L = np.asarray(ds.lengths)
+    batches = list(dls.train.batch_sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(L)))  # every review once
+    for b in batches:
+        assert len(b) * L[b].max() <= 600 or len(b) == 1, (len(b), L[b].max())
+    assert any(len(b) == 1 and L[b[0]] > 600 for b in batches)  # the long ones travel alone
+    (xb, lb), yb = next(iter(dls.train))
+    assert xb.shape[0] * xb.shape[1] <= 600 or xb.shape[0] == 1
+
+
+def test_budget_wastes_less_padding_than_fixed_batches():
+    rng = np.random.default_rng(1)
+    ds = _ds(list(np.clip(rng.lognormal(4, 0.9, 500).astype(int), 1, 900)))
+    budget = loader_waste(imdb_loaders(ds, ds, None, 'budget', max_tokens=3000).train)
+    fixed = loader_waste(imdb_loaders(ds, ds, None, 'fixed', bs=32).train)
+    assert budget['largest B*T'] <= 3000 < fixed['largest B*T']
+    assert budget['padding waste'] < fixed['padding waste'] / 3, (budget, fixed)
+
+
+def test_unknown_batching_is_an_error():
+    ds = _ds([3, 4])
+    with pytest.raises(ValueError, match="'budget'"):
+        imdb_loaders(ds, ds, None, 'random')
+
+
+# ---- short reviews and bad inputs ---------------------------------------------------------------
+
+def test_empty_review_gets_start_and_end():
+    assert imdb_tokens('') == ['.start', '.end']
+    assert imdb_tokens('Bad.<br /><br />Very bad.') == ['.start', 'bad', '.', 'very', 'bad', '.', '.end']
+
+
+@pytest.mark.parametrize('arch', IMDB_ARCHS)
+def test_reviews_of_length_one_work_and_length_zero_is_a_clear_error(arch):
+    model = sentiment_model(SentimentConfig(vocab_size=10, embedding_dim=4, hidden_size=3, arch=arch)).eval()
+    with torch.no_grad():
+        assert model(torch.tensor([[5]]), torch.tensor([1])).shape == (1,)
+        assert model(torch.tensor([[5, 0, 0], [4, 3, 2]])).shape == (2,)
+        with pytest.raises(ValueError, match='length 0'):
+            model(torch.tensor([[0, 0], [3, 4]]))
+        with pytest.raises(ValueError, match='longer than the padded batch'):
+            model(torch.tensor([[3, 4]]), torch.tensor([5]))
+        with pytest.raises(ValueError, match='one length per review'):
+            model(torch.tensor([[3, 4]]), torch.tensor([2, 2]))
+
+
+def test_empty_and_one_word_reviews_train_end_to_end():
+    data = load_imdb(quick=True, n=60, verbose=False)
+    data.train.x[0], data.train.x[1] = '', 'Great'
+    data.test.x[0] = ''
+    prep = prepare_imdb(data, max_tokens=500)
+    assert prep.train_ds.lengths[0] == 2 and prep.train_ds.lengths[1] == 3
+    learn = train_sentiment(prep, 'elman', epochs=1, hidden_size=4, embedding_dim=4)
+    preds, targs = learn.get_preds(prep.dls.test)
+    assert preds.shape == targs.shape == (len(data.test),)
+    assert torch.isfinite(preds).all()
+
+
+@pytest.mark.parametrize('kw, msg', [(dict(arch='gru'), 'use one of'), (dict(hidden_size=0), 'hidden_size'),
+                                     (dict(nonlinearity='sigmoid'), "'relu' or 'tanh'"), (dict(init='xavier'), "'identity'"),
+                                     (dict(dropout=1.0), 'dropout'), (dict(vocab_size=5, padding_idx=9), 'padding_idx')])
+def test_bad_configs_name_the_problem(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        SentimentConfig(**kw)
+
+
+def test_recurrent_sentiment_refuses_the_mlp():
+    with pytest.raises(ValueError, match='MaxPoolMLP'):
+        RecurrentSentiment(SentimentConfig(arch='mlp', vocab_size=10, embedding_dim=2, hidden_size=2))
+
+
+def test_loss_and_binary_accuracy():
+    logits, y = torch.tensor([3.0, -2.0, 0.1, -0.1]), torch.tensor([1, 1, 0, 0])
+    assert binary_accuracy(logits, y) == pytest.approx(0.5)
+    assert binary_accuracy(logits[:, None], y) == pytest.approx(0.5)
+    torch.testing.assert_close(bce_logits_loss(logits, y), nn.BCEWithLogitsLoss()(logits, y.float()))
+    with pytest.raises(ValueError, match='one logit per item'):
+        bce_logits_loss(torch.zeros(4, 2), y)
+    with pytest.raises(ValueError, match='one logit per target'):
+        binary_accuracy(torch.zeros(3), y)
+
+
+def test_review_lengths_counts_non_padding():
+    x = torch.tensor([[4, 5, 0], [1, 0, 0]])
+    assert review_lengths(x, None).tolist() == [2, 1]
+
+
+def test_nbsvm_learns_keywords_and_checks_labels():
+    texts = ['good fine great', 'great good', 'bad awful', 'awful poor bad'] * 5
+    y = [1, 1, 0, 0] * 5
+    m = NBSVM().fit(texts, y)
+    assert m.score(['good great', 'poor awful'], [1, 0]) == 1.0
+    with pytest.raises(ValueError, match='labels 0 and 1'):
+        NBSVM().fit(texts, [1] * len(texts))
+    with pytest.raises(ValueError, match='beta'):
+        NBSVM(beta=2)
+
+
+def test_recurrence_stats_and_their_plot():
+    data = load_imdb(quick=True, n=60, verbose=False)
+    prep = prepare_imdb(data, batching='fixed', bs=8)
+    cb = RecurrenceStatsCB(max_steps=3, every=1)
+    learn = train_sentiment(prep, 'rnn', epochs=2, cbs=[cb], hidden_size=4, embedding_dim=4)
+    s = learn.recurrence_stats
+    assert list(s.step) == [0, 1, 2] and s['rho'].notna().all() and (s['max_state'] > 0).all()
+    fig = plot_recurrence_stats({'run': s}, title='generated sample')
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match='stats is empty'):
+        plot_recurrence_stats({})
+    with pytest.raises(ValueError, match='square'):
+        spectral_radius(torch.zeros(2, 3))

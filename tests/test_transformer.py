@@ -1,0 +1,325 @@
+"""Attention against PyTorch's, padding invariance, permutation invariance and bad configurations of seqlab.transformer."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqlab.cnn_lstm import lengths_to_mask
+from seqlab.transformer import (EncoderBlock, EncoderConfig, FeedForward, LearnedPositions, MultiHeadSelfAttention,
+                                TransformerEncoder, dot_product_attention)
+
+torch.set_num_threads(1)
+
+
+def padded_mask(lengths, T=None):
+    lengths = torch.tensor(lengths)
+    return lengths_to_mask(lengths, T or int(lengths.max()))
+
+
+def small_enc_cfg(**kw):
+    return EncoderConfig(**{**dict(d_model=16, n_heads=4, n_layers=2, d_ff=24, dropout=0.0, max_len=40), **kw})
+
+
+# ---- attention equals PyTorch's --------------------------------------------------------------------
+
+@pytest.mark.parametrize('with_mask', [False, True])
+def test_attention_equals_sdpa(with_mask):
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(4, 3, 9, 8) for _ in range(3))
+    mask = padded_mask([9, 1, 4, 6]) if with_mask else None
+    out, w = dot_product_attention(q, k, v, mask)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None, None, :])
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_rows_sum_to_one_and_padding_gets_zero():
+    torch.manual_seed(2)
+    q, k, v = (torch.randn(3, 2, 6, 4) for _ in range(3))
+    mask = padded_mask([6, 2, 3])
+    _, w = dot_product_attention(q, k, v, mask)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 2, 6))
+    assert w[~mask[:, None, None, :].expand_as(w)].abs().max().item() == 0.0
+    assert (w[mask[:, None, None, :].expand_as(w)] > 0).all()
+
+
+def test_attention_3d_single_head_with_mask():
+    q = k = v = torch.randn(2, 5, 4)
+    mask = padded_mask([5, 2])
+    out, w = dot_product_attention(q, k, v, mask)
+    assert out.shape == (2, 5, 4) and w[1, :, 2:].abs().max() == 0
+
+
+@pytest.mark.parametrize('with_mask', [False, True])
+def test_multihead_equals_nn_multiheadattention(with_mask):
+    torch.manual_seed(3)
+    mha = MultiHeadSelfAttention(24, 6).eval()
+    ref = nn.MultiheadAttention(24, 6, batch_first=True).eval()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(mha.qkv.weight)
+        ref.in_proj_bias.copy_(mha.qkv.bias)
+        ref.out_proj.weight.copy_(mha.proj.weight)
+        ref.out_proj.bias.copy_(mha.proj.bias)
+    x = torch.randn(3, 8, 24)
+    mask = padded_mask([8, 3, 5]) if with_mask else None
+    y, w = mha(x, mask, need_weights=True)
+    y_ref, w_ref = ref(x, x, x, key_padding_mask=None if mask is None else ~mask, average_attn_weights=False)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(w, w_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mha(x, mask)[0], y, atol=1e-5, rtol=1e-5)  # fused path
+    assert mha(x, mask)[1] is None
+
+
+def test_feedforward_is_position_wise():
+    ff = FeedForward(8, 16).eval()
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(ff(x)[1, 3], ff(x[1:2, 3:4])[0, 0])
+
+
+# ---- encoder: padding, shapes, errors ---------------------------------------------------------------
+
+def test_encoder_shapes_and_attention():
+    torch.manual_seed(4)
+    enc = TransformerEncoder(small_enc_cfg(n_layers=3)).eval()
+    x, mask = torch.randn(2, 7, 16), padded_mask([7, 4])
+    h, attn = enc(x, mask, return_attn=True)
+    assert h.shape == (2, 7, 16) and attn.shape == (2, 3, 4, 7, 7)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(2, 3, 4, 7))
+    assert attn[1, :, :, :, 4:].abs().max() == 0
+    torch.testing.assert_close(enc(x, mask), h, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('learn_pos', [True, False])
+def test_encoder_padding_invariance(learn_pos):
+    torch.manual_seed(5)
+    enc = TransformerEncoder(small_enc_cfg(learn_pos=learn_pos)).eval()
+    x, mask = torch.randn(3, 6, 16), padded_mask([6, 2, 4])
+    h = enc(x, mask)
+    x_more = torch.cat([x, 100 * torch.randn(3, 9, 16)], dim=1)  # large garbage in the padding
+    h_more = enc(x_more, padded_mask([6, 2, 4], 15))
+    torch.testing.assert_close(h_more[:, :6][mask], h[mask], atol=1e-5, rtol=1e-5)
+
+
+def test_encoder_without_positions_is_permutation_equivariant():
+    torch.manual_seed(6)
+    enc = TransformerEncoder(small_enc_cfg(learn_pos=False)).eval()
+    x = torch.randn(1, 8, 16)
+    perm = torch.randperm(8)
+    torch.testing.assert_close(enc(x[:, perm]), enc(x)[:, perm], atol=1e-5, rtol=1e-5)
+    enc_pos = TransformerEncoder(small_enc_cfg(learn_pos=True)).eval()
+    assert not torch.allclose(enc_pos(x[:, perm]), enc_pos(x)[:, perm], atol=1e-3)
+
+
+def test_encoder_train_mode_uses_dropout():
+    enc = TransformerEncoder(small_enc_cfg(dropout=0.5)).train()
+    x = torch.randn(2, 5, 16)
+    assert not torch.allclose(enc(x), enc(x))
+
+
+@pytest.mark.parametrize('kw, msg', [
+    (dict(d_model=30, n_heads=4), 'not divisible by n_heads=4'),
+    (dict(n_layers=0), 'set n_layers >= 1'),
+    (dict(n_layers=-2), 'set n_layers >= 1'),
+    (dict(d_model=0), 'd_model must be a positive int'),
+    (dict(d_ff=2.5), 'd_ff must be a positive int'),
+    (dict(dropout=-0.1), 'dropout must be in [0, 1)'),
+    (dict(max_len=0), 'max_len must be a positive int'),
+])
+def test_bad_encoder_configs(kw, msg):
+    with pytest.raises(ValueError, match=msg.replace('[', r'\[').replace(')', r'\)').replace('(', r'\(')):
+        EncoderConfig(**kw)
+
+
+def test_input_longer_than_max_len_with_positions():
+    enc = TransformerEncoder(small_enc_cfg(max_len=5))
+    with pytest.raises(ValueError, match='raise max_len to at least 6'):
+        enc(torch.randn(1, 6, 16))
+    TransformerEncoder(small_enc_cfg(max_len=5, learn_pos=False))(torch.randn(1, 6, 16))  # no positions: no limit
+
+
+def test_encoder_bad_inputs():
+    enc = TransformerEncoder(small_enc_cfg())
+    with pytest.raises(ValueError, match='embed token ids first'):
+        enc(torch.randint(0, 5, (2, 4)))
+    with pytest.raises(ValueError, match='mask must be a bool tensor'):
+        enc(torch.randn(2, 4, 16), torch.ones(2, 4))
+    with pytest.raises(ValueError, match='mask must be a bool tensor'):
+        enc(torch.randn(2, 4, 16), torch.ones(2, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match='not divisible'):
+        MultiHeadSelfAttention(10, 3)
+
+
+# ---- the classifier ---------------------------------------------------------------------------------
+
+import numpy as np
+import pandas as pd
+
+from seqlab.datasets import Split, TaskData
+from seqlab.transformer import (TRANSFORMER_REPORT_F1, TransformerClassifier, TransformerConfig, delete_tokens,
+                                depth_grid, depth_summary, effect_table, f1_shuffled, order_task, plot_attention_heads,
+                                plot_f1_vs_depth, shuffle_tokens, tfidf_logreg_f1, train_transformer, transformer_data,
+                                transformer_results)
+
+V = 30
+
+
+def clf(seed=0, **kw):
+    torch.manual_seed(seed)
+    base = dict(vocab_size=V, n_classes=3, d_model=16, n_heads=2, n_layers=2, d_ff=24, dropout=0.0, max_len=20)
+    return TransformerClassifier(TransformerConfig(**{**base, **kw})).eval()
+
+
+def token_batch(lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(lengths)
+    T = int(lengths.max())
+    return torch.randint(2, V, (len(lengths), T), generator=g) * lengths_to_mask(lengths, T), lengths
+
+
+def test_classifier_shapes_and_attention():
+    x, lengths = token_batch([5, 2, 7])
+    logits, attn = clf()(x, lengths, return_attn=True)
+    assert logits.shape == (3, 3) and attn.shape == (3, 2, 2, 7, 7)
+    assert attn[1, :, :, :, 2:].abs().max() == 0
+
+
+@pytest.mark.parametrize('learn_pos', [True, False])
+def test_classifier_padding_invariance(learn_pos):
+    m = clf(learn_pos=learn_pos)
+    x, lengths = token_batch([5, 2, 7])
+    logits = m(x, lengths)
+    torch.testing.assert_close(m(F.pad(x, (0, 8)), lengths), logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(m(F.pad(x, (0, 8))), logits, atol=1e-5, rtol=1e-5)  # lengths from padding_idx
+    for i, n in enumerate(lengths.tolist()):  # each article alone, unpadded
+        torch.testing.assert_close(m(x[i:i + 1, :n]), logits[i:i + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_permutation_invariance_without_positions_only():
+    x, lengths = token_batch([9, 4, 6], seed=3)
+    xs = shuffle_tokens(x, lengths, seed=1)
+    assert not torch.equal(xs, x)
+    torch.testing.assert_close(xs.sort(1).values, x.sort(1).values)
+    m = clf(learn_pos=False)
+    torch.testing.assert_close(m(xs, lengths), m(x, lengths), atol=1e-5, rtol=1e-5)
+    m_pos = clf(learn_pos=True)
+    assert (m_pos(xs, lengths) - m_pos(x, lengths)).abs().max() > 1e-3
+
+
+def test_shuffle_tokens_keeps_padding_in_place():
+    x, lengths = token_batch([6, 3])
+    xs = shuffle_tokens(x, lengths)
+    assert (xs[1, 3:] == 0).all()
+
+
+@pytest.mark.parametrize('kw, msg', [
+    (dict(d_model=30, n_heads=4), 'not divisible by n_heads=4'),
+    (dict(n_layers=0), 'set n_layers >= 1'),
+    (dict(vocab_size=0), 'vocab_size must be a positive int'),
+    (dict(n_classes=0), 'n_classes must be a positive int'),
+    (dict(padding_idx=V), 'pass vocab.pad_idx'),
+])
+def test_bad_classifier_configs(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        TransformerConfig(**{**dict(vocab_size=V), **kw})
+
+
+def test_classifier_longer_than_max_len_and_empty():
+    m = clf(max_len=6)
+    with pytest.raises(ValueError, match='raise max_len to at least 7'):
+        m(torch.randint(2, V, (1, 7)))
+    clf(max_len=6, learn_pos=False)(torch.randint(2, V, (1, 7)))  # no positions: any length
+    with pytest.raises(ValueError, match='length of 0'):
+        m(torch.zeros(2, 4, dtype=torch.long))
+
+
+def test_report_defaults():
+    cfg = TransformerConfig()
+    assert (cfg.d_model, cfg.n_heads, cfg.dropout, cfg.max_len) == (128, 4, 0.5, 500)
+    assert isinstance(cfg, EncoderConfig)
+    assert sorted(TRANSFORMER_REPORT_F1) == [1, 2, 3, 4, 5, 6]
+
+
+# ---- data, training, tables ------------------------------------------------------------------------------
+
+def tiny_task(n=60, seed=0):
+    "Two classes told apart by one keyword; texts of different lengths."
+    rng = np.random.default_rng(seed)
+    filler = ['the', 'a', 'of', 'news', 'today', 'said', 'it', 'was']
+    def split(m):
+        y = rng.integers(0, 2, m)
+        x = [' '.join(list(rng.choice(filler, rng.integers(4, 12))) + [['goal', 'shares'][c]]) for c in y]
+        return Split(x, y)
+    return TaskData('tiny', split(n), split(20), split(20), ['sport', 'business'], 'generated tiny task (test)', True)
+
+
+def test_delete_tokens_follows_numpy_seed():
+    np.random.seed(1)
+    a = [delete_tokens(list(range(50)), 0.3) for _ in range(3)]
+    np.random.seed(1)
+    assert a == [delete_tokens(list(range(50)), 0.3) for _ in range(3)]
+    assert all(len(x) < 50 for x in a)
+
+
+def test_transformer_data_augments_training_only():
+    prep = transformer_data(tiny_task(), max_len=8, bs=8, p_delete=0.5)
+    assert max(prep.dls.train.dataset.lengths) <= 8
+    np.random.seed(0)
+    assert sum(len(prep.dls.train.dataset[i][0]) for i in range(20)) < sum(prep.dls.train.dataset.lengths[:20])
+    assert len(prep.dls.valid.dataset[0][0]) == prep.dls.valid.dataset.lengths[0]
+    assert transformer_data(tiny_task(), p_delete=0).dls.train.dataset.augment is None
+
+
+def test_grid_trains_through_the_learner_and_tables():
+    torch.manual_seed(0)
+    prep = transformer_data(tiny_task(), max_len=16, bs=16)
+    kw = dict(epochs=2, lr=1e-2, d_model=16, n_heads=2, d_ff=16, dropout=0.0, max_len=16)
+    runs, learners = depth_grid(prep, depths=(1, 2), seeds=(0, 1), **kw)
+    assert len(runs) == 8 and len(learners) == 8
+    assert set(runs.columns) >= {'blocks', 'positions', 'seed', 'test F1', 'test F1, shuffled'}
+    assert len(learners[(1, True, 0)].history) == 2
+    nopos = runs[~runs['positions']]
+    np.testing.assert_allclose(nopos['test F1'], nopos['test F1, shuffled'])
+    summary = depth_summary(runs)
+    assert len(summary) == 12 and summary.loc[(1, True), 'seeds'] == 2 and np.isnan(summary.loc[(3, True), 'our mean'])
+    assert summary.loc[(1, False), 'report'] == 0.9469
+    eff = effect_table(summary, (1, True), (1, False))
+    assert eff['report a - b'] == round(0.9374 - 0.9469, 4) and isinstance(eff['stands out'], bool)
+    res = transformer_results(summary, {'TF-IDF': 0.9}, prep.source, 2)
+    assert len(res) == 13 and res.loc['3 blocks, positions on', 'our test F1'] == 'not trained in this run'
+    assert (res['our data'] == prep.source).all()
+    assert plot_f1_vs_depth(summary).axes
+
+
+def test_same_seed_same_run():
+    prep = transformer_data(tiny_task(), max_len=16, bs=16)
+    kw = dict(n_layers=1, epochs=1, lr=1e-2, d_model=16, n_heads=2, d_ff=16, max_len=16, dropout=0.1)
+    a = train_transformer(prep, seed=3, **kw).history['train_loss'].iloc[-1]
+    b = train_transformer(prep, seed=3, **kw).history['train_loss'].iloc[-1]
+    assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_f1_shuffled_equals_plain_f1_without_positions():
+    prep = transformer_data(tiny_task(), max_len=16, bs=16, p_delete=0)
+    m = TransformerClassifier(TransformerConfig(vocab_size=len(prep.vocab), n_classes=2, d_model=16, n_heads=2,
+                                                d_ff=16, max_len=16, learn_pos=False)).eval()
+    from seqlab.cnn_lstm import micro_f1_on
+    from seqlab.learner import Learner
+    assert f1_shuffled(m, prep.dls.test) == micro_f1_on(Learner(m, prep.dls, device='cpu'), prep.dls.test)
+
+
+def test_order_task_twins():
+    xs, ys = order_task(40, seq_len=10, seed=2)
+    assert len(xs) == 40 and ys.tolist() == [1, 0] * 20
+    for a, b, y in zip(xs[::2], xs[1::2], ys[::2]):
+        assert sorted(a) == sorted(b) and a.count(2) == 1 and a.count(3) == 1
+        assert a.index(2) < a.index(3) and b.index(3) < b.index(2)
+        assert 5 <= len(a) <= 10
+
+
+def test_tfidf_baseline_learns_the_keyword():
+    assert tfidf_logreg_f1(tiny_task()) > 0.9
+    assert tfidf_logreg_f1(tiny_task(), max_len=2) < 0.9  # the keyword is at the end
+
+
+def test_plot_attention_heads():
+    fig = plot_attention_heads(torch.rand(3, 5, 5).softmax(-1), list('abcde'), title='t')
+    assert len(fig.axes) == 3
