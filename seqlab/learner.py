@@ -222,7 +222,10 @@ class Learner:
         self.train_batches, self._in_epoch = 0, False  # training batches done in this epoch; inside an epoch?
         self.partial_epoch = self.partial_batches = self.interrupted = None  # how the last fit ended early, if it did
 
-    def callback(self, hook: str): run_cbs(self.cbs, hook, self)
+    def callback(self, hook: str):
+        "Run `hook` on the callbacks; in a process group, those marked `main_only` (checkpoints, progress) only on rank 0."
+        main = not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_rank() == 0
+        run_cbs([cb for cb in self.cbs if main or not getattr(cb, 'main_only', False)], hook, self)
     def request_stop(self):
         "Stop `fit` after the current batch, keeping the weights trained so far."
         self._stop = True
@@ -512,6 +515,7 @@ def _fig_png(fig) -> bytes:
 class ProgressCB(Callback):
     "Progress bars (tqdm.auto), the epoch table and, with `plot=True`, live curves (in place in notebooks)."
     order = 110
+    main_only = True  # under DDP only rank 0 shows progress
     def __init__(self,
                  plot: bool = False,  # redraw the loss/metric curves after each epoch (notebooks only)
                  bars: bool = True,  # tqdm bars for epochs and batches
@@ -862,6 +866,7 @@ def _check_checkpoint_path(path: str):
 # %% ../nbs/05_learner.ipynb #67dd49ca
 class CheckpointCB(Callback):
     "Save the learner to `path` after every epoch (or only when `fit` ends), atomically."
+    main_only = True  # under DDP only rank 0 writes
     order = 105  # after HistoryCB has written the row and EarlyStoppingCB restored the best weights
     def __init__(self,
                  path,  # file to write; a '{epoch}' in it gives one file per epoch

@@ -191,3 +191,15 @@ def test_torchrun_example_exits_0():
                        env={**os.environ, 'SEQLAB_QUICK': '1'}, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'effective batch 64' in r.stdout
+
+def _ddp_checkpoint(folder):
+    from seqlab.learner import CheckpointCB
+    torch.set_num_threads(1)
+    ck = CheckpointCB(os.path.join(folder, 'model-{epoch}.pt'))
+    learn = Learner(nn.Linear(4, 2), _dls(), device='cpu', cbs=[DDPCB(), ck])
+    learn.fit(2)
+    return len(ck.saved)
+
+def test_only_rank_0_writes_checkpoints(tmp_path):
+    assert launch(_ddp_checkpoint, 2, args=(str(tmp_path),)) == [2, 0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['model-0.pt', 'model-1.pt']
