@@ -11,10 +11,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .learner import Callback, MetricsCB
+from .learner import Callback, CancelBatchException, MetricsCB
 
 # %% auto #0
-__all__ = ['init_distributed', 'DistributedBatchSampler', 'shard_loader', 'DDPCB', 'launch']
+__all__ = ['init_distributed', 'DistributedBatchSampler', 'shard_loader', 'shard_valid_loader', 'DDPCB', 'launch']
 
 # %% ../nbs/07_distributed.ipynb #18991e9e
 def init_distributed(
@@ -66,32 +66,109 @@ def shard_loader(
     s = DistributedSampler(dl.dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=True)
     return DataLoader(dl.dataset, batch_size=dl.batch_size, sampler=s, drop_last=dl.drop_last, **kw)
 
-# %% ../nbs/07_distributed.ipynb #94ff9e7b
+# %% ../nbs/07_distributed.ipynb #3447379c
+def shard_valid_loader(
+    dl: DataLoader,  # a validation loader (its batches in a fixed order)
+    num_replicas: int, rank: int,  # world size and this rank
+) -> DataLoader | None:
+    "Batches `rank`, `rank + N`, `rank + 2N`, ... of `dl`; None when `dl` has fewer batches than ranks (then every rank scores it all)."
+    if dl.batch_sampler is None:  # an IterableDataset: no batch plan to deal out
+        return None
+    batches = [list(b) for b in dl.batch_sampler]
+    if len(batches) < num_replicas:
+        return None
+    return DataLoader(dl.dataset, batch_sampler=batches[rank::num_replicas], collate_fn=dl.collate_fn,
+                      num_workers=dl.num_workers, pin_memory=dl.pin_memory)
+
+# %% ../nbs/07_distributed.ipynb #46115f47
+_CPU_GROUPS = {}
+
+def _cpu_group():
+    "A gloo group over all ranks, for the small flags DDPCB agrees on without a CUDA sync (the default group when it is gloo)."
+    if dist.get_backend() == 'gloo':
+        return None
+    key = id(dist.distributed_c10d._get_default_group())
+    if key not in _CPU_GROUPS:
+        _CPU_GROUPS[key] = dist.new_group(backend='gloo')
+    return _CPU_GROUPS[key]
+
+def _interleave(parts: list) -> list:
+    "Undo `shard_valid_loader`: part r holds batches r, r + N, ...; the batches in their first order."
+    return [p[j] for j in range(max(map(len, parts), default=0)) for p in parts if j < len(p)]
+
+# %% ../nbs/07_distributed.ipynb #19f49987
 class DDPCB(Callback):
-    "Train with DistributedDataParallel: wrap the model, shard `dls.train`, average the training loss over ranks."
-    order = -25  # before DeviceCB
-    def __init__(self, seed: int = 0):  # shuffle seed of the sharded loader
-        self.seed, self.full = seed, None
+    "Train with DistributedDataParallel: shard both loaders, average the losses, gather the predictions, agree on stopping."
+    order = -25  # before DeviceCB, and (after_validate) before MetricsCB computes the metrics
+    def __init__(self,
+                 seed: int = 0,  # shuffle seed of the sharded training loader
+                 shard_valid: bool = True):  # False: every rank scores the whole valid set
+        self.seed, self.shard_valid, self.full, self.sharded_valid, self.bad_valid = seed, shard_valid, None, False, None
     def before_fit(self, learn):
         if not dist.is_initialized():
             raise RuntimeError("DDPCB needs a process group: run under torchrun or seqlab.distributed.launch, and call init_distributed() first.")
-        rank, n = dist.get_rank(), dist.get_world_size()
+        self.rank, self.n, self.group = dist.get_rank(), dist.get_world_size(), _cpu_group()
         if learn.device.type == 'cuda':
             learn.device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
         learn.model.to(learn.device)
         ids = [learn.device.index] if learn.device.type == 'cuda' else None
-        learn.ddp_model = torch.nn.parallel.DistributedDataParallel(learn.model, device_ids=ids)
-        self.full = learn.dls.train
-        learn.dls.train = shard_loader(self.full, n, rank, self.seed)
-    def after_train(self, learn):
+        learn.ddp_model = torch.nn.parallel.DistributedDataParallel(learn.model, device_ids=ids)  # broadcasts rank 0's weights
+        self.full = (learn.dls.train, learn.dls.valid)
+        learn.dls.train = shard_loader(learn.dls.train, self.n, self.rank, self.seed)
+        valid = shard_valid_loader(learn.dls.valid, self.n, self.rank) if self.shard_valid and learn.dls.valid is not None else None
+        self.sharded_valid = valid is not None
+        if valid is not None:
+            learn.dls.valid = valid
+        self.pending = self.agreed = False  # a stop asked for on this rank, not yet agreed; the agreed stop
+        learn.stop_sync = self.stop_sync
+    def any_rank(self, *flags: bool) -> list[bool]:
+        "For each flag, True on every rank when it is true on any rank (one all-reduce)."
+        t = torch.tensor([int(bool(f)) for f in flags])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.group)
+        return [bool(v) for v in t.tolist()]
+    def stop_sync(self, stop: bool, batch: bool) -> bool:
+        "`learn.stop_sync`: after a batch, the stop agreed at this batch's `after_loss`; after an epoch, agree now."
+        self.pending = self.pending or stop
+        if batch:
+            return self.agreed
+        self.agreed, = self.any_rank(self.pending)
+        self.pending = False
+        return self.agreed
+    def _scores_shard(self, learn) -> bool: return self.sharded_valid and learn.dl is learn.dls.valid
+    def after_loss(self, learn):
+        bad = not bool(torch.isfinite(learn.loss.detach()).all())
+        if learn.training:  # every rank runs as many training batches: agree now, before the gradients' all-reduce
+            any_bad, stop = self.any_rank(bad, self.pending)  # a stop asked for during the last batch rides along
+            self.agreed = self.agreed or stop
+            if any_bad and not bad:  # the rank with the bad loss raises in FiniteLossCB; the others must not wait for it
+                raise FloatingPointError(f"The loss is not finite on another process in epoch {learn.epoch}, training batch {learn.iter}; "
+                                         "every process stopped before the step, so the weights are still finite.")
+        elif bad and self._scores_shard(learn):  # the shards may differ by a batch: remember it, agree in after_validate
+            self.bad_valid = self.bad_valid or (learn.iter, learn.loss.detach().item())
+            raise CancelBatchException
+    def before_validate(self, learn): self.bad_valid = None
+    def _sum_loss(self, learn):
         m = learn._find_cb(MetricsCB)
-        t = torch.tensor([float(m.total), float(m.count)], dtype=torch.float64, device=learn.device if learn.device.type == 'cuda' else 'cpu')
-        dist.all_reduce(t)
+        t = torch.tensor([float(m.total), float(m.count)], dtype=torch.float64)
+        dist.all_reduce(t, group=self.group)
         m.total, m.count = float(t[0]), int(t[1])
+        return m
+    def after_train(self, learn): self._sum_loss(learn)
+    def after_validate(self, learn):
+        if not self._scores_shard(learn):
+            return
+        if self.any_rank(self.bad_valid is not None)[0]:
+            where = f"batch {self.bad_valid[0]} of this rank's shard ({self.bad_valid[1]})" if self.bad_valid else "another process's shard"
+            raise FloatingPointError(f"The validation loss is not finite in epoch {learn.epoch}, {where}; every process stopped. "
+                                     "Lower the learning rate, clip the gradients (GradClipCB) or look for NaN/inf in the valid set.")
+        m = self._sum_loss(learn)
+        parts = [None] * self.n
+        dist.all_gather_object(parts, (m.preds, m.targs), group=self.group)
+        m.preds, m.targs = _interleave([p for p, _ in parts]), _interleave([t for _, t in parts])
     def after_fit(self, learn):
         if self.full is not None:
-            learn.dls.train = self.full
-        self.full, learn.ddp_model = None, None
+            learn.dls.train, learn.dls.valid = self.full
+        self.full, self.sharded_valid, learn.ddp_model, learn.stop_sync = None, False, None, None
 
 # %% ../nbs/07_distributed.ipynb #11bc8801
 def _free_port() -> int:
@@ -118,6 +195,10 @@ def launch(
     backend: str | None = None,  # None: nccl with CUDA, else gloo
 ) -> list:
     "Run `fn(*args)` in `nprocs` processes that form one process group; the results, in rank order."
+    if isinstance(nprocs, bool) or not isinstance(nprocs, int) or nprocs < 1:
+        raise ValueError(f"nprocs must be a whole number >= 1, got {nprocs!r}.")
+    if start_method not in ('fork', 'spawn', 'forkserver'):
+        raise ValueError(f"start_method must be 'fork', 'spawn' or 'forkserver', got {start_method!r}.")
     if start_method == 'fork' and torch.cuda.is_initialized():
         raise RuntimeError("CUDA was initialised before launch, and a CUDA context cannot be forked: restart the kernel and "
                            "call launch before anything touches the GPU, or use start_method='spawn' with fn in a module.")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #1ecd8517
 from __future__ import annotations
-import contextlib, io, itertools, math, os, random, tempfile, time, warnings
+import contextlib, io, itertools, math, os, random, socket, tempfile, time, warnings
 from pathlib import Path
 from string import Formatter
 from typing import Callable, Mapping
@@ -221,6 +221,7 @@ class Learner:
         self.epoch, self.iter, self.n_epochs, self.n_iter, self.training, self._stop = 0, 0, 0, 0, False, False
         self.train_batches, self._in_epoch = 0, False  # training batches done in this epoch; inside an epoch?
         self.partial_epoch = self.partial_batches = self.interrupted = None  # how the last fit ended early, if it did
+        self.stop_sync = None  # `f(stop, batch) -> bool`: the stop all processes agree on (set by seqlab.distributed.DDPCB)
 
     def callback(self, hook: str):
         "Run `hook` on the callbacks; in a process group, those marked `main_only` (checkpoints, progress) only on rank 0."
@@ -229,6 +230,11 @@ class Learner:
     def request_stop(self):
         "Stop `fit` after the current batch, keeping the weights trained so far."
         self._stop = True
+    def _stopping(self, batch: bool) -> bool:
+        "Stop now? Asked after every training batch (`batch`) and every epoch; with `stop_sync`, every process gets the same answer."
+        if self.stop_sync is not None:
+            self._stop = bool(self.stop_sync(self._stop, batch))
+        return self._stop
     def __repr__(self):
         return f'Learner({type(self.model).__name__}, {len(self._rows)} epochs trained, device={self.device})'
 
@@ -341,7 +347,7 @@ def _run_phase(self: Learner, dl, training: bool):
             n += 1
             if training:
                 self.train_batches = n
-            if training and self._stop:
+            if training and self._stopping(batch=True):
                 if self.n_iter is None or n < self.n_iter:
                     self.partial_epoch, self.partial_batches = self.epoch, n
                 break
@@ -421,7 +427,7 @@ def fit(self: Learner,
         self.callback('before_fit')
         for self.epoch in range(start, start + n_epochs):
             self._one_epoch()
-            if self._stop:
+            if self._stopping(batch=False):
                 break
     except CancelFitException:
         pass
@@ -1066,6 +1072,7 @@ def _optuna_trial(study, space, train_fn, metric, seed, n_trials):
     try:
         params = _suggest(trial, space)
         trial.set_user_attr('params', params)
+        trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')  # which process ran it
         set_seed(seed)
         with fit_callbacks(cb):
             res = train_fn(**params)
@@ -1081,14 +1088,14 @@ def _optuna_trial(study, space, train_fn, metric, seed, n_trials):
 
 # %% ../nbs/05_learner.ipynb #12f4660c
 def _study_frame(study, n_trials: int) -> pd.DataFrame:
-    "One row per trial of `study` (numbers below `n_trials`): parameters, summary, seconds, trial, state (and error)."
+    "One row per trial of `study` (numbers below `n_trials`): parameters, summary, seconds, trial, state, worker (and error)."
     rows = []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         if t.number >= n_trials or 'params' not in t.user_attrs:
             continue
         err = {'error': t.user_attrs['error']} if 'error' in t.user_attrs else {}
         rows.append({**t.user_attrs['params'], **t.user_attrs.get('summary', {}), 'seconds': t.user_attrs.get('seconds', math.nan),
-                     'trial': t.number, 'state': t.state.name.lower(), **err})
+                     'trial': t.number, 'state': t.state.name.lower(), 'worker': t.user_attrs.get('worker'), **err})
     df = pd.DataFrame(rows)
     if 'error' in df and df['error'].isna().all():
         df = df.drop(columns='error')

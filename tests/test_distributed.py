@@ -46,6 +46,9 @@ def test_two_workers_share_one_journal_file(tmp_path):
         sys.path.insert(0, {str(tmp_path)!r})
         from train_mod import train_fn
         from seqlab.learner import sweep
+        import pathlib, time
+        pathlib.Path({str(tmp_path)!r}, 'ready' + sys.argv[1]).touch()  # start together: neither may finish the study alone
+        while len(list(pathlib.Path({str(tmp_path)!r}).glob('ready*'))) < 2: time.sleep(0.05)
         sweep({SPACE!r}, train_fn, engine='optuna', storage={str(tmp_path / 'study.log')!r}, study_name='s',
               n_trials=6, metric='accuracy', seed=int(sys.argv[1]))
     ''')
@@ -58,6 +61,7 @@ def test_two_workers_share_one_journal_file(tmp_path):
     assert all(t.state.name in ('COMPLETE', 'PRUNED') for t in trials)
     df = sweep(SPACE, train_fn, engine='optuna', storage=str(tmp_path / 'study.log'), study_name='s', n_trials=6, metric='accuracy')
     assert len(df) == 6 and sorted(df.trial) == list(range(6))  # a later caller reads the finished study, trains nothing
+    assert df.worker.nunique() == 2  # both workers ran trials (the column names host:pid)
 
 
 def test_pruned_trial_is_recorded_as_pruned():
@@ -106,35 +110,45 @@ import os
 import numpy as np
 from torch.utils.data import DistributedSampler
 from seqlab.data import TokenBudgetSampler
-from seqlab.distributed import DDPCB, DistributedBatchSampler, launch, shard_loader
-from seqlab.learner import EarlyStoppingCB
+from seqlab.distributed import DDPCB, DistributedBatchSampler, launch, shard_loader, shard_valid_loader
+from seqlab.learner import Callback, EarlyStoppingCB, GradClipCB, MetricsCB, MixedPrecisionCB
 
-def _dls():
+def _dls(valid_bs=24):
+    "64 toy points; the valid loader has 3 batches (24, 24, 16), so on 2 ranks the shards differ by a batch."
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 4, generator=g)
     y = (x.sum(1) > 0).long()
     ds = TensorDataset(x, y)
-    return DataLoaders(DataLoader(ds, batch_size=8, shuffle=True), DataLoader(ds, batch_size=32))
+    return DataLoaders(DataLoader(ds, batch_size=8, shuffle=True), DataLoader(ds, batch_size=valid_bs))
 
-def _ddp_run(epochs=2, patience=None):
+class _CountValidCB(Callback):
+    "Items this rank scores in its last validation."
+    def before_validate(self, learn): self.n = 0
+    def after_batch(self, learn):
+        if not learn.training: self.n += len(learn.yb)
+
+def _ddp_run(epochs=2, patience=None, extra=()):
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    cbs = [DDPCB()] + ([EarlyStoppingCB('valid_loss', patience=patience, min_delta=10.0, verbose=False)] if patience else [])
+    count = _CountValidCB()
+    cbs = [DDPCB(), count, *extra] + ([EarlyStoppingCB('valid_loss', patience=patience, min_delta=10.0, verbose=False)] if patience else [])
     learn = Learner(nn.Linear(4, 2), _dls(), opt_func=torch.optim.SGD, lr=0.1, metrics=[accuracy], device='cpu', cbs=cbs)
     learn.fit(epochs)
-    return learn.model.state_dict(), learn.history
+    m = learn._find_cb(MetricsCB)
+    return learn.model.state_dict(), learn.history, count.n, m.all_preds, m.all_targs
 
 @pytest.fixture(scope='module')
 def ddp_results():
     return launch(_ddp_run, 2)
 
-def test_ddp_weights_equal_one_process_on_the_global_batches(ddp_results):
+def _one_process(epochs=2, max_norm=None):
+    "One process trained on the global batches of the 2-rank run: at each step the union of the ranks' batches."
     full = _dls()
     x, y = full.train.dataset.tensors
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    for ep in range(2):
+    for ep in range(epochs):
         shards = []
         for r in range(2):
             s = DistributedSampler(full.train.dataset, 2, r, shuffle=True, seed=0, drop_last=True)
@@ -144,18 +158,45 @@ def test_ddp_weights_equal_one_process_on_the_global_batches(ddp_results):
         for b in (sum(bs, []) for bs in zip(*shards)):
             opt.zero_grad()
             nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+            if max_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), max_norm)
             opt.step()
-    for st, _ in ddp_results:
+    return model
+
+def test_ddp_weights_equal_one_process_on_the_global_batches(ddp_results):
+    model = _one_process()
+    for st, *_ in ddp_results:
         torch.testing.assert_close(st['weight'], model.weight.detach(), atol=1e-5, rtol=0)
         torch.testing.assert_close(st['bias'], model.bias.detach(), atol=1e-5, rtol=0)
 
+def test_ddp_with_grad_clip_and_mixed_precision_equals_one_process_clipped():
+    res = launch(_ddp_run, 2, args=(2, None, (GradClipCB(0.05), MixedPrecisionCB())))  # autocast is off on the CPU
+    clipped, plain = _one_process(max_norm=0.05), _one_process()
+    assert (clipped.weight - plain.weight).abs().max() > 1e-3  # clipping changed the weights: the test can tell
+    for st, *_ in res:
+        torch.testing.assert_close(st['weight'], clipped.weight.detach(), atol=1e-5, rtol=0)
+
 def test_ddp_valid_metrics_equal_one_process(ddp_results):
-    st, h = ddp_results[0]
+    st, h, _, preds, targs = ddp_results[0]
     learn = Learner(nn.Linear(4, 2), _dls(), metrics=[accuracy], device='cpu')
     learn.model.load_state_dict(st)
     v = learn.validate()
     assert abs(v['valid_loss'] - h.valid_loss.iloc[-1]) < 1e-6 and abs(v['accuracy'] - h.accuracy.iloc[-1]) < 1e-9
-    assert ddp_results[1][1][['train_loss', 'valid_loss']].equals(h[['train_loss', 'valid_loss']])  # same history on both ranks
+    p, t = learn.get_preds()
+    torch.testing.assert_close(preds, p, atol=1e-6, rtol=0)  # gathered in the valid loader's order
+    assert torch.equal(targs, t)
+    for r in ddp_results[1:]:
+        assert r[1][['train_loss', 'valid_loss', 'accuracy']].equals(h[['train_loss', 'valid_loss', 'accuracy']])  # same history on every rank
+
+def test_ddp_validation_is_sharded(ddp_results):
+    assert [r[2] for r in ddp_results] == [40, 24]  # rank 0: batches 0 and 2 (24 + 16 items), rank 1: batch 1
+
+def test_valid_shards_cover_every_item_once():
+    dl = DataLoader(TensorDataset(torch.arange(50)), batch_size=8)
+    parts = [[b[0].tolist() for b in shard_valid_loader(dl, 3, r)] for r in range(3)]
+    assert [len(p) for p in parts] == [3, 2, 2]
+    assert sorted(i for p in parts for b in p for i in b) == list(range(50))
+    assert shard_valid_loader(dl, 8, 0) is None  # fewer batches than ranks: every rank scores it all
 
 def test_shards_are_disjoint_with_equal_batch_counts():
     lens = np.random.default_rng(1).integers(1, 80, 333)
@@ -177,7 +218,59 @@ def test_shards_are_disjoint_with_equal_batch_counts():
 
 def test_early_stopping_stops_every_rank_at_the_same_epoch():
     res = launch(_ddp_run, 2, args=(10, 2))
-    assert [len(h) for _, h in res] == [3, 3]  # min_delta=10: no epoch improves, stop after patience
+    assert [len(r[1]) for r in res] == [3, 3]  # min_delta=10: no epoch improves, stop after patience
+
+class _OnRank(Callback):
+    "Run `cb`'s hooks on one rank only: a decision that differs between ranks."
+    def __init__(self, rank, cb): self.rank, self.cb, self.order = rank, cb, cb.order
+    def __getattr__(self, hook):
+        if hook.startswith(('before_', 'after_')) and hasattr(self.cb, hook):
+            return lambda learn: getattr(self.cb, hook)(learn) if torch.distributed.get_rank() == self.rank else None
+        raise AttributeError(hook)
+
+def test_a_stop_on_one_rank_stops_every_rank():
+    res = launch(_ddp_run, 2, args=(10, None, (_OnRank(1, EarlyStoppingCB('valid_loss', patience=1, min_delta=10.0, verbose=False)),)))
+    assert [len(r[1]) for r in res] == [2, 2]  # rank 1 asked after epoch 1; rank 0 stopped with it
+
+class _StopAfter(Callback):
+    def __init__(self, n): self.n = n
+    def after_batch(self, learn):
+        if learn.training and learn.iter + 1 == self.n: learn.request_stop()
+
+def test_a_mid_epoch_stop_on_one_rank_stops_every_rank_after_the_same_batch():
+    res = launch(_ddp_run, 2, args=(3, None, (_OnRank(0, _StopAfter(2)),)))
+    assert [r[1].attrs['partial_epoch'] for r in res] == [{'epoch': 0, 'batches_trained': 3}] * 2  # asked after batch 2 on rank 0: agreed with batch 3's NaN check
+
+class _NaNOn(Callback):
+    "A NaN loss on one rank, in one phase, at its second batch."
+    order = -30
+    def __init__(self, rank, training): self.rank, self.training = rank, training
+    def after_pred(self, learn):
+        if torch.distributed.get_rank() == self.rank and learn.training == self.training and learn.iter == 1:
+            learn.preds = learn.preds * float('nan')
+
+def _ddp_nan(rank, training):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    learn = Learner(nn.Linear(4, 2), _dls(), opt_func=torch.optim.SGD, lr=0.1, device='cpu', cbs=[DDPCB(), _NaNOn(rank, training)])
+    try:
+        learn.fit(2)
+    except FloatingPointError as e:
+        return str(e), torch.isfinite(learn.model.weight).all().item()
+    return None
+
+def test_a_nan_training_loss_on_one_rank_stops_every_rank():
+    res = launch(_ddp_nan, 2, args=(1, True))
+    assert all(r is not None for r in res), res  # no rank went on (or waited for ever)
+    assert all(finite for _, finite in res)  # stopped before the step
+    assert 'another process' in res[0][0] and 'training batch 1' in res[0][0]
+    assert 'The loss is nan' in res[1][0]  # FiniteLossCB on the rank that had it
+
+def test_a_nan_validation_loss_on_one_rank_stops_every_rank():
+    res = launch(_ddp_nan, 2, args=(0, False))  # rank 0 scores 2 valid batches, rank 1 one: no per-batch agreement possible
+    assert all(r is not None for r in res), res
+    assert "batch 1 of this rank's shard (nan)" in res[0][0]
+    assert "another process's shard" in res[1][0]
 
 def test_ddpcb_without_process_group_says_how_to_start():
     learn = Learner(nn.Linear(4, 2), _dls(), device='cpu', cbs=[DDPCB()])
@@ -203,3 +296,14 @@ def _ddp_checkpoint(folder):
 def test_only_rank_0_writes_checkpoints(tmp_path):
     assert launch(_ddp_checkpoint, 2, args=(str(tmp_path),)) == [2, 0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ['model-0.pt', 'model-1.pt']
+
+def test_launch_with_spawn_trains_the_same_weights(ddp_results):
+    res = launch(_ddp_run, 2, start_method='spawn')  # fn importable from this module, as spawn needs
+    for (st, *_), (ref, *_) in zip(res, ddp_results):
+        torch.testing.assert_close(st['weight'], ref['weight'], atol=1e-6, rtol=0)
+
+def test_launch_bad_inputs():
+    with pytest.raises(ValueError, match='nprocs must be'):
+        launch(_ddp_run, 0)
+    with pytest.raises(ValueError, match='start_method'):
+        launch(_ddp_run, 2, start_method='thread')
