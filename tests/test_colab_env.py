@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(ROOT.glob('nbs/[0-9][0-9]*_*.ipynb'))
 TORCH_SPEC = os.environ.get('TORCH_SPEC', 'torch==2.13.0')
 # A topic notebook that runs in seconds in quick mode, and a foundation one.
-COLAB_NBS = ['00_core.ipynb', '17_autoregressive.ipynb']
+# 07_distributed asks for the optuna extra too, and runs DDP (forked processes) and a two-worker sweep in the kernel.
+COLAB_NBS = ['00_core.ipynb', '17_autoregressive.ipynb', '07_distributed.ipynb']
 
 
 def _src(cell) -> str:
@@ -64,9 +65,9 @@ def _run(cmd, **kw):
     return r
 
 
-def colab_extras() -> str:
-    "The extras the Colab install cell asks for, e.g. '[learn]' from `pip install \"seqlab[learn] @ git+...\"`."
-    cells = [_src(c) for c in json.loads((ROOT / 'nbs' / '00_core.ipynb').read_text())['cells'] if c['cell_type'] == 'code']
+def colab_extras(name: str = '00_core.ipynb') -> str:
+    "The extras the Colab install cell of notebook `name` asks for, e.g. '[learn]' from `pip install \"seqlab[learn] @ git+...\"`."
+    cells = [_src(c) for c in json.loads((ROOT / 'nbs' / name).read_text())['cells'] if c['cell_type'] == 'code']
     cell = next(c for c in cells if "'google.colab' in sys.modules" in c)
     m = re.search(r'pip install[^\n]*?\bseqlab(\[[\w,]+\])?\s*@\s*git\+', cell)
     assert m, f'the Colab cell should install seqlab from git: {cell}'
@@ -75,6 +76,53 @@ def colab_extras() -> str:
 
 def test_colab_cell_installs_the_learn_extra():
     assert colab_extras() == '[learn]'
+
+
+# Import names that differ from the distribution's, and modules that come with what is installed anyway.
+_MODULE_OF = {'scikit-learn': 'sklearn'}
+_ALWAYS = {'seqlab', 'IPython', 'ipykernel', 'google', 'threadpoolctl'}  # the kernel's own; Colab's; scikit-learn's dependency
+
+
+def _modules(reqs: str) -> set:
+    "Top-level module names of a settings.ini requirements line, e.g. 'nbdev>=2,<3 scikit-learn' -> {'nbdev', 'sklearn'}."
+    names = [re.split(r'[<>=!~\[ ;]', r, maxsplit=1)[0] for r in reqs.split()]
+    return {_MODULE_OF.get(n, n).replace('-', '_') for n in names if n}
+
+
+def _imports(nb_path: Path) -> set:
+    "The top-level modules that the notebook's code cells import (shell and magic lines left out)."
+    import ast
+    mods = set()
+    for c in json.loads(nb_path.read_text(encoding='utf-8'))['cells']:
+        if c['cell_type'] != 'code':
+            continue
+        src = '\n'.join(l[:len(l) - len(l.lstrip())] + 'pass' if l.lstrip().startswith(('!', '%')) else l for l in _src(c).splitlines())
+        for n in ast.walk(ast.parse(src)):
+            if isinstance(n, ast.Import):
+                mods |= {a.name.split('.')[0] for a in n.names}
+            elif isinstance(n, ast.ImportFrom) and n.level == 0:
+                mods.add(n.module.split('.')[0])
+    return mods - set(sys.stdlib_module_names)
+
+
+@pytest.mark.parametrize('nb_path', NBS, ids=lambda p: p.name)
+def test_colab_cell_installs_what_the_notebook_imports(nb_path):
+    "A module of an optional extra (optuna) must be asked for by that notebook's Colab cell, or Run All stops there in Colab."
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / 'settings.ini')
+    ini = cfg['DEFAULT']
+    cell = next((_src(c) for c in json.loads(nb_path.read_text())['cells'] if "'google.colab' in sys.modules" in _src(c)), None)
+    assert cell, f'{nb_path.name} has no Colab install cell'
+    m = re.search(r'pip install[^\n]*?\bseqlab\[([\w,]+)\]\s*@\s*git\+', cell)
+    extras = m.group(1).split(',') if m else []
+    assert 'learn' in extras, f'{nb_path.name}: the Colab cell should install seqlab[learn]'
+    have = _modules(ini['requirements']) | _ALWAYS
+    for e in extras:
+        have |= _modules(ini[f'{e}_requirements'])
+    missing = _imports(nb_path) - have
+    assert not missing, (f'{nb_path.name} imports {sorted(missing)}, which neither seqlab nor the extras of its Colab cell '
+                         f'({extras}) install: add the extra to the cell, e.g. seqlab[learn,optuna]')
 
 
 @pytest.fixture(scope='module')
@@ -94,7 +142,7 @@ def learner_env(tmp_path_factory):
     _run(pip + [TORCH_SPEC], timeout=900)
     # What the Colab cell installs (its extras), from the package; a kernel and a runner as Colab has them.
     _run(pip + [f'{src}{colab_extras()}', 'ipykernel', 'nbclient'], timeout=900)
-    return py
+    return py, src
 
 
 def _clean_env(**extra) -> dict:
@@ -104,6 +152,7 @@ def _clean_env(**extra) -> dict:
 
 
 def test_learner_env_has_no_dev_extras(learner_env, tmp_path):
+    learner_env, _ = learner_env
     r = _run([str(learner_env), '-c', textwrap.dedent('''
         import importlib.util as u
         print("DEV", *[m for m in ("pytest", "sphinx", "playwright", "jupyterlab", "papermill", "hypothesis") if u.find_spec(m)])
@@ -118,6 +167,9 @@ def test_learner_env_has_no_dev_extras(learner_env, tmp_path):
 @pytest.mark.parametrize('name', COLAB_NBS)
 def test_notebook_runs_to_its_end_outside_the_repository(learner_env, name, tmp_path):
     "Run All in a Jupyter kernel of the learner environment, in a folder outside the project."
+    learner_env, src = learner_env
+    if colab_extras(name) != colab_extras():  # what this notebook's Colab cell installs beyond the first's
+        _run([str(learner_env), '-m', 'pip', 'install', '-q', '--disable-pip-version-check', f'{src}{colab_extras(name)}'], timeout=900)
     nb = tmp_path / name
     shutil.copy(ROOT / 'nbs' / name, nb)
     script = textwrap.dedent(f'''
