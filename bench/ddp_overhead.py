@@ -1,14 +1,13 @@
 """What DDPCB's agreements cost: the stop and NaN flags it all-reduces at every training step.
 
-DDPCB asks all ranks after every training batch whether any of them requested a stop, and before
-every step whether any loss is not finite (two one-element all-reduces on a gloo group), so that no
-rank is left waiting in a collective the others have left. This measures, side by side in one run,
-the epoch time of
+Before every step DDPCB asks all ranks whether any loss is not finite and whether any rank has
+requested a stop (one two-element all-reduce on a gloo group), so that no rank is left waiting in a
+collective the others have left. This measures, side by side in one run, the epoch time of
 
-- `ddp`: 2 processes with `DDPCB` as it is;
-- `ddp-no-agree`: 2 processes with the agreements switched off (a subclass for this benchmark only:
+- `ddp`: nprocs processes (2 on the CPU) with `DDPCB` as it is;
+- `ddp-no-agree`: the same with the agreements switched off (a subclass for this benchmark only:
   without them a stop or a NaN on one rank hangs the others);
-- `one`: one process on the same global batches (2 x bs), with the same number of threads in all.
+- `one`: one process on the same global batches (nprocs x bs), with the same number of threads in all.
 
 and prints the ratios ddp / ddp-no-agree (the cost of the agreements) and ddp / one. The model is
 an MLP on random data, sized so that one step takes a few milliseconds on a CPU core: the
@@ -16,8 +15,12 @@ agreements are a fixed cost per step, so a small step shows them at their larges
 
     python bench/ddp_overhead.py [--steps 200] [--hidden 256] [--bs 32] [--repeats 3]
 
-It runs on the CPU with gloo (2 processes, 1 thread each); on a machine with CUDA it still uses the
-CPU, since one GPU cannot host two nccl ranks.
+By default it runs on the CPU with gloo (2 processes, 1 thread each). With `--device cuda` it uses
+nccl with one process per GPU; on a machine with one GPU that is DDP on a single rank (what the
+Learner pays for the wrapper, the gradient all-reduce through nccl and the agreements) against plain
+training on the same batch:
+
+    python bench/ddp_overhead.py --device cuda --hidden 4096 --bs 256 --steps 300
 
 Measured (2026-12-02, 2 shared CPU cores, torch 2.13.0+cpu, gloo):
 `python bench/ddp_overhead.py`: ddp / ddp-no-agree 1.29x, ddp / one process 2.16x
@@ -68,33 +71,44 @@ def timed_fit(learn):
     return time.perf_counter() - t0
 
 
-def run_ddp(cls_name, steps, hidden, bs):
+def run_ddp(cls_name, steps, hidden, bs, device):
     torch.set_num_threads(1)
     cb = {'ddp': DDPCB, 'ddp-no-agree': NoAgreeDDPCB}[cls_name]()
-    learn = Learner(model(hidden), make_dls(2 * steps * bs, bs), device='cpu', cbs=[cb])
+    learn = Learner(model(hidden), make_dls(WORLD[0] * steps * bs, bs), device=device, cbs=[cb])
     return timed_fit(learn)
 
 
-def run_one(steps, hidden, bs):
+def run_one(steps, hidden, bs, device):
     torch.set_num_threads(1)
-    learn = Learner(model(hidden), make_dls(2 * steps * bs, 2 * bs), device='cpu')
+    n = WORLD[0]
+    learn = Learner(model(hidden), make_dls(n * steps * bs, n * bs), device=device)
     return timed_fit(learn)
+
+
+WORLD = [2]  # processes of the DDP runs (set in main, read in the forked workers)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--steps', type=int, default=200, help='training steps per epoch')
     ap.add_argument('--hidden', type=int, default=256)
-    ap.add_argument('--bs', type=int, default=32, help='batch per process (the one-process run uses 2 x bs)')
+    ap.add_argument('--bs', type=int, default=32, help='batch per process (the one-process run uses nprocs x bs)')
     ap.add_argument('--repeats', type=int, default=3, help='interleaved repetitions; the median is reported')
+    ap.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                    help='cuda: nccl, one process per GPU (one GPU: DDP on a single rank against plain training)')
+    ap.add_argument('--nprocs', type=int, default=None, help='DDP processes; default 2 on the CPU, the number of GPUs with cuda')
     a = ap.parse_args()
+    # Nothing here touches CUDA before launch: the workers are forked, and a CUDA context cannot be.
+    WORLD[0] = a.nprocs or (2 if a.device == 'cpu' else torch.cuda.device_count())  # counts without a CUDA context
+    backend = 'gloo' if a.device == 'cpu' else 'nccl'
     times = {'ddp': [], 'ddp-no-agree': [], 'one': []}
     for _ in range(a.repeats):
         for name in ('ddp', 'ddp-no-agree'):
-            times[name].append(max(launch(run_ddp, 2, args=(name, a.steps, a.hidden, a.bs))))  # the slower rank
-        times['one'].append(run_one(a.steps, a.hidden, a.bs))
+            times[name].append(max(launch(run_ddp, WORLD[0], args=(name, a.steps, a.hidden, a.bs, a.device), backend=backend)))  # the slower rank
+        times['one'].append(launch(run_one, 1, args=(a.steps, a.hidden, a.bs, a.device), backend='gloo')[0])  # a fresh process too
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    print(f"{a.steps} steps, hidden {a.hidden}, batch {a.bs} per process (global {2 * a.bs}), {a.repeats} repeats, torch {torch.__version__}")
+    print(f"{a.device}, {backend}, {WORLD[0]} DDP process(es); {a.steps} steps, hidden {a.hidden}, batch {a.bs} per process "
+          f"(global {WORLD[0] * a.bs}), {a.repeats} repeats, torch {torch.__version__}")
     for k, v in med.items():
         print(f"  {k:13s} epoch {v:.3f} s ({1e3 * v / a.steps:.2f} ms/step)")
     print(f"ratio ddp / ddp-no-agree: {med['ddp'] / med['ddp-no-agree']:.2f}x (the cost of the agreements)")

@@ -278,16 +278,30 @@ def _check_loss(loss):
                      "(the default) rather than 'none', or reduce it yourself, e.g. lambda p, y: F.cross_entropy(p, y, reduction='none').mean().")
 
 # %% ../nbs/05_learner.ipynb #939db183
-def _compute_loss(loss_func, preds, yb):
-    "`loss_func(preds, yb)`; class ids outside the model's outputs are a clear error."
+def _class_span(yb):
+    "`(min, max)` of integer class ids still on the CPU (cheap, no device sync); None for anything else."
+    if isinstance(yb, torch.Tensor) and yb.device.type == 'cpu' and yb.ndim == 1 and len(yb) and not yb.is_floating_point():
+        return int(yb.min()), int(yb.max())
+    return None
+
+def _bad_ids(n_out: int, bad: int, top: int):
+    fix = (f"map the labels to 0..{n_out - 1} (class ids are not negative; only -100 is ignored by cross_entropy)" if bad < 0 else
+           f"give the model one output per class ({top + 1} or more), or map the labels to 0..{n_out - 1}")
+    return ValueError(f"The targets hold class id {bad}, outside the model's {n_out} outputs (0..{n_out - 1}): {fix}.")
+
+def _compute_loss(loss_func, preds, yb, span=None):
+    "`loss_func(preds, yb)`; class ids outside the model's outputs are a clear error (before the loss, given `span`: on CUDA too)."
+    if span is not None and isinstance(preds, torch.Tensor) and preds.ndim == 2 and getattr(yb, 'ndim', None) == 1:
+        lo, hi = span
+        if hi >= preds.shape[1] or (lo < 0 and lo != -100):  # -100: cross_entropy's ignore_index
+            raise _bad_ids(preds.shape[1], hi if hi >= preds.shape[1] else lo, hi)
     try:
         return loss_func(preds, yb)
     except (IndexError, RuntimeError):
         if isinstance(preds, torch.Tensor) and isinstance(yb, torch.Tensor) and preds.ndim == 2 and yb.ndim == 1 and not yb.is_floating_point():
             n_out, bad = preds.shape[1], yb[(yb < 0) | (yb >= preds.shape[1])]
             if len(bad):
-                raise ValueError(f"The targets hold class id {int(bad[0])}, outside the model's {n_out} outputs (0..{n_out - 1}): "
-                                 f"give the model one output per class ({int(yb.max()) + 1} or more), or map the labels to 0..{n_out - 1}.") from None
+                raise _bad_ids(n_out, int(bad[0]), int(yb.max())) from None
         raise
 
 # %% ../nbs/05_learner.ipynb #0ccf2f99
@@ -311,11 +325,12 @@ def _one_batch(self: Learner):
     "Predict, compute the loss and, when training, step, with the hooks around them."
     try:
         self.xb, self.yb = _split_batch(self.batch)
+        span = _class_span(self.yb)  # before DeviceCB moves the targets
         self.callback('before_batch')
         _predict(self)
         self.callback('after_pred')
         if self.loss_func is not None:
-            self.loss = _compute_loss(self.loss_func, self.preds, self.yb)
+            self.loss = _compute_loss(self.loss_func, self.preds, self.yb, span)
         _check_loss(self.loss)
         self.callback('after_loss')
         if self.training:

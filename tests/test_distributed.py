@@ -307,3 +307,24 @@ def test_launch_bad_inputs():
         launch(_ddp_run, 0)
     with pytest.raises(ValueError, match='start_method'):
         launch(_ddp_run, 2, start_method='thread')
+
+def _ddp_progress():
+    import contextlib, io
+    from seqlab.learner import ProgressCB
+    torch.set_num_threads(1)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        Learner(nn.Linear(4, 2), _dls(), device='cpu', cbs=[DDPCB(), ProgressCB()]).fit(2)
+    return out.getvalue() + err.getvalue()
+
+def test_only_rank_0_shows_progress():
+    shown = launch(_ddp_progress, 2)
+    assert 'epochs' in shown[0] and 'train_loss' in shown[0]  # the bars and the epoch rows
+    assert shown[1] == ''
+
+def test_ddp_overhead_bench_runs():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, 'bench', 'ddp_overhead.py'), '--steps', '5', '--repeats', '1', '--hidden', '16'],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'ratio ddp / ddp-no-agree' in r.stdout and '2 DDP process(es)' in r.stdout

@@ -591,6 +591,26 @@ def test_labels_outside_the_outputs_are_a_clear_error():
         Learner(mlp(), dls, device='cpu').fit(1)
 
 
+def test_labels_are_checked_before_the_loss_sees_them():
+    "On CUDA a bad id is a device-side assert inside the loss, so the check must come first (from the CPU batch)."
+    x, y = points(48)
+    y[20] = 3
+    seen = []
+    def loss(p, t):
+        seen.append(int(t.max()))
+        return F.cross_entropy(p, t)
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x, y), batch_size=16), valid=None)
+    learn = Learner(mlp(), dls, loss_func=loss, device='cpu')
+    with pytest.raises(ValueError, match=r"class id 3, outside the model's 3 outputs"):
+        learn.fit(1)
+    assert seen == [2]  # the first batch reached the loss, the bad second one did not
+    y[20] = -100  # cross_entropy's ignore_index is not an error
+    Learner(mlp(), dls, device='cpu').fit(1)
+    y[20] = -2
+    with pytest.raises(ValueError, match=r"class id -2.*not negative"):
+        Learner(mlp(), dls, device='cpu').fit(1)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error raised without CUDA')
 def test_cuda_without_cuda_is_a_clear_error():
     with pytest.raises(RuntimeError, match='CUDA is not available'):
