@@ -13,21 +13,21 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
 from .core import quick_mode, mode_banner, set_seed, default_device
 from .data import tokenize, Vocab, TextDataset, TokenBudgetSampler, DataLoaders, run_packed, padding_waste
 from fastcore.basics import patch
 from .learner import Learner, Callback, GradClipCB, sweep
+from .metrics import tfidf_logreg
 from .cnn_lstm import lengths_to_mask, masked_pool
 
 # %% auto #0
 __all__ = ['IMDB_START', 'IMDB_END', 'IMDB_ARCHS', 'IMDB_SIZES', 'IMDB_SETTINGS', 'IMDB_TABLE1', 'IMDB_TABLE2', 'imdb_tokens',
            'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste', 'time_epoch', 'bce_logits_loss',
            'binary_accuracy', 'SentimentConfig', 'review_lengths', 'MaxPoolMLP', 'ElmanRNN', 'RecurrentSentiment',
-           'sentiment_model', 'train_sentiment', 'tfidf_logreg', 'NBSVM', 'spectral_radius', 'RecurrenceStatsCB',
-           'recurrence_probe', 'plot_recurrence_stats']
+           'sentiment_model', 'train_sentiment', 'NBSVM', 'spectral_radius', 'RecurrenceStatsCB', 'recurrence_probe',
+           'plot_recurrence_stats']
 
 # %% ../nbs/15_imdb.ipynb #4a6a5600
 IMDB_START, IMDB_END = '.start', '.end'
@@ -334,17 +334,6 @@ IMDB_TABLE2 = {  # the report's final runs on the whole training set: sizes, epo
     'mlp': dict(hidden_size=600, embedding_dim=150, epochs=4, test_acc=0.8201),
     'rnn': dict(hidden_size=300, embedding_dim=300, epochs=10, test_acc=0.8657),
     'lstm': dict(hidden_size=600, embedding_dim=600, epochs=10, test_acc=0.8793)}
-
-# %% ../nbs/15_imdb.ipynb #a90bcf6e
-def tfidf_logreg(
-    texts: list,  # training reviews
-    labels,  # their labels 0/1
-    C: float = 4.0,  # inverse regularisation strength of the logistic regression
-):
-    "TF-IDF of unigrams and bigrams (sublinear tf) + logistic regression, fitted; `.score(texts, y)` gives accuracy."
-    from sklearn.pipeline import make_pipeline
-    vec = TfidfVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None, ngram_range=(1, 2), sublinear_tf=True)
-    return make_pipeline(vec, LogisticRegression(C=C, max_iter=1000)).fit(list(texts), np.asarray(labels))
 
 # %% ../nbs/15_imdb.ipynb #c4e1175c
 class NBSVM:

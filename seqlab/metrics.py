@@ -14,10 +14,12 @@ from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 from sklearn import metrics as skm
 
+from .data import tokenize
+
 # %% auto #0
 __all__ = ['to_numpy', 'to_labels', 'check_preds_targs', 'accuracy', 'f1_micro', 'f1_macro', 'precision_macro', 'recall_macro',
            'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'plot_curves',
-           'plot_confusion', 'plot_roc', 'sweep_table', 'plot_sweep_heatmap']
+           'plot_confusion', 'plot_roc', 'sweep_table', 'plot_sweep_heatmap', 'tfidf_logreg']
 
 # %% ../nbs/04_metrics.ipynb #9447ff1c
 def to_numpy(
@@ -380,3 +382,32 @@ def plot_sweep_heatmap(
     ax.tick_params(axis='y', rotation=0)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_metrics.ipynb #ffe5ce30
+def tfidf_logreg(
+    texts,  # training texts (strings)
+    labels,  # their class ids
+    ngram_range: tuple = (1, 1),  # word n-grams of the features, e.g. (1, 2) for unigrams and bigrams
+    max_len: int | None = None,  # read only the first max_len tokens of each text (None: all)
+    C: float = 1.0,  # inverse regularisation strength of the logistic regression (scikit-learn's default)
+    sublinear_tf: bool = True,  # 1 + log(tf) instead of raw counts
+    min_df: int = 1,  # drop n-grams found in fewer training texts
+    max_features: int | None = None,  # keep only the most frequent n-grams
+    max_iter: int = 2000,  # iterations of the solver
+    n_threads: int | None = 1,  # BLAS threads of the fit (1: these problems are small; None: the library's default)
+):
+    "TF-IDF of `seqlab.data.tokenize`'s words + logistic regression, fitted on `texts`; `.predict(texts)` and `.score(texts, labels)`."
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from threadpoolctl import threadpool_limits
+    texts, labels = list(texts), np.asarray(labels)
+    if len(texts) != len(labels):
+        raise ValueError(f"texts and labels must pair up, got {len(texts)} texts and {len(labels)} labels.")
+    if len(np.unique(labels)) < 2:
+        raise ValueError(f"A classifier needs at least two classes in the training labels, got {np.unique(labels).tolist()}.")
+    tok = tokenize if max_len is None else (lambda t: tokenize(t)[:max_len])
+    vec = TfidfVectorizer(tokenizer=tok, token_pattern=None, lowercase=False, ngram_range=tuple(ngram_range),
+                          sublinear_tf=sublinear_tf, min_df=min_df, max_features=max_features)
+    with threadpool_limits(n_threads):
+        return make_pipeline(vec, LogisticRegression(C=C, max_iter=max_iter)).fit(texts, labels)

@@ -16,7 +16,7 @@ from .core import quick_mode, mode_banner, set_seed, default_device
 from .data import tokenize, Vocab, TextDataset, DataLoaders, pad_collate, run_packed, BucketSampler
 from .embeddings import pretrained_embedding
 from .learner import Learner, EarlyStoppingCB, GradClipCB, WeightPenaltyCB
-from .metrics import accuracy
+from .metrics import accuracy, tfidf_logreg
 from .cnn_lstm import lengths_to_mask, masked_pool, AdditiveAttention
 
 # %% auto #0
@@ -319,14 +319,8 @@ def tfidf_logreg_accuracy(
     data,  # a TaskData: fitted on .train, scored on .test
     ngram_range: tuple = (1, 2),  # word n-grams of the TF-IDF features
 ) -> float:
-    "Test accuracy of TF-IDF + logistic regression trained on the training split."
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    model = make_pipeline(TfidfVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=ngram_range, sublinear_tf=True),
-                          LogisticRegression(max_iter=1000))
-    model.fit(list(data.train.x), np.asarray(data.train.y))
-    return float(np.mean(model.predict(list(data.test.x)) == np.asarray(data.test.y)))
+    "Test accuracy of `seqlab.metrics.tfidf_logreg` (TF-IDF + logistic regression) trained on the training split."
+    return float(tfidf_logreg(data.train.x, data.train.y, ngram_range=ngram_range).score(list(data.test.x), np.asarray(data.test.y)))
 
 # %% ../nbs/14_rnn_sentence.ipynb #5e07406a
 def rnn_sentence_results(

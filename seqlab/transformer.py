@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device
 from .data import tokenize, Vocab, TextDataset, DataLoaders, random_deletion
 from .learner import Learner
-from .metrics import f1_micro
+from .metrics import f1_micro, tfidf_logreg
 from .cnn_lstm import lengths_to_mask, masked_pool, TextPrep
 
 # %% auto #0
@@ -412,15 +412,9 @@ def tfidf_logreg_f1(
     C: float = 1.0,  # inverse regularisation strength of the logistic regression (scikit-learn's default)
     n_threads: int | None = 1,  # BLAS threads for the fit (1: the problem is small; None: the library's default)
 ) -> float:
-    "Test micro-F1 of TF-IDF of the words + logistic regression fit on the training split."
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
-    tok = lambda t: tokenize(t)[:max_len]
-    vec = TfidfVectorizer(tokenizer=tok, token_pattern=None, lowercase=False, sublinear_tf=True)
-    with threadpool_limits(n_threads):
-        clf = LogisticRegression(C=C, max_iter=2000).fit(vec.fit_transform(data.train.x), data.train.y)
-    return f1_micro(clf.predict(vec.transform(data.test.x)), data.test.y)
+    "Test micro-F1 of `seqlab.metrics.tfidf_logreg` (TF-IDF of the words + logistic regression) fit on the training split."
+    base = tfidf_logreg(data.train.x, data.train.y, max_len=max_len, C=C, n_threads=n_threads)
+    return f1_micro(base.predict(list(data.test.x)), data.test.y)
 
 # %% ../nbs/11_transformer.ipynb #bfeb6691
 def transformer_results(

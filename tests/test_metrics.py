@@ -271,3 +271,34 @@ def test_per_token_scores_pair_with_per_token_targets():
     t = np.ones((2, 3), dtype=int)
     t[0, 0] = 2
     assert accuracy(s, t) == pytest.approx(5 / 6)
+
+
+# --- the TF-IDF + logistic regression baseline --------------------------------------------------
+from seqlab.metrics import tfidf_logreg
+
+
+def test_tfidf_logreg_learns_keywords_and_reads_only_max_len():
+    texts = ['good fun film', 'good film indeed', 'bad dull film', 'bad film indeed'] * 4
+    labels = [1, 1, 0, 0] * 4
+    base = tfidf_logreg(texts, labels)
+    assert base.predict(['good', 'bad']).tolist() == [1, 0]
+    assert base.score(texts, labels) == 1.0
+    late = ['the film was ' + t for t in texts]  # the keyword comes after the first 3 tokens
+    assert tfidf_logreg(late, labels, max_len=3).score(late, labels) == 0.5
+    assert tfidf_logreg(late, labels, max_len=4).score(late, labels) == 1.0
+
+
+def test_tfidf_logreg_options_reach_the_vectorizer():
+    texts = ['new york is big', 'new delhi is big', 'old york is small', 'old delhi is small'] * 3
+    base = tfidf_logreg(texts, [0, 0, 1, 1] * 3, ngram_range=(1, 2), min_df=2, max_features=5, sublinear_tf=False, C=0.5)
+    vec, clf = base.steps[0][1], base.steps[1][1]
+    assert len(vec.vocabulary_) == 5 and vec.ngram_range == (1, 2) and not vec.sublinear_tf and clf.C == 0.5
+
+
+def test_tfidf_logreg_bad_input():
+    with pytest.raises(ValueError, match='pair up'):
+        tfidf_logreg(['a', 'b'], [0])
+    with pytest.raises(ValueError, match='two classes'):
+        tfidf_logreg(['a', 'b'], [1, 1])
+    with pytest.raises(TypeError, match='tokenize expects a str'):
+        tfidf_logreg([1, 2], [0, 1])
