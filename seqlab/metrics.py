@@ -8,7 +8,6 @@ import io
 import numpy as np
 import pandas as pd
 import torch
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 import seaborn as sns
@@ -312,11 +311,14 @@ def plot_confusion(
     classes = [str(c) for c in classes]
     cm = confusion(preds, targs, len(classes), normalize=normalize)
     n = len(classes)
-    fig, ax = plt.subplots(figsize=figsize or (1.8 + 0.8 * n, 1.4 + 0.7 * n))
+    fig = _ShownFigure(figsize=figsize or (1.8 + 0.8 * n, 1.4 + 0.7 * n))
+    ax = fig.subplots()
     sns.heatmap(cm, annot=n <= 20, fmt='.2f' if normalize else 'd', cmap='Blues', cbar=False,
                 xticklabels=classes, yticklabels=classes, square=True, ax=ax)
     ax.set(xlabel='predicted', ylabel='true', title='confusion matrix' + (f' (normalized: {normalize})' if normalize else ''))
-    ax.tick_params(axis='x', rotation=45 if max(map(len, classes)) > 5 else 0)
+    if max(map(len, classes)) > 5:  # long names: slanted, each ending under its column
+        for t in ax.get_xticklabels():
+            t.set(rotation=45, ha='right', rotation_mode='anchor')
     ax.tick_params(axis='y', rotation=0)
     fig.tight_layout()
     return fig
@@ -330,7 +332,8 @@ def plot_roc(
 ):
     "One-vs-rest ROC curves of every class with their AUC, and the macro average; returns the figure."
     roc = roc_ovr(probs, targs, classes)
-    fig, ax = plt.subplots(figsize=figsize)
+    fig = _ShownFigure(figsize=figsize)
+    ax = fig.subplots()
     for name, r in roc.items():
         if name == 'macro' or np.isnan(r['auc']):
             continue
@@ -376,7 +379,8 @@ def plot_sweep_heatmap(
     tab = sweep_table(df, x, y, metric)
     short = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
     tab.index, tab.columns = [short(v) for v in tab.index], [short(v) for v in tab.columns]
-    fig, ax = plt.subplots(figsize=figsize or (2.6 + 0.9 * tab.shape[1], 1.9 + 0.5 * tab.shape[0]))
+    fig = _ShownFigure(figsize=figsize or (2.6 + 0.9 * tab.shape[1], 1.9 + 0.5 * tab.shape[0]))
+    ax = fig.subplots()
     sns.heatmap(tab, annot=True, fmt='.3g', cmap='viridis', cbar_kws={'label': f'mean {metric}'}, ax=ax)
     ax.set(xlabel=x, ylabel=y, title=f'mean {metric}')
     ax.tick_params(axis='y', rotation=0)

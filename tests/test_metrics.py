@@ -302,3 +302,16 @@ def test_tfidf_logreg_bad_input():
         tfidf_logreg(['a', 'b'], [1, 1])
     with pytest.raises(TypeError, match='tokenize expects a str'):
         tfidf_logreg([1, 2], [0, 1])
+
+
+def test_plot_functions_open_no_pyplot_figure_and_show_as_png():
+    "Like plot_curves: nothing registered with pyplot (no leak into later cells), and the figure shows itself as a cell's last value."
+    plt.close('all')
+    rng = np.random.default_rng(0)
+    logits, targs = rng.normal(size=(30, 3)), rng.integers(0, 3, 30)
+    runs = pd.DataFrame({'lr': [1e-3, 1e-2] * 2, 'bs': [16, 16, 32, 32], 'acc': [0.5, 0.6, 0.7, 0.8]})
+    figs = [plot_confusion(logits, targs, ['a', 'b', 'c']), plot_roc(logits, targs, ['a', 'b', 'c']),
+            plot_sweep_heatmap(runs, 'lr', 'bs', 'acc')]
+    assert plt.get_fignums() == []
+    for fig in figs:
+        assert fig._repr_png_()[:8] == b'\x89PNG\r\n\x1a\n'
