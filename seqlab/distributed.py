@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_distributed.ipynb #2f0f5209
 from __future__ import annotations
-import math, os, socket, tempfile
+import os, socket, tempfile
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -52,13 +52,17 @@ class DistributedBatchSampler:
     def __len__(self): return len(self.sampler.batches()) // self.num_replicas
 
 # %% ../nbs/07_distributed.ipynb #49e4b28e
+def _loader_kw(dl: DataLoader) -> dict:
+    "What a loader over a shard of `dl` keeps from it: how it collates, its workers, pinned memory."
+    return dict(collate_fn=dl.collate_fn, num_workers=dl.num_workers, pin_memory=dl.pin_memory)
+
 def shard_loader(
     dl: DataLoader,  # a training loader: fixed batch size, or a length-aware batch sampler
     num_replicas: int, rank: int,  # world size and this rank
     seed: int = 0,  # shuffle seed of the DistributedSampler
 ) -> DataLoader:
     "A loader over this rank's disjoint shard of `dl`, with as many batches on every rank."
-    kw = dict(collate_fn=dl.collate_fn, num_workers=dl.num_workers, pin_memory=dl.pin_memory)
+    kw = _loader_kw(dl)
     bsm = dl.batch_sampler
     if hasattr(bsm, 'batches') and hasattr(bsm, 'lengths'):
         return DataLoader(dl.dataset, batch_sampler=DistributedBatchSampler(bsm, num_replicas, rank), **kw)
@@ -77,20 +81,19 @@ def shard_valid_loader(
     batches = [list(b) for b in dl.batch_sampler]
     if len(batches) < num_replicas:
         return None
-    return DataLoader(dl.dataset, batch_sampler=batches[rank::num_replicas], collate_fn=dl.collate_fn,
-                      num_workers=dl.num_workers, pin_memory=dl.pin_memory)
+    return DataLoader(dl.dataset, batch_sampler=batches[rank::num_replicas], **_loader_kw(dl))
 
 # %% ../nbs/07_distributed.ipynb #46115f47
-_CPU_GROUPS = {}
+_CPU_GROUP = [None, None]  # the default group it was made for (held, so never mistaken for a later one), the gloo group
 
 def _cpu_group():
     "A gloo group over all ranks, for the small flags DDPCB agrees on without a CUDA sync (the default group when it is gloo)."
     if dist.get_backend() == 'gloo':
         return None
-    key = id(dist.distributed_c10d._get_default_group())
-    if key not in _CPU_GROUPS:
-        _CPU_GROUPS[key] = dist.new_group(backend='gloo')
-    return _CPU_GROUPS[key]
+    default = dist.distributed_c10d._get_default_group()
+    if _CPU_GROUP[0] is not default:  # first use, or a process group made after an earlier one was destroyed
+        _CPU_GROUP[:] = [default, dist.new_group(backend='gloo')]
+    return _CPU_GROUP[1]
 
 def _interleave(parts: list) -> list:
     "Undo `shard_valid_loader`: part r holds batches r, r + N, ...; the batches in their first order."
