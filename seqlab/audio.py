@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from matplotlib.figure import Figure
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, mode_banner, set_seed, default_device, n_params
 from .data import DataLoaders
 from .learner import Learner, Callback, kfold
 from .metrics import accuracy, f1_macro
@@ -22,9 +22,9 @@ from .transformer import EncoderConfig, TransformerEncoder
 
 # %% auto #0
 __all__ = ['AUDIO_HEADS', 'AUDIO_TOKENS', 'AUDIO_MODELS', 'esc10_arrays', 'check_source_folds', 'AudioConfig', 'conv_block',
-           'WaveFeatures', 'WaveCNN', 'n_params', 'WaveTransformer', 'param_breakdown', 'hz_to_mel', 'mel_to_hz',
-           'mel_filterbank', 'LogMel', 'MelConfig', 'MelCNN', 'random_shift', 'mix_clips', 'WaveAugmentCB',
-           'build_audio_model', 'fold_loaders', 'train_audio', 'audio_kfold']
+           'WaveFeatures', 'WaveCNN', 'WaveTransformer', 'param_breakdown', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
+           'LogMel', 'MelConfig', 'MelCNN', 'random_shift', 'mix_clips', 'WaveAugmentCB', 'build_audio_model',
+           'fold_loaders', 'train_audio', 'audio_kfold']
 
 # %% ../nbs/16_audio.ipynb #69c3c984
 def esc10_arrays(
@@ -135,11 +135,6 @@ class WaveCNN(nn.Module):
         h = self.features(x).flatten(1)  # (B, C * L)
         h = self.drop(F.relu(self.fc(h)))  # (B, hidden)
         return self.out(h)
-
-# %% ../nbs/16_audio.ipynb #316de236
-def n_params(model: nn.Module) -> int:
-    "Trainable parameters of `model`."
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/16_audio.ipynb #cb8b3236
 class WaveTransformer(nn.Module):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['default_device', 'set_seed', 'quick_mode', 'mode_banner', 'env_report']
+__all__ = ['default_device', 'set_seed', 'quick_mode', 'mode_banner', 'n_params', 'env_report']
 
 # %% ../nbs/00_core.ipynb #7372e3c9
 def _check_available(dev: torch.device, use):
@@ -86,6 +86,13 @@ def mode_banner(
     if quick_mode():
         return f'QUICK mode: {sample}, short training (set SEQLAB_QUICK=0 for {data} and the full settings)'
     return f'FULL mode: {data}, full settings (set SEQLAB_QUICK=1 for the quick offline run on {sample})'
+
+# %% ../nbs/00_core.ipynb #7b3f6edb
+def n_params(
+    model: torch.nn.Module,  # any module
+) -> int:
+    "The number of trainable parameters of `model` (those with `requires_grad`)."
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/00_core.ipynb #6dc53ddf
 def env_report() -> dict:

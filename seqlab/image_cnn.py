@@ -14,7 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, mode_banner, set_seed, default_device, n_params
 from .data import DataLoaders
 from .learner import Learner, Callback, LRSchedCB, MixedPrecisionCB
 from .metrics import accuracy, precision_macro, recall_macro, f1_macro
@@ -22,10 +22,9 @@ from .metrics import accuracy, precision_macro, recall_macro, f1_macro
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'INITS', 'IMAGE_CNN_ARCHS', 'IMAGE_METRICS', 'image_stats', 'normalize_images', 'check_image_batch',
            'ImageCNNConfig', 'image_cnn_config', 'image_cnn_features', 'image_cnn_head', 'init_image_cnn', 'ImageCNN',
-           'cnn_param_count', 'DeviceImageLoader', 'image_loaders', 'LayerGradNormCB', 'train_image_cnn',
-           'capture_activations', 'plot_layer_grads', 'plot_activation_hists', 'activation_scales', 'random_crop_flip',
-           'patch_whitening', 'FastCNNConfig', 'fast_cnn_block', 'FastCNN', 'tta_logits', 'train_fast_cnn',
-           'image_cnn_scores']
+           'DeviceImageLoader', 'image_loaders', 'LayerGradNormCB', 'train_image_cnn', 'capture_activations',
+           'plot_layer_grads', 'plot_activation_hists', 'activation_scales', 'random_crop_flip', 'patch_whitening',
+           'FastCNNConfig', 'fast_cnn_block', 'FastCNN', 'tta_logits', 'train_fast_cnn', 'image_cnn_scores']
 
 # %% ../nbs/12_image_cnn.ipynb #1025ffcc
 def image_stats(
@@ -197,13 +196,6 @@ class ImageCNN(nn.Module):
                ) -> torch.Tensor:  # logits (B, n_classes)
         check_image_batch(x, self.cfg.image_size)
         return self.head(self.features(x))  # (B, C, H/8, W/8) -> (B, n_classes)
-
-# %% ../nbs/12_image_cnn.ipynb #66a6fa0a
-def cnn_param_count(
-    model: nn.Module,  # any module
-) -> int:
-    "The number of trainable parameters of `model`."
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/12_image_cnn.ipynb #5bfd445d
 class DeviceImageLoader:

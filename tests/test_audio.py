@@ -5,7 +5,8 @@ import torch
 
 from seqlab.audio import (AUDIO_MODELS, AudioConfig, LogMel, MelCNN, MelConfig, WaveAugmentCB, WaveCNN, WaveTransformer,
                           build_audio_model, check_source_folds, esc10_arrays, fold_loaders, mel_filterbank, mix_clips,
-                          n_params, param_breakdown, random_shift, train_audio)
+                          param_breakdown, random_shift, train_audio)
+from seqlab.core import n_params
 from seqlab.datasets import load_esc10
 
 

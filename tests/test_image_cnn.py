@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from seqlab.core import n_params
 from seqlab.datasets import cifar10_sample
 from seqlab.image_cnn import (IMAGE_CNN_ARCHS, DeviceImageLoader, FastCNN, FastCNNConfig, ImageCNN, ImageCNNConfig,
                               LayerGradNormCB, check_image_batch, image_cnn_config, image_loaders, image_stats,
-                              init_image_cnn, cnn_param_count, normalize_images, patch_whitening, random_crop_flip,
+                              init_image_cnn, normalize_images, patch_whitening, random_crop_flip,
                               train_image_cnn, tta_logits)
 
 SMALL = dict(channels=(4, 8, 8, 8, 16, 16), hidden_sizes=(32, 16))
@@ -28,11 +29,11 @@ def test_shape_and_parameter_count(arch):
     cfg = image_cnn_config(arch, **SMALL)
     m = ImageCNN(cfg).eval()
     assert m(torch.randn(3, 3, 32, 32)).shape == (3, 10)
-    assert cnn_param_count(m) == _count(cfg)
+    assert n_params(m) == _count(cfg)
 
 
 def test_report_widths_parameter_counts():
-    counts = {a: cnn_param_count(ImageCNN(image_cnn_config(a))) for a in ('arch1', 'arch3', 'arch4')}
+    counts = {a: n_params(ImageCNN(image_cnn_config(a))) for a in ('arch1', 'arch3', 'arch4')}
     assert counts['arch1'] == 5_851_338
     assert counts['arch3'] - counts['arch1'] == 9 * 256 * 256 + 256  # the extra Conv2d(256, 256, 3)
     assert counts['arch4'] - counts['arch1'] == 2 * (1024 + 512)  # BatchNorm1d weights and biases
