@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['default_device', 'set_seed', 'quick_mode', 'mode_banner', 'n_params', 'env_report']
+__all__ = ['default_device', 'set_seed', 'quick_mode', 'smoke_mode', 'smoke_limit', 'mode_banner', 'n_params', 'env_report']
 
 # %% ../nbs/00_core.ipynb #7372e3c9
 def _check_available(dev: torch.device, use):
@@ -65,27 +65,56 @@ def set_seed(
 # %% ../nbs/00_core.ipynb #9fcc9190
 _TRUE, _FALSE = {'1', 'true', 'yes', 'on'}, {'0', 'false', 'no', 'off'}
 
-def quick_mode() -> bool:
-    "True for quick mode (offline sample, short training): `SEQLAB_QUICK` if set, else no CUDA."
-    v = os.environ.get('SEQLAB_QUICK')
+def _env_flag(name: str, unset: bool) -> bool:
+    "The on/off environment variable `name` (1/true/yes/on or 0/false/no/off); `unset` when it is unset or empty."
+    v = os.environ.get(name)
     if v is None or v.strip() == '':
-        return not torch.cuda.is_available()
+        return unset
     v = v.strip().lower()
     if v in _TRUE:
         return True
     if v in _FALSE:
         return False
-    raise ValueError(f"SEQLAB_QUICK={v!r} is not understood: set it to 1 (quick) or 0 (full), or unset it.")
+    raise ValueError(f"{name}={v!r} is not understood: set it to 1 (on) or 0 (off), or unset it.")
+
+def quick_mode() -> bool:
+    "True for quick mode (offline sample, short training): `SEQLAB_QUICK` if set, else no CUDA."
+    return _env_flag('SEQLAB_QUICK', not torch.cuda.is_available())
+
+# %% ../nbs/00_core.ipynb #40bc68e2
+def smoke_mode() -> bool:
+    "True for a smoke run (`SEQLAB_SMOKE=1`): every fit cut to a few batches, loops to their first items."
+    return _env_flag('SEQLAB_SMOKE', False)
+
+# %% ../nbs/00_core.ipynb #ac69bc71
+def smoke_limit(
+    items,  # a list, tuple or dict of runs, seeds, folds, ... (any iterable)
+    n: int = 1,  # how many to keep in a smoke run
+):
+    "`items` unchanged, or only their first `n` in a smoke run (a dict keeps its first `n` entries)."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}.")
+    if not smoke_mode():
+        return items
+    if isinstance(items, dict):
+        return dict(list(items.items())[:n])
+    kept = list(items)[:n]
+    return type(items)(kept) if isinstance(items, (list, tuple)) else kept
 
 # %% ../nbs/00_core.ipynb #0a2b805e
 def mode_banner(
     data: str = 'the real data set',  # what full mode trains on, e.g. "BBC News (2,225 articles)"
     sample: str = 'an offline GENERATED sample',  # what quick mode trains on
 ) -> str:
-    "One line that says which mode is on, which data it means, and how to switch."
+    "One line that says which mode is on, which data it means, and how to switch (and that a smoke run is one)."
     if quick_mode():
-        return f'QUICK mode: {sample}, short training (set SEQLAB_QUICK=0 for {data} and the full settings)'
-    return f'FULL mode: {data}, full settings (set SEQLAB_QUICK=1 for the quick offline run on {sample})'
+        line = f'QUICK mode: {sample}, short training (set SEQLAB_QUICK=0 for {data} and the full settings)'
+    else:
+        line = f'FULL mode: {data}, full settings (set SEQLAB_QUICK=1 for the quick offline run on {sample})'
+    if smoke_mode():
+        line += ('\nSMOKE run (SEQLAB_SMOKE=1): every fit is cut to a few batches and loops to their first runs, '
+                 'model sizes kept; no number or figure below is a result')
+    return line
 
 # %% ../nbs/00_core.ipynb #7b3f6edb
 def n_params(

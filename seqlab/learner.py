@@ -4,8 +4,9 @@
 
 # %% ../nbs/05_learner.ipynb #1ecd8517
 from __future__ import annotations
-import contextlib, io, itertools, math, os, random, socket, tempfile, time, warnings
+import contextlib, copy, io, itertools, math, os, random, socket, tempfile, time, warnings
 from pathlib import Path
+from types import SimpleNamespace
 from string import Formatter
 from typing import Callable, Mapping
 
@@ -23,9 +24,9 @@ from .metrics import metric_columns, plot_curves
 # %% auto #0
 __all__ = ['HOOKS', 'LR_SCHEDULES', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
            'to_device', 'DeviceCB', 'FiniteLossCB', 'MetricsCB', 'GradNormCB', 'HistoryCB', 'Learner', 'ProgressCB',
-           'EarlyStoppingCB', 'GradClipCB', 'WeightPenaltyCB', 'LRSchedCB', 'MixedPrecisionCB', 'load_model_state',
-           'CheckpointCB', 'sweep_points', 'run_summary', 'sweep', 'fit_callbacks', 'OptunaReportCB', 'optuna_sweep',
-           'kfold']
+           'overfit_batch', 'EarlyStoppingCB', 'GradClipCB', 'WeightPenaltyCB', 'LRSchedCB', 'MixedPrecisionCB',
+           'load_model_state', 'CheckpointCB', 'sweep_points', 'run_summary', 'sweep', 'fit_callbacks',
+           'OptunaReportCB', 'optuna_sweep', 'kfold']
 
 # %% ../nbs/05_learner.ipynb #e510a4c0
 class CancelFitException(Exception):
@@ -600,6 +601,27 @@ def after_fit(self: ProgressCB, learn):
     self.ebar = None
     if learn.partial_epoch is not None:
         tqdm.write(f'Stopped on request during epoch {learn.partial_epoch}, after {learn.partial_batches} batches; weights kept.')
+
+# %% ../nbs/05_learner.ipynb #dbe9ecf2
+def overfit_batch(
+    model: nn.Module,  # the model to check; a copy is trained, `model` itself is left untouched
+    batch,  # one batch `(inputs, target)` as the DataLoaders give it
+    loss_func: Callable | None = F.cross_entropy,  # as in `Learner` (None: a language model that returns `(logits, loss)`)
+    lr: float = 1e-2,  # learning rate
+    steps: int = 100,  # optimizer steps on the batch
+    metrics: list | None = None,  # metrics to compute on the batch at the end, e.g. `[accuracy]`
+    opt_func: Callable = torch.optim.Adam,  # the optimizer
+    device=None,  # where to train; None: `default_device()`
+) -> dict:
+    "Train a copy of `model` on `batch` alone: `{'first_loss', 'last_loss', **metrics}` (the last in `eval()` mode)."
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
+    one = [batch]
+    learn = Learner(copy.deepcopy(model), SimpleNamespace(train=one, valid=None), loss_func, opt_func, lr, metrics, device=device)
+    learn.fit(steps)
+    end = learn.validate(one)
+    return {'first_loss': float(learn.history.train_loss.iloc[0]), 'last_loss': end['valid_loss'],
+            **{m.__name__: end[m.__name__] for m in learn.metrics}}
 
 # %% ../nbs/05_learner.ipynb #f4a7b171
 def _lower_is_better(name: str) -> bool:
