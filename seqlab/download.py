@@ -4,13 +4,13 @@
 
 # %% ../nbs/01b_download.ipynb #83bb35db
 from __future__ import annotations
-import errno, hashlib, http.client, os, pickle, re, shutil, tarfile, tempfile, time, urllib.error, urllib.request, warnings, zipfile, zlib
+import errno, hashlib, http.client, json, os, pickle, re, shutil, tarfile, tempfile, time, urllib.error, urllib.request, warnings, zipfile, zlib
 from dataclasses import dataclass
 from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DownloadError', 'data_dir', 'file_hash', 'bad_content', 'download', 'extract', 'Remote', 'read_cached',
+__all__ = ['DownloadError', 'data_dir', 'file_hash', 'bad_content', 'provenance', 'download', 'extract', 'Remote', 'read_cached',
            'source_fingerprint', 'decoded_cache']
 
 # %% ../nbs/01b_download.ipynb #6aaf8ed1
@@ -119,6 +119,47 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, urllib.error.URLError): return f"unreachable ({e.reason})"
     return f"{type(e).__name__}: {e}"
 
+# %% ../nbs/01b_download.ipynb #1cdc26f3
+def _record_path(p: Path) -> Path:
+    "The hidden note beside `p` in which seqlab records what it made there."
+    return p.parent / f'.{p.name}.seqlab.json'
+
+def _state(p: Path) -> str | None:
+    "A fingerprint of `p` as it is now: names, sizes and modification times of the file or of every file in the folder."
+    if not p.exists(): return None
+    h = hashlib.sha1()
+    for f in [p] if p.is_file() else sorted(f for f in p.rglob('*') if f.is_file()):
+        st = f.stat()
+        h.update(f'{f.relative_to(p).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()[:16]
+
+def _write_record(p: Path, **info) -> None:
+    "Note that seqlab made `p` (and how), with `p`'s fingerprint; a failure to write costs only the note."
+    rec, tmp = _record_path(p), None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f'{rec.name}.{os.getpid()}.', suffix='.part', dir=p.parent)
+        with os.fdopen(fd, 'w') as f: json.dump({'state': _state(p), **info}, f)
+        os.replace(_share(Path(tmp)), rec)
+    except OSError as e: warnings.warn(f"Could not write {rec} ({_describe(e)}): {p} will count as placed by hand.")
+    finally:
+        if tmp and os.path.exists(tmp): os.remove(tmp)
+
+def _remove_own(p: Path) -> None:
+    "Remove `p`, which seqlab made, and its note."
+    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    _record_path(p).unlink(missing_ok=True)
+
+def provenance(
+    path: str | Path,  # a file or folder (in the cache, usually)
+    check: bool = True,  # None when `path` changed since seqlab made it; False: the note as written
+) -> dict | None:
+    "What seqlab noted when it downloaded or extracted `path` (`url`, `checksum`, `archive`), or None if it did not make it."
+    p = Path(path)
+    try: rec = json.loads(_record_path(p).read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(rec, dict) or (check and (rec.get('state') is None or rec['state'] != _state(p))): return None
+    return rec
+
 # %% ../nbs/01b_download.ipynb #4e8a65c8
 def _stream(url: str, dest: Path, checksum: str | None, progress: bool, timeout: float):
     "Stream `url` into a temporary file beside `dest`, check length, content and checksum, then rename it to `dest`."
@@ -153,12 +194,13 @@ def download(
     dest, urls = Path(dest), [urls] if isinstance(urls, str) else list(urls)
     if dest.exists():
         _check_cached(dest, checksum, urls)
-        if dest.exists(): return dest  # (a cached web page was removed: download again)
+        if dest.exists(): return dest  # (a cached web page was moved aside: download again)
     _clean_stale(_make_dir(dest.parent), dest.name)
     errors = []
     for url in urls:
         try:
             _stream(url, dest, checksum, progress, timeout)
+            _write_record(dest, url=url, checksum=checksum)
             return dest
         except (OSError, DownloadError, http.client.HTTPException, ValueError) as e:
             errors.append(f"  {url}: {_describe(e)}")
@@ -167,10 +209,12 @@ def download(
 
 # %% ../nbs/01b_download.ipynb #da91d3d1
 def _check_cached(dest: Path, checksum: str | None, urls) -> None:
-    "A cached file that is a web page is removed (to download again); one with a wrong checksum raises."
+    "A cached file that is a web page is moved aside (to download again); one with a wrong checksum raises."
     if why := bad_content(dest):
-        warnings.warn(f"Removed {dest} from the cache: {why}. It is downloaded again.")
-        dest.unlink()
+        aside = dest.with_name(dest.name + '.not-data')
+        os.replace(dest, aside)
+        _record_path(dest).unlink(missing_ok=True)
+        warnings.warn(f"Moved {dest} aside to {aside}: {why}. It is downloaded again; delete {aside} when you have looked at it.")
         return
     algo, want = _parse_checksum(checksum)
     if want and file_hash(dest, algo) != want:
@@ -206,24 +250,57 @@ def _is_destination_error(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
                                                  errno.ENAMETOOLONG, errno.EMFILE, errno.ENOTDIR)
 
+def _in_cache(p: Path) -> bool:
+    "True when `p` lies inside the cache `data_dir()`."
+    return data_dir().resolve() in Path(p).resolve().parents
+
 def _extract_failed(archive: Path, dest: Path, e: BaseException) -> DownloadError:
-    "The error of a failed extraction: a corrupt archive is deleted, a good one kept."
+    "The error of a failed extraction: a corrupt archive seqlab downloaded is deleted; any other archive is kept."
     if _is_destination_error(e):
         return DownloadError(f"Could not write the extracted files into {dest.parent} ({_describe(e)}). The archive "
                              f"{archive} is fine and was kept: free disk space or fix the folder's permissions (or set "
                              f"SEQLAB_DATA to another folder) and run the loader again. Nothing was extracted.")
-    archive.unlink(missing_ok=True)
-    return DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
-                         f"Run the loader again to download it anew, or place a good copy at {archive} by hand.")
+    if rec := provenance(archive):
+        _remove_own(archive)
+        return DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
+                             f"Run the loader again to download it anew (it came from {rec.get('url')}), or place a good copy "
+                             f"at {archive} by hand.")
+    todo = ' (or delete it: the loader then downloads it)' if _in_cache(archive) else ''
+    return DownloadError(f"The archive {archive} is corrupt or not an archive ({_describe(e)}); nothing was extracted. "
+                         f"seqlab did not download it, so it was kept: replace it with a good copy{todo} and run again.")
+
+# %% ../nbs/01b_download.ipynb #2e496a61
+def _reuse(archive: Path, dest: Path) -> Path:
+    "`dest` as it is, unless seqlab extracted it from an older copy of `archive` and nobody changed it: then extracted anew."
+    rec = provenance(dest, check=False)
+    if (not rec or 'failed' in rec or rec.get('archive') != str(archive.resolve()) or not archive.is_file()
+            or rec.get('archive_state') == _state(archive)): return dest
+    if rec.get('state') != _state(dest):
+        warnings.warn(f"{dest} was extracted from an older copy of {archive} and has been changed since: it is used as it "
+                      f"is. Move it away to extract the new archive.")
+        return dest
+    _remove_own(dest)
+    return extract(archive, dest)
+
+def _refuse_known_failure(archive: Path, dest: Path) -> None:
+    "Raise again the error of an earlier run that could not read `dest`, while `archive` is the same file; else forget it."
+    rec = provenance(dest, check=False)
+    if not rec or 'failed' not in rec: return
+    if rec.get('archive') == str(archive.resolve()) and rec.get('archive_state') == _state(archive):
+        raise DownloadError(rec['failed'] + "\n(Found on an earlier run; the archive has not changed since, so it was not "
+                            "extracted again.)")
+    _record_path(dest).unlink(missing_ok=True)
 
 # %% ../nbs/01b_download.ipynb #852757a5
 def extract(
     archive: str | Path,  # a .zip, .tar, .tar.gz or .tgz file
     dest: str | Path,  # the folder to create; the archive's contents go inside it
 ) -> Path:
-    "Extract `archive` into `dest` atomically; a corrupt archive is deleted, a failing destination keeps it."
+    "Extract `archive` into `dest` atomically, once; a failure says whether the archive or the disk is at fault."
     archive, dest = Path(archive), Path(dest)
-    if dest.exists(): return dest
+    if dest.exists(): return _reuse(archive, dest)
+    if not archive.is_file(): raise FileNotFoundError(f"The archive {archive} does not exist: nothing to extract into {dest}.")
+    _refuse_known_failure(archive, dest)
     _clean_stale(_make_dir(dest.parent), dest.name)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.{os.getpid()}.', suffix='.tmp', dir=dest.parent))
     try:
@@ -236,7 +313,9 @@ def extract(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     if dest.exists(): shutil.rmtree(tmp)  # another process finished first
-    else: os.replace(_share(tmp), dest)
+    else:
+        os.replace(_share(tmp), dest)
+        _write_record(dest, archive=str(archive.resolve()), archive_state=_state(archive), url=(provenance(archive) or {}).get('url'))
     return dest
 
 # %% ../nbs/01b_download.ipynb #f7984c88
@@ -253,17 +332,33 @@ def read_cached(
     reader,  # path -> the data; raises when the file is not what it should be
     what: str = 'the data set',  # what the file holds, for the message
 ):
-    "`reader(path)`; when it fails, a cached `path` is removed (download again), any other is named in the error."
+    "`reader(path)`; when it fails, an error naming the file, and only a folder seqlab extracted (unchanged) is removed."
     path = Path(path)
     try:
         return reader(path)
+    except MemoryError: raise
     except Exception as e:
-        in_cache = data_dir().resolve() in path.resolve().parents
-        if in_cache:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        todo = ("it was removed from the cache: run the loader again to download it anew" if in_cache else
-                f"delete or replace {path} and run again")
-        raise DownloadError(f"{path} could not be read as {what} ({_describe(e)}); {todo}.") from e
+        raise _read_failed(path, what, e) from e
+
+def _read_failed(path: Path, what: str, e: BaseException) -> DownloadError:
+    "The error of a reader that failed on `path`; a folder seqlab extracted and nobody changed is removed, its failure noted."
+    why, rec = f"{path} could not be read as {what}: {_describe(e)}.", provenance(path)
+    if rec and rec.get('archive'):
+        archive = Path(rec['archive'])
+        todo = 'delete it to download it again, or replace it by a good copy' if _in_cache(archive) else 'replace it by a good copy'
+        msg = (f"{why}\nseqlab had extracted this folder from {archive}, so it removed the folder and kept the archive, "
+               f"which is not the expected data set or is damaged: {todo}, then run again.")
+        _remove_own(path)
+        _write_record(path, failed=msg, archive=rec['archive'], archive_state=rec.get('archive_state'))
+        return DownloadError(msg)
+    if rec:
+        checked = 'it matches its checksum' if rec.get('checksum') else 'no checksum was given to check it'
+        return DownloadError(f"{why}\nIt was kept: seqlab downloaded it from {rec.get('url')} ({checked}). Delete it to "
+                             f"download it again, or replace it by a good copy.")
+    todo = (f"fix the file named above, or move {path} away so that the loader downloads the data set anew" if _in_cache(path)
+            else "fix the file named above, or point the loader at another copy")
+    return DownloadError(f"{why}\nNothing was deleted: seqlab did not download or extract {path} (it was placed by hand, "
+                         f"or changed since). To go on, {todo}.")
 
 # %% ../nbs/01b_download.ipynb #f225729b
 def source_fingerprint(

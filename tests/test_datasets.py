@@ -118,8 +118,8 @@ def wav_bytes(x, sr) -> bytes:
     return buf.getvalue()
 
 
-def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
-    """ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
+def esc50_files(sr=44_100, seconds=0.1) -> dict:
+    """{path: bytes} of ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
     rows, m = [], {}
     t = np.arange(int(sr * seconds)) / sr
     for target, cat in ESC10_TARGETS.items():
@@ -137,7 +137,12 @@ def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
     meta = pd.DataFrame(rows, columns=['filename', 'fold', 'target', 'category', 'esc10', 'src_file', 'take'])
     m['ESC-50-master/meta/esc50.csv'] = meta.to_csv(index=False).encode()
     m['ESC-50-master/README.md'] = b'ESC-50'
-    return zip_bytes(m)
+    return m
+
+
+def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
+    """ESC-50-master.zip in the real layout (see `esc50_files`)."""
+    return zip_bytes(esc50_files(sr, seconds))
 
 
 def serve(srv, fname, data, **kw):
@@ -185,7 +190,8 @@ def test_cifar10_pickle_batches(loopback_http_server, seqlab_data_cache):
     assert img.shape == (32, 32, 3) and label == 3
     # extracted once, atomically: the archive and one folder, no temporaries
     top = sorted(p.name for p in (seqlab_data_cache / 'cifar10').iterdir())
-    assert top == ['cifar-10-python', 'cifar-10-python.tar.gz']
+    assert top == ['.cifar-10-python.seqlab.json', '.cifar-10-python.tar.gz.seqlab.json', 'cifar-10-python',
+                   'cifar-10-python.tar.gz']  # each with the note of where it came from
     assert not [p for p in cache_files(seqlab_data_cache) if '.tmp' in p or '.part' in p]
 
 
@@ -347,7 +353,7 @@ def test_corrupt_zip_crc(tmp_path):
     (tmp_path / 'a.zip').write_bytes(bytes(data))
     with pytest.raises(DownloadError, match='corrupt'):
         extract(tmp_path / 'a.zip', tmp_path / 'a')
-    assert sorted(os.listdir(tmp_path)) == []
+    assert sorted(os.listdir(tmp_path)) == ['a.zip']  # no partial folder; the archive is not seqlab's, so it is kept
 
 
 def test_mirrors_tried_in_turn(loopback_http_server, seqlab_data_cache):
