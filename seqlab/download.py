@@ -245,21 +245,56 @@ def _untar(archive: Path, tmp: Path):
         else: t.extractall(tmp, members=_safe_members(t, tmp))
 
 # %% ../nbs/01b_download.ipynb #6d1505d6
-def _is_destination_error(e: BaseException) -> bool:
-    "True when an extraction failed writing (disk full, permission), not reading the archive."
-    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                                                 errno.ENAMETOOLONG, errno.EMFILE, errno.ENOTDIR)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG,
+                 errno.EMFILE, errno.ENOTDIR, errno.EISDIR}
+
+def _is_destination_error(e: BaseException, archive: Path, tmp: Path) -> bool:
+    "True when an extraction failed writing its files (disk full, file too large, permission), not reading the archive."
+    if not isinstance(e, OSError): return False
+    name = Path(str(e.filename)) if e.filename else None
+    if name is not None and (name == tmp or tmp in name.parents): return True
+    return e.errno in _WRITE_ERRNOS and name != archive
+
+def _unpacked_size(archive: Path) -> tuple:
+    "(total bytes, largest file) of the archive's members once extracted; (None, None) when it cannot be read."
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z: sizes = [i.file_size for i in z.infolist()]
+        else:
+            with tarfile.open(archive) as t: sizes = [m.size for m in t.getmembers()]
+        return sum(sizes), max(sizes, default=0)
+    except Exception: return None, None
+
+def _mb(n) -> str:
+    "A byte count for people: '1,234 MB', '0.25 MB', '512 bytes' (or 'an unknown amount')."
+    if n is None: return 'an unknown amount'
+    return f"{n / 1e6:,.0f} MB" if n >= 1e7 else f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n:,} bytes"
 
 def _in_cache(p: Path) -> bool:
     "True when `p` lies inside the cache `data_dir()`."
     return data_dir().resolve() in Path(p).resolve().parents
 
-def _extract_failed(archive: Path, dest: Path, e: BaseException) -> DownloadError:
-    "The error of a failed extraction: a corrupt archive seqlab downloaded is deleted; any other archive is kept."
-    if _is_destination_error(e):
-        return DownloadError(f"Could not write the extracted files into {dest.parent} ({_describe(e)}). The archive "
-                             f"{archive} is fine and was kept: free disk space or fix the folder's permissions (or set "
-                             f"SEQLAB_DATA to another folder) and run the loader again. Nothing was extracted.")
+# %% ../nbs/01b_download.ipynb #5737f33a
+def _disk_error(archive: Path, dest: Path, e: OSError) -> DownloadError:
+    "The error of an extraction the destination refused: where, why, and how much room it needs; the archive is kept."
+    total, largest = _unpacked_size(archive)
+    free = shutil.disk_usage(dest.parent).free
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = (f"the disk (or your quota) is full: extracting {archive.name} needs about {_mb(total)} and {_mb(free)} are free "
+               f"there now. Free some space")
+    elif e.errno == errno.EFBIG:
+        why = (f"a file is larger than that file system (or `ulimit -f`) allows: the largest file of {archive.name} has "
+               f"{_mb(largest)} (FAT32 stops at 4,295 MB). Use a folder on another file system")
+    else: why = "the folder cannot be written there. Fix its permissions"
+    return DownloadError(f"Could not write the extracted files into {dest.parent} ({_describe(e)}): {why}, or set SEQLAB_DATA "
+                         f"to a folder on a disk with room (now {data_dir()}), and run the loader again. The archive {archive} "
+                         f"is fine and was kept; the partial extraction was removed.")
+
+def _extract_failed(archive: Path, dest: Path, tmp: Path, e: BaseException) -> DownloadError:
+    "The error of a failed extraction: the disk's fault keeps the archive; a corrupt archive seqlab downloaded is deleted."
+    if _is_destination_error(e, archive, tmp): return _disk_error(archive, dest, e)
+    if isinstance(e, OSError) and e.filename and Path(str(e.filename)) == archive:
+        return DownloadError(f"The archive {archive} cannot be read ({_describe(e)}); it was kept and nothing was extracted.")
     if rec := provenance(archive):
         _remove_own(archive)
         return DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
@@ -309,7 +344,7 @@ def extract(
         else: _untar(archive, tmp)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _extract_failed(archive, dest, e) from e
+        raise _extract_failed(archive, dest, tmp, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     if dest.exists(): shutil.rmtree(tmp)  # another process finished first

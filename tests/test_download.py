@@ -250,6 +250,41 @@ def test_good_archive_survives_a_failing_destination(loopback_http_server, seqla
     assert len(load_cifar10(quick=False, verbose=False, **kw).test) == 20
 
 
+@pytest.mark.parametrize('err', [errno.EFBIG, errno.ENOSPC, errno.EDQUOT])
+@pytest.mark.parametrize('kind', ['zip', 'tar.gz'])
+def test_full_disk_is_not_a_corrupt_archive(tmp_path, monkeypatch, err, kind):
+    """A good archive whose extraction hits a full disk or a file-size limit is kept, the partial folder removed,
+    and the message says the disk is at fault, where, and how much the extraction needs."""
+    members = {'top/a.bin': b'x' * 300_000, 'top/b.bin': b'y' * 100_000}
+    data = zip_bytes(members) if kind == 'zip' else tar_gz(members)
+    archive = tmp_path / f'good.{kind}'
+    archive.write_bytes(data)
+    written = []
+    def full(src, dst, *a, **k):  # the first file goes in, the second fills the disk
+        if written:
+            raise OSError(err, os.strerror(err))
+        written.append(dst.write(src.read()))
+    monkeypatch.setattr('shutil.copyfileobj', full)
+    monkeypatch.setattr(tarfile, 'copyfileobj', lambda src, dst, *a, **k: full(src, dst))
+    with pytest.raises(DownloadError) as e:
+        extract(archive, tmp_path / 'out')
+    msg = str(e.value)
+    assert 'corrupt' not in msg and 'is fine and was kept' in msg and os.strerror(err) in msg and str(tmp_path) in msg
+    assert ('the largest file' in msg and '0.30 MB' in msg) if err == errno.EFBIG else ('full' in msg and '0.40 MB' in msg)
+    assert archive.read_bytes() == data and sorted(os.listdir(tmp_path)) == [archive.name]  # partial extraction removed
+
+
+def test_unreadable_archive_is_kept(tmp_path, monkeypatch):
+    archive = tmp_path / 'a.zip'
+    archive.write_bytes(zip_bytes({'a.txt': b'hello'}))
+    def no_read(f, *a, **k):
+        raise PermissionError(errno.EACCES, 'Permission denied', str(f))
+    monkeypatch.setattr(DL.zipfile, 'ZipFile', no_read)  # as root, chmod 000 would not stop the read
+    with pytest.raises(DownloadError, match='cannot be read') as e:
+        extract(archive, tmp_path / 'out')
+    assert 'corrupt' not in str(e.value) and 'could not write' not in str(e.value).lower() and archive.exists()
+
+
 def test_corrupt_archive_message_differs(tmp_path):
     (tmp_path / 'a.tar.gz').write_bytes(b'\x1f\x8b' + b'\x00' * 100)
     with pytest.raises(DownloadError, match='is corrupt') as e:
