@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_datasets.ipynb #c44590c7
 from __future__ import annotations
-import functools, os, pickle, re, warnings
+import functools, json, os, pickle, re, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from math import gcd
@@ -14,7 +14,7 @@ import pandas as pd
 from .core import quick_mode
 from .data import stratified_split, tokenize
 from .download import (DownloadError, Remote, data_dir, download, extract, provenance, read_cached, decoded_cache,
-                             source_fingerprint)
+                             source_fingerprint, _parse_checksum)
 
 # %% auto #0
 __all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'EMOTION_KEYWORDS', 'TREC_CLASSES', 'IMDB_CLASSES',
@@ -118,6 +118,38 @@ REMOTES = {
                                            'https://github.com/karoldvl/ESC-50/archive/master.zip'))],
 }
 
+# %% ../nbs/02_datasets.ipynb #53764ac4
+def _env_checksums() -> dict:
+    "The checksums of the JSON file named by `SEQLAB_CHECKSUMS` ({file name: checksum}), checked; {} when it is not set."
+    p = os.environ.get('SEQLAB_CHECKSUMS', '').strip()
+    if not p: return {}
+    try: d = json.loads(Path(p).expanduser().read_text())
+    except OSError as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r} cannot be read ({e.strerror or e}): set it to the path of a JSON file "
+                                          f"{{file name: 'sha256:<hex>'}}, or unset it to check the published checksums.") from e
+    except ValueError as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r} is not valid JSON ({e}); it must hold an object such as "
+                                             f'{{"bbc-fulltext.zip": "sha256:<64 hex digits>"}}.') from e
+    known = [r.fname for rs in REMOTES.values() for r in rs]
+    if not isinstance(d, dict) or (bad := [k for k in d if k not in known]):
+        raise ValueError(f"SEQLAB_CHECKSUMS={p!r} must map file names of REMOTES to checksums; "
+                         + (f"unknown names {bad}" if isinstance(d, dict) else f"it holds a {type(d).__name__}") + f". The files: {known}")
+    for k, v in d.items():
+        try: _parse_checksum(v)
+        except (TypeError, ValueError) as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r}, {k!r}: {e}") from e
+    return d
+
+def _overrides(dataset: str, urls, checksums) -> tuple:
+    "`urls` and `checksums` checked against the files of `dataset`, the latter over `SEQLAB_CHECKSUMS`; announces replacements."
+    names = [r.fname for r in REMOTES[dataset]]
+    for arg, d in (('urls', urls), ('checksums', checksums)):
+        if d is not None and not isinstance(d, dict):
+            raise TypeError(f"{arg} must be a dict keyed by file name, e.g. {arg}={{{names[0]!r}: ...}}; got {type(d).__name__}")
+        if bad := [k for k in (d or {}) if k not in names]:
+            raise ValueError(f"{arg} has keys {bad} that are not files of {dataset!r}; its files are {names}.")
+    env = {k: v for k, v in _env_checksums().items() if k in names and k not in (checksums or {})}
+    if env: warnings.warn(f"SEQLAB_CHECKSUMS ({os.environ['SEQLAB_CHECKSUMS']}) replaces the published checksum of {sorted(env)}: "
+                          f"these files are checked against the mirror's own builds, not the official ones.")
+    return urls or {}, {**env, **(checksums or {})}
+
 # %% ../nbs/02_datasets.ipynb #4f3cfc67
 def _mirrors() -> list:
     "Base URLs from `SEQLAB_MIRROR` (spaces or commas between them)."
@@ -126,13 +158,14 @@ def _mirrors() -> list:
 def fetch(
     dataset: str,  # a key of `REMOTES`, e.g. "cifar10"
     urls: dict | None = None,  # {file name: URL or list of URLs} replacing the official URLs of that file
-    checksums: dict | None = None,  # {file name: checksum or None} replacing the official checksum
+    checksums: dict | None = None,  # {file name: checksum or None} replacing the official (and SEQLAB_CHECKSUMS') checksum
     progress: bool = True,  # show progress bars
 ) -> dict:
     "Download (or find in the cache) every file of `dataset`; returns {file name: path}."
     if dataset not in REMOTES:
         raise ValueError(f"Unknown data set {dataset!r}; known: {', '.join(REMOTES)}")
-    urls, checksums, out = urls or {}, checksums or {}, {}
+    urls, checksums = _overrides(dataset, urls, checksums)
+    out = {}
     for r in REMOTES[dataset]:
         u = urls.get(r.fname) or [f'{b}/{r.fname}' for b in _mirrors()] + list(r.urls)
         out[r.fname] = download(u, data_dir(dataset) / r.fname, checksums.get(r.fname, r.checksum), progress)

@@ -50,14 +50,21 @@ def _make_dir(folder: Path) -> Path:
     return folder
 
 # %% ../nbs/01b_download.ipynb #d8ff8e84
+_DIGEST_LEN = {'sha256': 64, 'md5': 32, 'sha1': 40}
+
 def _parse_checksum(checksum: str | None) -> tuple:
-    "`'md5:abc'` -> `('md5', 'abc')`; a bare hex digest is sha256; None -> `('sha256', None)`."
-    if not checksum: return 'sha256', None
-    algo, _, hexd = checksum.rpartition(':')
-    algo = algo.lower() or 'sha256'
-    if algo not in ('sha256', 'md5', 'sha1'):
+    "`'md5:abc...'` -> `('md5', 'abc...')`; a bare hex digest is sha256; None -> `('sha256', None)`; anything else raises."
+    if checksum is None: return 'sha256', None
+    if not isinstance(checksum, str):
+        raise TypeError(f"checksum must be a str such as 'sha256:<64 hex digits>', or None for no check; got {checksum!r}")
+    algo, _, hexd = checksum.strip().rpartition(':')
+    algo, hexd = algo.lower() or 'sha256', hexd.lower()
+    if algo not in _DIGEST_LEN:
         raise ValueError(f"Unknown checksum algorithm {algo!r} in {checksum!r}; use 'sha256:<hex>' or 'md5:<hex>'.")
-    return algo, hexd.lower()
+    if len(hexd) != _DIGEST_LEN[algo] or not re.fullmatch('[0-9a-f]*', hexd):
+        raise ValueError(f"checksum {checksum!r} is not a {algo} digest ({_DIGEST_LEN[algo]} hex digits after '{algo}:'): an empty "
+                         f"or cut digest would check nothing. Give the whole digest, or checksum=None to skip the check on purpose.")
+    return algo, hexd
 
 def file_hash(path, algo: str = 'sha256') -> str:
     "Hex digest of a file, read in chunks."
@@ -192,6 +199,9 @@ def download(
 ) -> Path:
     "Download `dest` from the first mirror that works, atomically; use the cached file if it is there and good."
     dest, urls = Path(dest), [urls] if isinstance(urls, str) else list(urls)
+    if not urls or not all(isinstance(u, str) and u for u in urls):
+        raise ValueError(f"urls must be a URL or a non-empty list of URLs (str), got {urls!r}")
+    _parse_checksum(checksum)  # a malformed checksum is an error before anything is fetched
     if dest.exists():
         _check_cached(dest, checksum, urls)
         if dest.exists(): return dest  # (a cached web page was moved aside: download again)

@@ -405,11 +405,25 @@ def test_cached_file_with_wrong_checksum_is_reported(seqlab_data_cache):
 
 
 def test_checksum_forms():
-    assert _parse_checksum('md5:ABC') == ('md5', 'abc')
-    assert _parse_checksum('abc') == ('sha256', 'abc')
+    assert _parse_checksum('md5:' + 'AB' * 16) == ('md5', 'ab' * 16)
+    assert _parse_checksum('ab' * 32) == ('sha256', 'ab' * 32)
     assert _parse_checksum(None) == ('sha256', None)
     with pytest.raises(ValueError, match='Unknown checksum algorithm'):
         _parse_checksum('crc32:1234')
+
+
+@pytest.mark.parametrize('checksum', ['sha256:', '', 'md5:', 'sha256:abc', 'md5:' + 'g' * 32, 'sha256: '])
+def test_empty_or_cut_digest_is_refused(loopback_http_server, tmp_path, checksum):
+    """An empty digest used to turn the check off: the file below would have been cached unchecked."""
+    url = loopback_http_server.add('f.bin', b'anything')
+    with pytest.raises(ValueError, match='digest'):
+        download(url, tmp_path / 'f.bin', checksum, progress=False)
+    assert not (tmp_path / 'f.bin').exists() and loopback_http_server.requests == []
+
+
+def test_checksum_of_the_wrong_type_is_refused(tmp_path):
+    with pytest.raises(TypeError, match='checksum must be a str'):
+        download('http://127.0.0.1:9/f', tmp_path / 'f', 12345, progress=False)
 
 
 def test_md5_checksum(loopback_http_server, tmp_path):

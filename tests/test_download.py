@@ -1,6 +1,7 @@
 """seqlab.download and the loaders' cache: nothing half-loaded, nothing cached wrong, nothing silent (issue 11)."""
 import errno
 import io
+import json
 import os
 import stat
 import tarfile
@@ -478,3 +479,59 @@ def test_decoded_cache_that_cannot_be_written_only_warns(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match='decoded again next time'):
         assert DL.decoded_cache(tmp_path / 'd.pkl', 'k', lambda: [1, 2]) == [1, 2]
     assert os.listdir(tmp_path) == []  # no temporary left behind
+
+
+# ---------------------------------------------------------------- SEQLAB_CHECKSUMS: a mirror's own builds; urls= typos
+
+def _mirror_bbc(srv, monkeypatch, tmp_path, table):
+    data = bbc_zip()
+    srv.add('lab/bbc-fulltext.zip', data)
+    monkeypatch.setenv('SEQLAB_MIRROR', f'{srv.base}/lab')
+    ck = tmp_path / 'checksums.json'
+    ck.write_text(json.dumps(table(data)) if callable(table) else table)
+    monkeypatch.setenv('SEQLAB_CHECKSUMS', str(ck))
+    return data
+
+
+def test_seqlab_checksums_replaces_the_published_checksum(loopback_http_server, seqlab_data_cache, monkeypatch, tmp_path):
+    _mirror_bbc(loopback_http_server, monkeypatch, tmp_path, lambda d: {'bbc-fulltext.zip': sha(d), 'TREC_10.label': sha(b'x')})
+    with pytest.warns(UserWarning, match=r"SEQLAB_CHECKSUMS .* replaces the published checksum of \['bbc-fulltext.zip'\]"):
+        td = load_bbc(quick=False, verbose=False)
+    assert td.info['duplicates_removed'] == 1
+    assert f'{loopback_http_server.base}/lab/bbc-fulltext.zip' in td.source  # the source actually read
+    assert 'mlg.ucd.ie' not in td.source
+
+
+def test_mirror_build_fails_the_published_checksum_without_it(loopback_http_server, seqlab_data_cache, monkeypatch, tmp_path):
+    _mirror_bbc(loopback_http_server, monkeypatch, tmp_path, '{}')
+    with pytest.raises(DownloadError, match='checksum mismatch'):
+        load_bbc(quick=False, verbose=False)
+
+
+def test_explicit_checksums_win_over_seqlab_checksums(loopback_http_server, seqlab_data_cache, monkeypatch, tmp_path):
+    data = _mirror_bbc(loopback_http_server, monkeypatch, tmp_path, lambda d: {'bbc-fulltext.zip': sha(b'other')})
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # nothing of SEQLAB_CHECKSUMS is used: no warning
+        load_bbc(quick=False, checksums={'bbc-fulltext.zip': sha(data)}, verbose=False)
+
+
+@pytest.mark.parametrize('table,says', [
+    (None, 'cannot be read'), ('{"bbc-fulltext.zip": ', 'not valid JSON'), ('["sha256:00"]', 'holds a list'),
+    ('{"bbc.zip": null}', "unknown names ['bbc.zip']"), ('{"bbc-fulltext.zip": "sha256:"}', 'would check nothing'),
+    ('{"bbc-fulltext.zip": 42}', 'must be a str')])
+def test_bad_seqlab_checksums_is_a_clear_error(seqlab_data_cache, monkeypatch, tmp_path, table, says):
+    ck = tmp_path / 'checksums.json'
+    if table is not None:
+        ck.write_text(table)
+    monkeypatch.setenv('SEQLAB_CHECKSUMS', str(ck))
+    with pytest.raises((ValueError, TypeError), match='SEQLAB_CHECKSUMS') as e:
+        load_bbc(quick=False, verbose=False)
+    assert says in str(e.value) and str(ck) in str(e.value)
+    assert cache_files(seqlab_data_cache) == []  # refused before any download
+
+
+@pytest.mark.parametrize('arg', ['urls', 'checksums'])
+def test_unknown_key_in_urls_or_checksums_lists_the_files(seqlab_data_cache, arg):
+    with pytest.raises(ValueError) as e:
+        load_trec(quick=False, verbose=False, **{arg: {'train_5500.lable': None}})
+    assert "'train_5500.lable'" in str(e.value) and "['train_5500.label', 'TREC_10.label']" in str(e.value)
