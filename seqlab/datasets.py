@@ -751,6 +751,14 @@ def _check_seed(seed) -> int:
         raise ValueError(f"seed must be a non-negative integer (it seeds the sample and the splits), got {seed!r}; e.g. seed=0")
     return int(seed)
 
+def _check_n(n, n_classes: int, step: int = 1) -> int:
+    "`n`, the size of a generated sample, as an int: at least 10 items per class (and a multiple of `step`)."
+    lo = max(10 * n_classes, step)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < lo or n % step:
+        raise ValueError(f"n (the size of the generated sample) must be an int >= {lo}" + (f" and a multiple of {step}" if step > 1 else "")
+                         + f", so that every class has items in train, valid and test; got {n!r}")
+    return int(n)
+
 def _generated_source(name: str, seed: int) -> str:
     "The `source` of a generated sample: says so plainly and how to get the real data."
     return f"generated sample (seed {seed}), NOT the real {name}: pass quick=False or set SEQLAB_QUICK=0 for the real data"
@@ -774,7 +782,9 @@ def _announce(td: TaskData, verbose: bool) -> TaskData:
 
 def _sample_task(name, x, y, classes, seed, verbose, meta=None, test_pct=0.1) -> TaskData:
     "A generated sample as a `TaskData`, split stratified into train, 10% valid and `test_pct` test."
-    splits = [_subset(x, y, meta or {}, i) for i in stratified_split(y, 0.1, test_pct, seed)]
+    try: idx = stratified_split(y, 0.1, test_pct, seed)
+    except ValueError as e: raise ValueError(f"The generated {name} sample of n={len(y)} is too small to split: {e} Use a larger n.") from e
+    splits = [_subset(x, y, meta or {}, i) for i in idx]
     return _announce(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
 
 # %% ../nbs/02_datasets.ipynb #92208238
@@ -793,7 +803,7 @@ def load_bbc(
     "BBC News full text, 5 topics (2,225 articles, exact duplicates removed) split 80/10/10, or its generated sample."
     name, seed = 'BBC News', _check_seed(seed)
     if _is_quick(quick):
-        x, y, classes = bbc_sample(n, seed)
+        x, y, classes = bbc_sample(_check_n(n, 5), seed)
         src, gen, info = _generated_source(name, seed), True, {}
     else:
         try: folder = fetch_archive('bbc', urls, checksums)
@@ -816,7 +826,7 @@ def load_cifar10(
     "CIFAR-10, 10 classes of 32x32x3 uint8 images: 45,000/5,000 train/valid and the 10,000 test, or a generated sample."
     name, seed = 'CIFAR-10', _check_seed(seed)
     if _is_quick(quick):
-        return _sample_task(name, *cifar10_sample(n, seed), seed, verbose)
+        return _sample_task(name, *cifar10_sample(_check_n(n, 10), seed), seed, verbose)
     folder = fetch_archive('cifar10', urls, checksums)
     (x, y), (xt, yt), classes = read_cached(folder, read_cifar10, 'CIFAR-10 batches')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
@@ -835,7 +845,7 @@ def load_emotion(
     "dair-ai emotion, 6 classes: its published 16,000/2,000/2,000 splits, or a generated sample split 80/10/10."
     name, seed = 'dair-ai emotion', _check_seed(seed)
     if _is_quick(quick):
-        return _sample_task(name, *emotion_sample(n, seed), seed, verbose)
+        return _sample_task(name, *emotion_sample(_check_n(n, 6), seed), seed, verbose)
     paths = fetch('emotion', urls, checksums)
     splits = [Split(*read_cached(paths[f'{s}-00000-of-00001.parquet'], read_emotion, f'the emotion {s} split'))
               for s in ('train', 'validation', 'test')]
@@ -854,7 +864,7 @@ def load_trec(
     "TREC questions, 6 coarse classes (fine labels in `meta['fine']`): 5,452 train (10% to valid) and 500 test, or a sample."
     name, seed = 'TREC', _check_seed(seed)
     if _is_quick(quick):
-        x, y, fine, classes = trec_sample(n, seed)
+        x, y, fine, classes = trec_sample(_check_n(n, 6), seed)
         return _sample_task(name, x, y, classes, seed, verbose, meta={'fine': fine})
     paths = fetch('trec', urls, checksums)
     x, y, fine = read_cached(paths['train_5500.label'], read_trec, 'TREC questions')
@@ -884,7 +894,7 @@ def load_imdb(
     "IMDb reviews (aclImdb v1), neg/pos: 22,500/2,500 train/valid and the 25,000 test, or a generated sample (70/10/20)."
     name, seed = 'IMDb', _check_seed(seed)
     if _is_quick(quick):
-        return _sample_task(name, *imdb_sample(n, seed), seed, verbose, test_pct=0.2)
+        return _sample_task(name, *imdb_sample(_check_n(n, 2), seed), seed, verbose, test_pct=0.2)
     folder = fetch_archive('imdb', urls, checksums)
     (x, y), (xt, yt) = read_cached(folder, read_imdb_cached, 'IMDb reviews')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
@@ -915,7 +925,7 @@ def load_esc10(
     "ESC-10 (from ESC-50): 400 mono 5 s clips, 10 classes, 5 folds (train 1-3, valid 4, test 5; `meta['fold']`), or a sample."
     name, seed = 'ESC-10', _check_seed(seed)
     if _is_quick(quick):
-        x, y, folds, classes = esc10_sample(n, seed, sample_rate)
+        x, y, folds, classes = esc10_sample(_check_n(n, 5, step=50), seed, sample_rate)
         src, gen = _generated_source(name, seed), True
     else:
         folder = fetch_archive('esc50', urls, checksums)

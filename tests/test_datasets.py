@@ -622,3 +622,20 @@ def test_deleting_a_bracket_unbalances(seed, pos):
     s = brackets(1, seed=seed)[0]
     i = pos % len(s)
     assert is_balanced(s) and not is_balanced(s[:i] + s[i + 1:])
+
+
+# ---------------------------------------------------------------- sample sizes
+
+@pytest.mark.parametrize('n', [0, -50, 1.5, True, 3])
+@pytest.mark.parametrize('loader', LOADERS, ids=lambda f: f.__name__)
+def test_sample_size_too_small_is_a_clear_error(loader, n):
+    """`load_esc10(quick=True, n=0)` used to return 0/0/0 items."""
+    with pytest.raises(ValueError, match=r'n \(the size of the generated sample\) must be an int') as e:
+        loader(quick=True, n=n, verbose=False)
+    assert repr(n) in str(e.value)
+
+
+def test_esc10_sample_size_is_a_multiple_of_50():
+    with pytest.raises(ValueError, match='multiple of 50'):
+        load_esc10(quick=True, n=120, verbose=False)
+    assert len(load_esc10(quick=True, n=50, verbose=False).concat()) == 50
