@@ -435,6 +435,7 @@ def decoded_cache(
     data = make()
     tmp = None
     try:  # the pickle only saves time: a failure to write it is a warning, never an error
+        path.parent.mkdir(parents=True, exist_ok=True)
         _clean_stale(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.part', dir=path.parent)
         with os.fdopen(fd, 'wb') as f: pickle.dump({'key': key, 'data': data}, f, protocol=4)
