@@ -185,6 +185,9 @@ def _stream(url: str, dest: Path, checksum: str | None, progress: bool, timeout:
             raise DownloadError(f"the server sent a bad file: {why}")
         if want and h.hexdigest() != want:
             raise DownloadError(f"{algo} checksum mismatch: got {h.hexdigest()}, expected {want}")
+        if total is None and not want:
+            warnings.warn(f"{dest.name} came from {url} with neither a length nor a checksum to check it against: seqlab cannot tell "
+                          f"whether it arrived whole. It was kept; if it fails to read, delete {dest} and run again, or pass a checksum.")
         os.replace(_share(Path(tmp)), dest)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -432,6 +435,7 @@ def decoded_cache(
     data = make()
     tmp = None
     try:  # the pickle only saves time: a failure to write it is a warning, never an error
+        path.parent.mkdir(parents=True, exist_ok=True)
         _clean_stale(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.part', dir=path.parent)
         with os.fdopen(fd, 'wb') as f: pickle.dump({'key': key, 'data': data}, f, protocol=4)

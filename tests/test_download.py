@@ -535,3 +535,14 @@ def test_unknown_key_in_urls_or_checksums_lists_the_files(seqlab_data_cache, arg
     with pytest.raises(ValueError) as e:
         load_trec(quick=False, verbose=False, **{arg: {'train_5500.lable': None}})
     assert "'train_5500.lable'" in str(e.value) and "['train_5500.label', 'TREC_10.label']" in str(e.value)
+
+
+def test_download_nothing_can_verify_says_so(loopback_http_server, tmp_path):
+    """No Content-Length and no checksum: a cut body cannot be told from a whole one; it is kept, with a warning."""
+    url = loopback_http_server.add('f.zip', b'PK' + b'x' * 50_000, cut='no-length')
+    with pytest.warns(UserWarning, match='neither a length nor a checksum') as w:
+        p = download(url, tmp_path / 'f.zip', None, progress=False)
+    assert p.exists() and str(p) in str(w[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # a checksum, or a length, lets it be verified: no warning
+        download(loopback_http_server.add('g.zip', b'PK' + b'y' * 100), tmp_path / 'g.zip', None, progress=False)
