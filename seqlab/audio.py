@@ -31,17 +31,20 @@ __all__ = ['AUDIO_HEADS', 'AUDIO_TOKENS', 'AUDIO_MODELS', 'esc10_arrays', 'check
 # %% ../nbs/16_audio.ipynb #69c3c984
 def esc10_arrays(
     td,  # an ESC-10 `TaskData` from `seqlab.datasets.load_esc10`
+    with_files: bool = False,  # also return each clip's file name (`meta['filename']`)
 ) -> tuple:
-    "Every clip with its official fold: `(x (N, T) float32, y (N,) int64, folds (N,) int64)`."
+    "Every clip with its official fold: `(x (N, T) float32, y (N,) int64, folds (N,) int64)`, and the file names if asked."
     splits = [s for s in (getattr(td, k, None) for k in ('train', 'valid', 'test')) if s is not None and len(s)]
     if not splits:
         raise ValueError(f"{getattr(td, 'name', type(td).__name__)} has no clips in train, valid or test: pass what load_esc10 returns.")
-    if any('fold' not in (s.meta or {}) for s in splits):
-        raise ValueError("every split needs each clip's fold in meta['fold'], as load_esc10 gives it.")
+    need = ['fold', 'filename'] if with_files else ['fold']
+    if any(k not in (s.meta or {}) for s in splits for k in need):
+        raise ValueError(f"every split needs {need} in its meta, as load_esc10 gives them.")
     x = np.concatenate([np.asarray(s.x, dtype=np.float32) for s in splits])
     y = np.concatenate([s.y for s in splits])
     folds = np.concatenate([np.asarray(s.meta['fold']) for s in splits])
-    return _check_clips(x, y, folds)
+    x, y, folds = _check_clips(x, y, folds)
+    return (x, y, folds, [str(f) for s in splits for f in s.meta['filename']]) if with_files else (x, y, folds)
 
 # %% ../nbs/16_audio.ipynb #94c27148
 def _check_clips(x, y, folds) -> tuple:
