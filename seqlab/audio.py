@@ -118,6 +118,12 @@ def _int_tuple(name: str, v) -> tuple:
         raise ValueError(f"{name} must be a non-empty tuple of positive ints (one per conv block), got {v!r}.")
     return tuple(int(c) for c in v)
 
+def _check_cfg(cfg, cls):
+    "`cfg` if it is a `cls`, else an error that says how to make one."
+    if not isinstance(cfg, cls):
+        raise TypeError(f"cfg must be made by {cls.__name__}(...), e.g. {cls.__name__}(n_classes=3); got {type(cfg).__name__}.")
+    return cfg
+
 # %% ../nbs/16_audio.ipynb #ab999ace
 def _check_audio_config(cfg):
     "Raise an error that says what to change in a bad `AudioConfig`."
@@ -170,7 +176,7 @@ class WaveFeatures(nn.Module):
     "The conv blocks and adaptive pooling: waveforms `(B, T)` or `(B, 1, T)` -> features `(B, C, pooled_len)`."
     def __init__(self, cfg: AudioConfig):
         super().__init__()
-        chans = (1, *cfg.channels)
+        chans = (1, *_check_cfg(cfg, AudioConfig).channels)
         self.blocks = nn.Sequential(*[conv_block(i, o, k, cfg.pool, cfg.debias_bn) for i, o, k in zip(chans, chans[1:], cfg.kernels)])
         self.pooled = nn.AdaptiveAvgPool1d(cfg.pooled_len)
         self.min_samples = cfg.pool ** len(cfg.kernels)  # shortest clip that survives every pooling
@@ -256,8 +262,17 @@ def param_breakdown(
     return parts
 
 # %% ../nbs/16_audio.ipynb #85258163
-def hz_to_mel(f): return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-def mel_to_hz(m): return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+def hz_to_mel(f):
+    "Frequencies (Hz, >= 0) on the mel scale."
+    f = np.asarray(f, dtype=np.float64)
+    if (f < 0).any(): raise ValueError(f"frequencies must be >= 0 Hz, got {f.min()}.")
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+def mel_to_hz(m):
+    "Mels (>= 0) back to Hz."
+    m = np.asarray(m, dtype=np.float64)
+    if (m < 0).any(): raise ValueError(f"mels must be >= 0, got {m.min()}.")
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
 
 # %% ../nbs/16_audio.ipynb #ec245bad
 def mel_filterbank(
@@ -323,7 +338,7 @@ class MelCNN(nn.Module):
     "Log-mel spectrogram -> 2D conv blocks -> global average pool -> linear."
     def __init__(self, cfg: MelConfig = MelConfig()):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = _check_cfg(cfg, MelConfig)
         self.logmel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.n_mels)
         self.norm = nn.BatchNorm2d(1)  # standardises the log powers
         chans = (1, *cfg.channels)

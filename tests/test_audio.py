@@ -6,7 +6,7 @@ from torch import nn
 
 from seqlab.audio import (AUDIO_MODELS, AudioConfig, DebiasedBatchNorm1d, LogMel, MelCNN, MelConfig, PreciseBNCB, WaveAugmentCB,
                           WaveCNN, WaveTransformer, audio_kfold, bn_variances, build_audio_model, check_source_folds, conv_block,
-                          esc10_arrays, fold_loaders, mel_filterbank, mix_clips, mode_accuracy, param_breakdown, precise_bn,
+                          esc10_arrays, fold_loaders, hz_to_mel, mel_filterbank, mel_to_hz, mix_clips, mode_accuracy, param_breakdown, precise_bn,
                           random_shift, train_audio)
 from seqlab.core import n_params, set_seed
 from seqlab.datasets import Split, TaskData, load_esc10
@@ -95,6 +95,13 @@ def test_source_folds():
         check_source_folds(names, [1, 1])
 
 
+def test_source_folds_run_on_what_load_esc10_returns():
+    x, y, folds, files = esc10_arrays(load_esc10(quick=True, seed=0, n=100, sample_rate=4000, verbose=False), with_files=True)
+    assert len(files) == len(x) == 100 and all(f.endswith('.wav') for f in files)
+    assert check_source_folds(files, folds) == 100  # the sample: one source recording per clip
+    assert [int(f.split('-')[0]) for f in files] == folds.tolist()  # each name carries its clip's fold
+
+
 def test_validation_and_test_folds_are_kept_out_of_training(sample):
     x, y, folds = sample
     assert len(x) == 100 and sorted(set(folds.tolist())) == [1, 2, 3, 4, 5]
@@ -165,6 +172,14 @@ def test_bad_front_end_arguments():
         build_audio_model('cnn', 0)
     with pytest.raises(TypeError, match='WaveTransformer'):
         param_breakdown(WaveCNN())
+    with pytest.raises(TypeError, match='cfg must be made by AudioConfig'):
+        WaveCNN({'n_classes': 3})
+    with pytest.raises(TypeError, match='cfg must be made by MelConfig'):
+        MelCNN(AudioConfig())
+    with pytest.raises(ValueError, match='>= 0 Hz'):
+        hz_to_mel([-100.0, 100.0])
+    with pytest.raises(ValueError, match='mels must be >= 0'):
+        mel_to_hz(-1.0)
 
 
 def test_no_input_check_is_an_assert():
