@@ -275,9 +275,11 @@ def pad_collate(
     "Pad a list of `(ids, label)` to `((tokens (B, T_max), lengths (B,)), target (B,))`."
     if len(batch) == 0:
         raise ValueError("pad_collate got an empty batch; is the data set empty?")
-    if isinstance(pad_idx, bool) or not isinstance(pad_idx, (int, np.integer)): raise TypeError(f"pad_idx must be an int id (vocab.pad_idx), got {pad_idx!r}")
+    if isinstance(pad_idx, bool) or not isinstance(pad_idx, (int, np.integer)):
+        raise TypeError(f"pad_idx must be an int id (vocab.pad_idx), got {pad_idx!r}")
     if (bad := next((i for i, b in enumerate(batch) if not isinstance(b, (tuple, list)) or len(b) != 2), None)) is not None:
-        raise ValueError(f"pad_collate: item {bad} of the batch is {str(batch[bad])[:60]}, not a pair (ids, label): the data set's items must be (x, y)")
+        raise ValueError(f"pad_collate: item {bad} of the batch is {str(batch[bad])[:60]}, not a pair (ids, label): "
+                         f"the data set's items must be (x, y)")
     seqs, labels = zip(*batch)
     if (bad := next((i for i, s in enumerate(seqs) if isinstance(s, str)), None)) is not None:
         raise TypeError(f"pad_collate: item {bad} holds a str, not ids: numericalize the texts first (TextDataset does)")
@@ -288,7 +290,8 @@ def pad_collate(
         raise ValueError(f"pad_collate: item {empty} of the batch has no tokens (shape {tuple(seqs[empty].shape)}); a length-0 "
                          f"sequence cannot be packed: give it one <unk> (TextDataset does) or drop it")
     if len({s.dtype for s in seqs}) > 1:
-        raise TypeError(f"pad_collate: the items mix dtypes {sorted({str(s.dtype) for s in seqs})}: give every item ids (integers), or every item features (floats)")
+        raise TypeError(f"pad_collate: the items mix dtypes {sorted({str(s.dtype) for s in seqs})}: give every item ids "
+                        f"(integers), or every item features (floats)")
     lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)  # (B,)
     tokens = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=pad_idx)  # (B, T_max)
     if isinstance(labels[0], torch.Tensor): target = torch.stack(labels)
@@ -523,8 +526,8 @@ class DataLoaders:
                  test: DataLoader | None = None,  # the test loader, if any
                 ):
         for k, dl in (('train', train), ('valid', valid), ('test', test)):
-            if not (isinstance(dl, DataLoader) or (dl is None and k != 'train')):
-                raise TypeError(f"DataLoaders.{k} must be a torch DataLoader{'' if k == 'train' else ' or None'}, got {type(dl).__name__}; "
+            if not (hasattr(dl, '__iter__') and not isinstance(dl, (str, bytes)) or (dl is None and k != 'train')):
+                raise TypeError(f"DataLoaders.{k} must be a DataLoader (an iterable of batches){'' if k == 'train' else ' or None'}, got {type(dl).__name__}; "
                                 f"DataLoaders.from_datasets(train_ds, valid_ds) makes them from data sets")
         self.train, self.valid, self.test = train, valid, test
         self.vocab = getattr(getattr(train, 'dataset', None), 'vocab', None)

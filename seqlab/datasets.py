@@ -608,8 +608,9 @@ def read_bbc(
     root = _class_root(Path(folder))
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '__')))
     if len(classes) < 2 or (empty := [c for c in classes if not any((root / c).glob('*.txt'))]):
-        raise ValueError(f"{root} does not hold the layout of class folders of .txt files (as bbc/sport/001.txt): "
-                         + (f"these sub-folders hold no .txt file: {empty[:5]}" if len(classes) >= 2 else f"it has {len(classes)} sub-folder(s), a classifier needs 2 or more"))
+        why = (f"these sub-folders hold no .txt file: {empty[:5]}" if len(classes) >= 2 else
+               f"it has {len(classes)} sub-folder(s), a classifier needs 2 or more")
+        raise ValueError(f"{root} does not hold the layout of class folders of .txt files (as bbc/sport/001.txt): {why}")
     texts, labels, seen, dups, blank = [], [], set(), 0, []
     for y, c in enumerate(classes):
         for f in sorted((root / c).glob('*.txt')):
@@ -740,23 +741,28 @@ def read_wav(
     return x.astype(np.float32), int(sr)
 
 # %% ../nbs/02_datasets.ipynb #a41ef79d
+_BOOL = {'true': True, '1': True, '1.0': True, 'false': False, '0': False, '0.0': False}
+
 def _esc50_meta(root: Path) -> pd.DataFrame:
     "The rows of `root/meta/esc50.csv` that belong to ESC-10, after checking the table has ESC-50's layout."
     f = root / 'meta' / 'esc50.csv'
     meta = pd.read_csv(f)
-    need = [c for c in ('filename', 'fold', 'target', 'category') if c not in meta.columns]
-    if need: raise ValueError(f"{f} has no column {need} (its columns: {list(meta.columns)}); ESC-50's table has filename, fold, target, category and esc10.")
+    if need := [c for c in ('filename', 'fold', 'target', 'category') if c not in meta.columns]:
+        raise ValueError(f"{f} has no column {need} (its columns: {list(meta.columns)}); ESC-50's table has "
+                         f"filename, fold, target, category and esc10.")
     if 'esc10' in meta.columns:  # without the column, every row counts (a learner's own recordings)
-        flag = meta['esc10'].map(lambda v: {'true': True, '1': True, '1.0': True, 'false': False, '0': False, '0.0': False}.get(str(v).strip().lower()))
+        flag = meta['esc10'].map(lambda v: _BOOL.get(str(v).strip().lower()))
         if flag.isna().any():
             raise ValueError(f"{f}: column esc10 must be True or False, found {sorted(map(str, meta['esc10'][flag.isna()].unique()))[:5]}.")
         meta = meta[flag.astype(bool)]
         if meta.empty: raise ValueError(f"{f}: no row has esc10 True, so the ESC-10 subset is empty (drop the column to use every row).")
     if not pd.api.types.is_integer_dtype(meta['fold']) or set(meta['fold']) != {1, 2, 3, 4, 5}:
-        raise ValueError(f"{f}: column fold must number ESC-50's five folds 1 to 5, each used (1-3 train, 4 valid, 5 test); found {sorted(set(meta['fold'].tolist()))}.")
+        raise ValueError(f"{f}: column fold must number ESC-50's five folds 1 to 5, each used (1-3 train, 4 valid, "
+                         f"5 test); found {sorted(set(meta['fold'].tolist()))}.")
     pairs = meta[['target', 'category']].drop_duplicates()
     if not pd.api.types.is_integer_dtype(meta['target']) or pairs['target'].duplicated().any() or pairs['category'].duplicated().any():
-        raise ValueError(f"{f}: each class needs one integer target and one category name; found (target, category) pairs {pairs.sort_values('target').values.tolist()[:12]}.")
+        raise ValueError(f"{f}: each class needs one integer target and one category name; found (target, category) "
+                         f"pairs {pairs.sort_values('target').values.tolist()[:12]}.")
     if meta['filename'].duplicated().any():
         raise ValueError(f"{f}: file names listed twice: {meta['filename'][meta['filename'].duplicated()].tolist()[:5]}.")
     return meta.sort_values('filename')
@@ -931,7 +937,8 @@ def _split_files(path, names: dict) -> dict:
     if not folder.is_dir(): raise FileNotFoundError(f"path={str(path)!r} is not a folder: give the folder that holds the files.")
     out = {k: next((folder / n for n in ns if (folder / n).is_file()), None) for k, ns in names.items()}
     if missing := {k: ns for k, ns in names.items() if out[k] is None}:
-        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: looked for {missing}; it holds {sorted(p.name for p in folder.iterdir())[:10]}.")
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: looked for {missing}; "
+                                f"it holds {sorted(p.name for p in folder.iterdir())[:10]}.")
     return out
 
 def load_emotion(
@@ -949,7 +956,9 @@ def load_emotion(
         return _sample_task(name, *emotion_sample(_check_n(n, 6), seed), seed, verbose)
     alias = {'train': ['train'], 'validation': ['validation', 'val'], 'test': ['test']}
     if path is None: files = {s: p for s, p in zip(alias, fetch('emotion', urls, checksums).values())}
-    else: files = _split_files(path, {s: [f'{a}{x}' for a in alias[s] for x in ('-00000-of-00001.parquet', '.parquet', '.csv', '.txt')] for s in alias})
+    else:
+        ends = ('-00000-of-00001.parquet', '.parquet', '.csv', '.txt')
+        files = _split_files(path, {s: [a + x for a in alias[s] for x in ends] for s in alias})
     splits = [Split(*read_cached(files[s], read_emotion, f'the emotion {s} split')) for s in alias]
     src = _real_source(list(files.values())) if path is None else _given_source(path)
     return _announce(TaskData(_named(name, path), *splits, list(EMOTION_CLASSES), src, False), verbose)

@@ -488,7 +488,7 @@ def test_user_filters_still_apply_to_data_warnings():
     (lambda: stratified_kfold([0, 1] * 10, seed=-1), ValueError, 'seed must be an int from 0'),
     (lambda: random_deletion([1, 2], rng=-1), ValueError, 'rng must be an int from 0'),
     (lambda: random_deletion(None), TypeError, 'tokens must be a list of tokens or ids'),
-    (lambda: DataLoaders(None, None), TypeError, 'DataLoaders.train must be a torch DataLoader'),
+    (lambda: DataLoaders(None, None), TypeError, 'DataLoaders.train must be a DataLoader (an iterable of batches), got NoneType'),
     (lambda: DataLoaders.from_datasets(None, None), ValueError, 'train_ds is required'),
     (lambda: DataLoaders.from_datasets([(torch.tensor([1]), 0)], None, num_workers=-1), ValueError, 'num_workers must be an int >= 0'),
     (lambda: DataLoaders.from_datasets([(torch.tensor([1]), 0)], None, sampler_fn=42), TypeError, 'sampler_fn must be a function'),

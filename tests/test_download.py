@@ -83,7 +83,7 @@ def _write(p, data):
     return p
 
 
-def test_cached_html_page_is_removed_and_fetched_again(loopback_http_server, seqlab_data_cache):
+def test_cached_html_page_is_moved_aside_and_fetched_again(loopback_http_server, seqlab_data_cache):
     train, test = trec_files()
     srv = loopback_http_server
     (seqlab_data_cache / 'trec').mkdir(parents=True)
@@ -92,6 +92,7 @@ def test_cached_html_page_is_removed_and_fetched_again(loopback_http_server, seq
     with pytest.warns(UserWarning, match='HTML page'):
         td = load_trec(quick=False, urls=urls, checksums=trec_checksums(), verbose=False)
     assert len(td.test) == 6 and (seqlab_data_cache / 'trec' / 'TREC_10.label').read_bytes() == test
+    assert (seqlab_data_cache / 'trec' / 'TREC_10.label.not-data').read_bytes() == HTML  # not deleted: not seqlab's
 
 
 def test_hand_placed_file_that_fails_to_parse_is_kept(seqlab_data_cache):
