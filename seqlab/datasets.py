@@ -871,12 +871,15 @@ def _real_folder(dataset: str, path, urls, checksums, hint: str = '') -> tuple:
         raise DownloadError(f"{e}\n{hint}") from e
     return folder, _real_source(folder)
 
-def _decoded_pickle(folder, dataset: str, tag: str) -> Path:
-    "Where the decoded data of `folder` is kept: beside it when it lies in the cache, else in the cache (never beside your files)."
+def _decoded_pickle(folder, dataset: str, tag: str, keep: int = 8) -> Path:
+    "Where the decoded data of `folder` is kept: beside it in the cache, else in the cache's `given` (the `keep` latest)."
     folder = Path(folder)
     if data_dir().resolve() in folder.resolve().parents: return folder.parent / f'{folder.name}.{tag}decoded.pkl'
-    h = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:8]
-    return data_dir(dataset) / 'given' / f'{folder.name}-{h}.{tag}decoded.pkl'
+    given, h = data_dir(dataset) / 'given', hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:8]
+    try:  # the decoded data of folders given as path= only saves time: older ones go (temporary folders would pile up)
+        for p in sorted(given.glob('*decoded.pkl'), key=lambda p: p.stat().st_mtime)[:-keep]: p.unlink(missing_ok=True)
+    except OSError: pass
+    return given / f'{folder.name}-{h}.{tag}decoded.pkl'
 
 def _named(name: str, path) -> str:
     "The task's name: the data set's, or your folder's in that data set's layout."

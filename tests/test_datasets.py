@@ -844,3 +844,14 @@ def test_plot_images_shows_grey_images():
     fig = D.plot_images(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2)
     assert fig.axes[0].images[0].get_array().shape == (20, 20, 3)
     plt.close(fig)
+
+
+def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_cache):
+    """Each folder given as path= gets its decoded data kept in the cache; temporary folders must not fill it."""
+    tarfile.open(fileobj=io.BytesIO(imdb_tar())).extractall(tmp_path / 'src', filter='data')
+    import shutil
+    for i in range(11):
+        shutil.copytree(tmp_path / 'src', tmp_path / f'copy{i}')
+        load_imdb(path=tmp_path / f'copy{i}', verbose=False)
+    kept = list((seqlab_data_cache / 'imdb' / 'given').glob('*decoded.pkl'))
+    assert len(kept) == 9 and any('copy10-' in p.name for p in kept)
