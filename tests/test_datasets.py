@@ -799,3 +799,59 @@ def test_taskdata_without_valid_split_and_bad_labels():
         TaskData('mine', D.Split(['a'], [2]), None, None, ['u', 'v'], 'x', False)
     with pytest.raises(TypeError, match='TaskData.valid must be a Split or None'):
         TaskData('mine', s, [1, 2], None, ['u', 'v'], 'x', False)
+
+
+# ---------------------------------------------------------------- inputs checked where they enter
+
+def _wav_and_csv(t):
+    (t / 'n.wav').write_text('not a wav file')
+    (t / 'half.csv').write_text('text,label\nhi,0.5\n')
+    (t / 'nan.csv').write_text('text,label\n,0\nok,1\n')
+    return t
+
+
+@pytest.mark.parametrize('call,err,says', [
+    (lambda t: D.Split(['a', 'b'], [0, 1], {'fold': [1]}), ValueError, "these do not: {'fold': 1}"),
+    (lambda t: D.Split(['a'], [0], [1]), TypeError, 'Split.meta must be a dict'),
+    (lambda t: D.Split(['a'], [-1]), ValueError, 'class ids >= 0'),
+    (lambda t: D.Split(None, [0]), TypeError, 'Split.x must be a list'),
+    (lambda t: TaskData('t', D.Split(['a'], [0]), None, None, None, 's', False), TypeError, 'TaskData.classes must be a non-empty list'),
+    (lambda t: D.fetch_archive('trec'), ValueError, "'trec' is not a data set that comes as one archive"),
+    (lambda t: D.corpus_stats([]), ValueError, 'non-empty list of texts'),
+    (lambda t: D.corpus_stats(['', ' ']), ValueError, 'none of the 2 texts has a token'),
+    (lambda t: D.read_wav(t / 'n.wav'), ValueError, 'n.wav is not a WAV file'),
+    (lambda t: D.read_wav(t / 'n.wav', -5), ValueError, 'sample_rate must be a positive int'),
+    (lambda t: D.read_emotion(t / 'half.csv'), DownloadError, 'has labels outside'),
+    (lambda t: D.read_emotion(t / 'nan.csv'), DownloadError, 'rows with no text, e.g. row 0'),
+    (lambda t: D.read_emotion(t / 'missing.csv'), FileNotFoundError, 'missing.csv is not a file'),
+    (lambda t: load_bbc(quick='no', verbose=False), TypeError, 'quick must be True'),
+    (lambda t: load_bbc(path=5, verbose=False), TypeError, 'path must be a folder or archive'),
+    (lambda t: load_esc10(quick=True, sample_rate=0, verbose=False), ValueError, 'sample_rate must be a positive int'),
+    (lambda t: D.plot_images(np.zeros((4, 8, 8, 3), np.uint8), [0, 5, 0, 1], ['a', 'b']), ValueError, 'labels must lie in 0..1'),
+    (lambda t: D.plot_images(np.zeros((4, 8, 8, 3), np.uint8), [0, 1], ['a', 'b']), ValueError, 'one label per image'),
+    (lambda t: D.plot_images(np.zeros((2, 8, 8, 3), np.uint8), [0, 1], ['a', 'b'], n_per_class=0), ValueError, 'n_per_class must be'),
+    (lambda t: D.plot_audio(np.zeros((2, 100)), [0, 0], ['a', 'b']), ValueError, "no clip of the classes ['b']"),
+    (lambda t: D.plot_audio(np.zeros((2, 1000)), [0, 1], ['a', 'b'], sample_rate=0), ValueError, 'sample_rate must be'),
+])
+def test_bad_dataset_input_is_refused_at_the_boundary(tmp_path, seqlab_data_cache, call, err, says):
+    with pytest.raises(err) as e:
+        call(_wav_and_csv(tmp_path))
+    assert says in str(e.value), str(e.value)
+
+
+def test_plot_images_shows_grey_images():
+    import matplotlib.pyplot as plt
+    fig = D.plot_images(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2)
+    assert fig.axes[0].images[0].get_array().shape == (20, 20, 3)
+    plt.close(fig)
+
+
+def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_cache):
+    """Each folder given as path= gets its decoded data kept in the cache; temporary folders must not fill it."""
+    tarfile.open(fileobj=io.BytesIO(imdb_tar())).extractall(tmp_path / 'src', filter='data')
+    import shutil
+    for i in range(11):
+        shutil.copytree(tmp_path / 'src', tmp_path / f'copy{i}')
+        load_imdb(path=tmp_path / f'copy{i}', verbose=False)
+    kept = list((seqlab_data_cache / 'imdb' / 'given').glob('*decoded.pkl'))
+    assert len(kept) == 9 and any('copy10-' in p.name for p in kept)
