@@ -1,4 +1,6 @@
 """16_audio: parameter counts, shapes, invariances, the mel filterbank, folds, BatchNorm in eval() mode and bad inputs."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from seqlab.audio import (AUDIO_MODELS, AudioConfig, DebiasedBatchNorm1d, LogMel
                           esc10_arrays, fold_loaders, hz_to_mel, mel_filterbank, mel_to_hz, mix_clips, mode_accuracy, param_breakdown, precise_bn,
                           random_shift, train_audio)
 from seqlab.core import n_params, set_seed
-from seqlab.datasets import Split, TaskData, load_esc10
+from seqlab.datasets import Split, load_esc10
 from seqlab.learner import overfit_batch
 from seqlab.metrics import accuracy
 
@@ -235,8 +237,11 @@ def test_bad_clips_labels_and_folds(sample):
     with pytest.raises(ValueError, match='bs'):
         fold_loaders(x, y, folds, 1, bs=0)
     with pytest.raises(ValueError, match='no clips'):
-        esc10_arrays(TaskData('ESC-10', Split(np.zeros((0, 10), np.float32), np.zeros(0, np.int64)),
-                              Split(np.zeros((0, 10), np.float32), np.zeros(0, np.int64)), None, [], 'x', True))
+        esc10_arrays(SimpleNamespace(name='ESC-10', train=Split(np.zeros((0, 10), np.float32), np.zeros(0, np.int64)), valid=None, test=None))
+    td = load_esc10(quick=True, n=100, sample_rate=4000, verbose=False)
+    td.train.meta.pop('fold')
+    with pytest.raises(ValueError, match="meta"):
+        esc10_arrays(td)
 
 
 def test_train_audio_takes_the_class_count_from_the_data(sample):
