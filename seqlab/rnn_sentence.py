@@ -4,6 +4,7 @@
 
 # %% ../nbs/14_rnn_sentence.ipynb #aaf1d395
 from __future__ import annotations
+import numbers
 import functools, itertools, time
 from dataclasses import dataclass
 import numpy as np
@@ -46,7 +47,7 @@ def prepare_sentences(
 ) -> SentencePrep:
     "Tokenize, build the vocabulary on the training split and make the three datasets."
     _check_sentence_data(data)
-    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1):
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 1):
         raise ValueError(f"max_len must be a whole number >= 1 (or None to keep whole questions), got {max_len!r}.")
     toks = [tokenize(t)[:max_len] for t in data.train.x]
     vocab = Vocab.build(toks, min_freq=min_freq)
@@ -103,16 +104,16 @@ def _check_rnn_config(cfg: RNNSentenceConfig):
             raise ValueError(f"{name}={getattr(cfg, name)!r} is unknown: use one of {choices}.")
     for name in ('vocab_size', 'n_classes', 'embedding_dim', 'hidden_size', 'num_layers', 'attn_dim'):
         v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}.")
     if cfg.n_classes < 2:
         raise ValueError(f"n_classes={cfg.n_classes}: a classifier needs at least 2 classes.")
     for name in ('bidirectional', 'pack', 'batch_norm'):
-        if not isinstance(getattr(cfg, name), bool):
+        if not isinstance(getattr(cfg, name), (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {getattr(cfg, name)!r}.")
-    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0:
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, numbers.Real) or not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {cfg.dropout!r}.")
-    if isinstance(cfg.padding_idx, bool) or not isinstance(cfg.padding_idx, int) or not 0 <= cfg.padding_idx < cfg.vocab_size:
+    if isinstance(cfg.padding_idx, bool) or not isinstance(cfg.padding_idx, numbers.Integral) or not 0 <= cfg.padding_idx < cfg.vocab_size:
         raise ValueError(f"padding_idx={cfg.padding_idx!r} is outside the vocabulary 0..{cfg.vocab_size - 1}: pass vocab.pad_idx.")
 
 # %% ../nbs/14_rnn_sentence.ipynb #23fadf84
@@ -236,12 +237,13 @@ def sentence_loaders(
     seed: int = 0,  # seed of the bucket sampler's shuffles
 ) -> DataLoaders:
     "Train/valid/test loaders of `prep` with the chosen batch order and collate."
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+    if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
         raise ValueError(f"bs must be a whole number >= 1, got {bs!r}.")
     if batches not in ('random', 'bucket'):
         raise ValueError(f"batches={batches!r} is unknown: use 'random' or 'bucket'.")
     if collate not in ('pad', 'pack'):
         raise ValueError(f"collate={collate!r} is unknown: use 'pad' or 'pack'.")
+    bs = int(bs)
     fn = functools.partial(pad_collate if collate == 'pad' else pack_collate, pad_idx=prep.vocab.pad_idx)
     sampler = functools.partial(BucketSampler, batch_size=bs, seed=seed) if batches == 'bucket' else None
     return DataLoaders.from_datasets(prep.train, prep.valid, prep.test, bs=bs, collate_fn=fn, sampler_fn=sampler)
@@ -276,17 +278,17 @@ def regulariser_cbs(
 ) -> list:
     "The Learner callbacks of the chosen regularisers (fresh ones: callbacks keep state)."
     for name, v in (('l1', l1), ('l2', l2)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
             raise ValueError(f"{name} must be a penalty weight >= 0, got {v!r}.")
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not clip > 0):
         raise ValueError(f"clip must be a gradient norm > 0 (or None: no clipping), got {clip!r}.")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1):
         raise ValueError(f"patience must be a whole number of epochs >= 1 (or None: no early stopping), got {patience!r}.")
-    cbs = [WeightPenaltyCB(l1=l1, l2=l2)] if (l1 or l2) else []
+    cbs = [WeightPenaltyCB(l1=float(l1), l2=float(l2))] if (l1 or l2) else []
     if clip is not None:
-        cbs.append(GradClipCB(clip))
+        cbs.append(GradClipCB(float(clip)))
     if patience is not None:
-        cbs.append(EarlyStoppingCB('accuracy', patience=patience, verbose=False))
+        cbs.append(EarlyStoppingCB('accuracy', patience=int(patience), verbose=False))
     return cbs
 
 # %% ../nbs/14_rnn_sentence.ipynb #1430648a
@@ -309,9 +311,9 @@ def train_rnn_sentence(
     "Seed, build the configured classifier and train it with the `Learner` and the chosen regularisers."
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt={opt!r} is unknown: use one of {list(OPTIMIZERS)}.")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
         raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}.")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
         raise ValueError(f"lr must be a learning rate > 0, got {lr!r}.")
     set_seed(seed)
     cfg = RNNSentenceConfig(vocab_size=len(prep.vocab), n_classes=len(prep.classes), padding_idx=prep.vocab.pad_idx, **cfg)
@@ -320,7 +322,7 @@ def train_rnn_sentence(
     cbs = regulariser_cbs(l1, l2, clip, patience) + list(cbs or [])
     learn = Learner(model, dls, opt_func=OPTIMIZERS[opt], lr=lr, metrics=[accuracy], cbs=cbs)
     if epochs:
-        learn.fit(epochs)
+        learn.fit(int(epochs))
     return learn
 
 # %% ../nbs/14_rnn_sentence.ipynb #fbec518f
