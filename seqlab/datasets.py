@@ -434,9 +434,9 @@ def trec_sample(
         f, t = rnd.choice(_TREC_TEMPLATES[TREC_CLASSES[c]])
         slots = {k: ([' '.join(w.capitalize() for w in names(rnd.randint(1, 2)))] if rnd.random() < 0.4 else v)
                  for k, v in _TREC_SLOTS.items()}
-        q = _fill(t, slots, rnd)
-        extra = int(m) - len(q.split())
-        qs.append(q[:-2] + ' ' + ' '.join(zipf(extra)) + ' ?' if extra > 0 else q)
+        q = _fill(t, slots, rnd).split()
+        extra = int(m) - len(q)  # a longer question gets filler inside, after its first two words: it still ends as its template
+        qs.append(' '.join(q[:2] + zipf(extra) + q[2:]) if extra > 0 else ' '.join(q))
         fine.append(f'{TREC_CLASSES[c]}:{f}')
     return qs, np.array(y, dtype=np.int64), fine, list(TREC_CLASSES)
 

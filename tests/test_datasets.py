@@ -538,6 +538,19 @@ def test_trec_sample_keeps_fine_labels():
     assert len(fine) == len(td.train) and all(f.split(':')[0] == td.classes[y] for f, y in zip(fine, td.train.y))
 
 
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_trec_sample_questions_end_as_their_template(seed):
+    """Filler never comes last: a question ends on its template's words (or a name), where a last-state RNN reads them."""
+    ends = {w for ts in D._TREC_TEMPLATES.values() for _, t in ts for w in t.split()}
+    ends |= {w for vs in D._TREC_SLOTS.values() for v in vs for w in v.split()}
+    qs, y, fine, classes = D.trec_sample(seed=seed)
+    lens = [len(q.split()) for q in qs]
+    assert max(lens) >= 5 * np.median(lens)  # filler still gives the long tail
+    last = [q.split()[-2] for q in qs]
+    assert all(q.endswith(' ?') for q in qs)
+    assert all(w in ends or w[0].isupper() for w in last), [q for q, w in zip(qs, last) if not (w in ends or w[0].isupper())][:3]
+
+
 def test_split_and_taskdata():
     s = D.Split(['a', 'b', 'c', 'd'], [0, 1, 0, 1], {'fine': ['x', 'y', 'z', 'w']})
     assert s[2] == ('c', 0) and s[1:3].meta['fine'] == ['y', 'z']
