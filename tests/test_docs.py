@@ -385,6 +385,8 @@ def test_readme_content():
     text = (ROOT / 'README.md').read_text(encoding='utf-8')
     assert 'make lab' in text and 'make test' in text and 'make run NB=' in text
     assert 'SEQLAB_QUICK' in text and 'make docs' in text
+    for knob in ['SEQLAB_SMOKE=1', 'make rehearse', "load_esc10(path=", 'SEQLAB_CHECKSUMS', 'from seqlab.exercises import check']:
+        assert knob in text, f'README does not say how to use {knob}'
     numbered = [p for p in NBS if docs_build.nb_number(p.name) is not None]
     for p in numbered:
         rel = p.relative_to(ROOT / 'nbs').as_posix()  # 'solutions/15_imdb_solutions.ipynb' for the worked solutions
