@@ -318,13 +318,19 @@ def toy_solutions_cells() -> list[dict]:
 
 
 def _run_nb(path: Path):
-    "Execute a notebook in this process (as nbdev_test does) and store its outputs."
+    "Execute a notebook in this process (as nbdev_test does) and store its outputs; the process is left as it was."
+    import matplotlib
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
+    from IPython.core.interactiveshell import InteractiveShell
+    backend, shell = matplotlib.get_backend(), InteractiveShell._instance  # CaptureShell makes itself the shell, inline plots
     nb = read_nb(path)
-    sh = CaptureShell(path)
-    with _chdir(path.parent):
-        sh.run_all(nb, exc_stop=True)
+    try:
+        with _chdir(path.parent):
+            CaptureShell().run_all(nb, exc_stop=True)
+    finally:
+        InteractiveShell._instance = shell
+        matplotlib.use(backend)
     write_nb(nb, path)
 
 
