@@ -9,11 +9,14 @@ The layout these tests expect (`nbs/08_exercises.ipynb` holds `check`, `exercise
   `@exercise('NN.k', 'title')` on a function that yields verdicts), and the answer cell: a stub
   (`None`, or code that raises `NotImplementedError`) and `check('NN.k', answer)`, stored with its
   output, "not attempted yet".
-- The worked solutions of topic NN are `nbs/solutions/NN_<topic>_solutions.ipynb` (no `default_exp`,
-  no exported cell, no `nbdev_export`; it imports the topic's module and `from seqlab.exercises import
-  check`, and links back to `../NN_<topic>.ipynb#exercises`). Each exercise's solution cell ends
-  with `assert check('NN.k', solution)` (stored output: "all N checks passed"), and a typical wrong
-  answer is shown failing with `assert not check('NN.k', wrong)`.
+- The worked solutions of topic NN are `nbs/solutions/NN_<topic>_solutions.ipynb`, titled
+  `# <topic>: worked solutions` (no `default_exp`, no exported cell, no `nbdev_export`; the hidden
+  Colab cell first, as in every notebook; it imports the topic's module and `from seqlab.exercises
+  import check`, and links back to `../NN_<topic>.ipynb#exercises`). Under a heading `## Exercise NN.k`,
+  each exercise's solution cell ends with `assert check('NN.k', solution)` (stored output: "all N
+  checks passed"), and a typical wrong answer is shown failing with `assert not check('NN.k', wrong)`.
+- A stub answer is "not attempted": `check(key, None)` for every exercise, and a function that raises
+  `NotImplementedError` for a check that takes one answer (it may fail instead, but never pass or crash).
 - The topic's `## Exercises` section links to it: `[worked solutions](solutions/NN_<topic>_solutions.ipynb)`;
   the docs turn that link into one to the solutions page, `<topic>_solutions.html`.
 
@@ -563,36 +566,65 @@ def _raises_not_implemented(*args, **kwargs):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize('topic_nb', TOPICS, ids=lambda p: p.name)
-def test_stubs_are_not_attempted(topic_nb):
-    "(iii) A stub answer (None, a function that raises NotImplementedError) is 'not attempted', never passed, never a crash."
-    keys = registered(topic_nb)
+def _answers_needed(key: str) -> int:
+    "How many answers the check of exercise `key` takes (its positional parameters without a default)."
+    import inspect
+    ps = inspect.signature(X.EXERCISES[key][1]).parameters.values()
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty for p in ps)
+
+
+def stub_problems(topic_nb: Path, keys: dict[str, str]) -> list[str]:
+    "What goes wrong when the registered exercises `keys` get a stub answer, and in the stored answer cells."
     cells = _load(topic_nb)['cells']
     stored = {e['key']: ''.join(_stdout(cells[i]) for i in e['block']) for e in exercise_cells(topic_nb)}
-    for key, title in keys.items():
+    probs = []
+    for key, title in sorted(keys.items()):
         r = X.check(key, None, quiet=True)
-        assert r.status == 'not attempted', f'{key}: check({key!r}, None) gave {r.status}: {r}'
-        r = X.check(key, _raises_not_implemented, quiet=True)
-        assert not r and r.status != 'error', (
-            f"{key}: check({key!r}, f) with an f that raises NotImplementedError gave {r.status} ({r}); a check reports "
-            f'an answer of the wrong kind as a failed verdict (expect(...)), it does not crash')
-        assert f'Exercise {key} ({title}): not attempted yet.' in stored.get(key, ''), (
-            f'{topic_nb.name}: the answer cell of exercise {key} should be stored with its stub answer and the output '
-            f'"not attempted yet" (run the notebook and save it)')
+        if r.status != 'not attempted':
+            probs.append(f'{key}: check({key!r}, None) gave {r.status}: {r}')
+        if _answers_needed(key) == 1:  # a check that also takes data cannot be handed a stub for it here
+            r = X.check(key, _raises_not_implemented, quiet=True)
+            if r or r.status == 'error':
+                probs.append(f"{key}: check({key!r}, f), f raising NotImplementedError, gave {'a pass' if r else r.status} ({r}); "
+                             f'a check reports an answer of the wrong kind as a failed verdict (expect(...)), it does not crash')
+        if f'Exercise {key} ({title}): not attempted yet.' not in stored.get(key, ''):
+            probs.append(f'{topic_nb.name}: the answer cell of exercise {key} should be stored with its stub answer and the '
+                         f'output "Exercise {key} ({title}): not attempted yet." (run the notebook and save it)')
+    return probs
 
 
-def test_stub_rules_fail(toy_registered):
-    "The test above fails on a check that passes a stub or crashes on it."
-    assert X.check('99.1', None, quiet=True).status == 'not attempted'
+@pytest.mark.parametrize('topic_nb', TOPICS, ids=lambda p: p.name)
+def test_stubs_are_not_attempted(topic_nb):
+    "(iii) A stub answer (None, a function that raises NotImplementedError) is not attempted or failed, never passed or a crash."
+    probs = stub_problems(topic_nb, registered(topic_nb))
+    assert not probs, '\n'.join(probs)
+
+
+def test_stub_rules_fail(toy, toy_registered, tmp_path):
+    "The rules of the test above hold on the toy, and fail on a check that crashes on a stub or on a stale answer cell."
+    topic = toy / 'nbs' / '99_toy.ipynb'
+    assert stub_problems(topic, registered(topic)) == []
     assert X.check('99.1', _raises_not_implemented, quiet=True).status == 'not attempted'
 
     @X.exercise('99.2', 'a check that crashes on a function')
     def _bad(answer):
         yield X.expect('shape', answer.shape == (2,))
+
+    @X.exercise('99.3', 'a check that takes data too')
+    def _data(answer, data):
+        yield X.expect('shape', answer(data).shape == (2,))
     try:
-        assert X.check('99.2', _raises_not_implemented, quiet=True).status == 'error'
+        probs = stub_problems(topic, registered(topic))
+        assert any("99.2: check('99.2', f), f raising NotImplementedError, gave error" in p for p in probs), probs
+        assert not any("check('99.3', f)" in p for p in probs), probs  # not handed a stub: its data cannot be faked
+        assert any('exercise 99.3 should be stored with its stub answer' in p for p in probs), probs
     finally:
         X.EXERCISES.pop('99.2', None)
+        X.EXERCISES.pop('99.3', None)
+    stale = _edit(topic, tmp_path, lambda c: c[7].update(outputs=[]))
+    assert stub_problems(stale, registered(stale)) == [
+        '99_toy.ipynb: the answer cell of exercise 99.1 should be stored with its stub answer and the output '
+        '"Exercise 99.1 (a numerically stable softmax): not attempted yet." (run the notebook and save it)']
 
 
 @pytest.mark.parametrize('topic_nb', TOPICS, ids=lambda p: p.name)
