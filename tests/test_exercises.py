@@ -196,18 +196,21 @@ def _check_key_of(node) -> str | None:
 
 
 def solved(sol_nb: Path) -> dict[str, dict]:
-    "Per exercise key, the cells of a solutions notebook with `assert check(key, ...)` ('pass') and `assert not check(key, ...)` ('fail')."
+    "Per exercise key, the cells of a solutions notebook with `assert check(key, ...)` ('pass') and `assert not check(key, ...)` ('fail'), or `r = check(key, ...)` then `assert r` / `assert not r` in the same cell."
     out = {}
     for i, c in enumerate(_load(sol_nb)['cells']):
         if c['cell_type'] != 'code':
             continue
-        for node in ast.walk(ast.parse(_python(_src(c)))):
+        tree = ast.parse(_python(_src(c)))
+        named = {n.targets[0].id: _check_key_of(n.value) for n in ast.walk(tree)  # r = check('16.1', ...)
+                 if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and _check_key_of(n.value)}
+        for node in ast.walk(tree):
             if not isinstance(node, ast.Assert):
                 continue
             t, kind = node.test, 'pass'
             if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not):
                 t, kind = t.operand, 'fail'
-            key = _check_key_of(t)
+            key = named.get(t.id) if isinstance(t, ast.Name) else _check_key_of(t)
             if key:
                 out.setdefault(key, {'pass': [], 'fail': []})[kind].append(i)
     return out
@@ -656,3 +659,15 @@ def test_solutions_pages_in_the_docs():
         assert toc['toc-solutions'].split('\n\n')[1].strip('`\n').split('\n') == [page_name(p.name) for p in sols]
     else:
         assert 'toc-solutions' not in toc
+
+
+def test_solved_reads_both_assert_forms(tmp_path):
+    "`assert check(k, x)` / `assert not check(k, x)` and `r = check(k, x)` then `assert r` / `assert not r` count; other asserts do not."
+    nb = tmp_path / 'nbs' / 'solutions' / '99_toy_solutions.ipynb'
+    _write_nb(nb, [_cell('code', "assert check('99.1', softmax)"),
+                   _cell('code', "r = check('99.1', softmax_naive)\nassert not r"),
+                   _cell('code', "r = check('99.2', f)\nif True:\n    assert r"),
+                   _cell('code', "r = 3\nassert r"),
+                   _cell('code', "check('99.3', f)\nassert not ok")])
+    found = solved(nb)
+    assert found == {'99.1': {'pass': [0], 'fail': [1]}, '99.2': {'pass': [2], 'fail': []}}
