@@ -156,7 +156,7 @@ def check(
     k, title, fn = _lookup(key)
     r = CheckResult(k, title)
     if not answer or any(a is None for a in answer):
-        r.status, r.message = 'not attempted', 'Write your answer in the cell above (replace the None) and run this cell again.'
+        r.status, r.message = 'not attempted', 'Write your answer in place of the None and run the cell again.'
     else:
         try:
             for v in fn(*answer, **kwargs):
