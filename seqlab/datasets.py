@@ -304,7 +304,8 @@ _EMO_SLOTS = _words(
     e='i got home|my mom called|the bus was late|i read the news|we talked|i woke up|he left|i saw the results',
     w='and tired|and restless|but okay|and a bit lost|for no reason|all day|like a child|when i think about it')
 _EMO_TEMPLATES = ['i feel {k}', 'i feel {k} {t}', 'im feeling {k} {t}', 'i am so {k} {t}', 'i was feeling {k} when {e}',
-                  'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}']
+                  'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}',
+                  'i feel {k} and {k}', 'im so {k} and {k} {t}']  # two words of one emotion: they share contexts, as in real text
 _EMO_SHARES = [0.29, 0.335, 0.08, 0.135, 0.12, 0.04]
 _EMO_HEAD = ('i and the to a my that it feel of me so like was just in im really have am about not be with for when but '
              'this all you feeling do what more can because think know get still little some people things myself how time '

@@ -512,6 +512,15 @@ def test_emotion_keywords_found_by_lift_not_by_count():
             assert set(lift.sort_values(ascending=False).index[:5]) <= set(D.EMOTION_KEYWORDS[name]), (seed, name)
 
 
+def test_emotion_words_share_contexts_with_their_own_class():
+    """Some sentences hold two emotion words of one class, as real text does, so word vectors can group a class's words."""
+    x, y, classes = D.emotion_sample(seed=0)
+    kw = {w: c for c, ws in D.EMOTION_KEYWORDS.items() for w in ws}
+    pairs = [[kw[w] for w in t.split() if w in kw] for t in x]
+    two = [p for p in pairs if len(p) >= 2]
+    assert len(two) > 0.1 * len(x) and all(len(set(p)) == 1 for p in two)  # two words, always of one class
+
+
 def test_trec_sample_keeps_fine_labels():
     td = load_trec(quick=True, verbose=False)
     fine = td.train.meta['fine']
