@@ -921,16 +921,16 @@ def brackets(
     "`n` balanced bracket strings with 1..`max_pairs` pairs, of varied length and nesting depth."
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if not 0 <= min_pairs <= max_pairs:
-        raise ValueError(f"need 0 <= min_pairs <= max_pairs, got {min_pairs}, {max_pairs}")
+    if not 1 <= min_pairs <= max_pairs:
+        raise ValueError(f"need 1 <= min_pairs <= max_pairs (a string of the language has at least one pair), got {min_pairs}, {max_pairs}")
     rng = np.random.default_rng(seed)
     sizes = rng.integers(min_pairs, max_pairs + 1, size=n)
     return [_dyck_word(int(k), rng) for k in sizes]
 
 # %% ../nbs/02_datasets.ipynb #3a0bf150
 def is_balanced(s: str) -> bool:
-    "True if `s` consists only of `(` and `)` and every bracket is closed in order."
-    if not isinstance(s, str):
+    "True if `s` is a non-empty string of `(` and `)` in which every bracket is closed in order (the empty string is not one)."
+    if not isinstance(s, str) or s == '':
         return False
     depth = 0
     for c in s:
@@ -947,6 +947,8 @@ def is_balanced(s: str) -> bool:
 # %% ../nbs/02_datasets.ipynb #7c017a80
 def bracket_depth(s: str) -> int:
     "Deepest nesting level of a bracket string (`'(())()'` -> 2)."
+    if not isinstance(s, str) or set(s) - {'(', ')'}:
+        raise ValueError(f"bracket_depth reads strings of '(' and ')' only, got {s!r}")
     depth = best = 0
     for c in s:
         depth += 1 if c == '(' else -1

@@ -546,7 +546,7 @@ def ndfa_oracle(s: str) -> bool:
 
 
 def balanced_oracle(s: str) -> bool:
-    if set(s) - {'(', ')'}:
+    if set(s) - {'(', ')'} or s == '':  # the language has at least one pair
         return False
     depth = np.cumsum([1 if c == '(' else -1 for c in s]) if s else np.array([0])
     return bool(depth.min() >= 0 and depth[-1] == 0)
@@ -569,7 +569,7 @@ def test_is_ndfa_rejects(s):
     assert is_ndfa(s) is False
 
 
-@pytest.mark.parametrize('s', [')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
+@pytest.mark.parametrize('s', ['', ')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
 def test_is_balanced_rejects(s):
     assert is_balanced(s) is False
 
@@ -581,6 +581,12 @@ def test_bad_generator_arguments():
         ndfa(3, p_stop=0)
     with pytest.raises(ValueError, match='min_pairs'):
         brackets(3, min_pairs=5, max_pairs=2)
+    with pytest.raises(ValueError, match='at least one pair'):
+        brackets(3, min_pairs=0)  # would make empty strings, which are not in the language
+    with pytest.raises(ValueError, match=r"'\(' and '\)' only"):
+        D.bracket_depth('(a)')
+    with pytest.raises(ValueError, match='only'):
+        D.bracket_depth(None)
 
 
 @settings(max_examples=300, deadline=None)
