@@ -386,7 +386,7 @@ class SamplesCB(Callback):
 
     def after_epoch(self, learn):
         dev = next(learn.model.parameters()).device
-        with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if dev.type == 'cuda' else []):
             torch.manual_seed(self.seed + learn.epoch)
             out = [split_sample(s, learn.model.vocab) for s in learn.model.generate([self.prefix] * self.n, self.max_new_tokens)]
         self.rows.append({'epochs trained': learn.epoch + 1, 'valid': sum(e and bool(self.check(t)) for t, e in out),
