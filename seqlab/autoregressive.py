@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 
 from .core import set_seed
-from .data import LengthBatchSampler, DataLoaders
+from .data import LengthBatchSampler, DataLoaders, _check_count
 from .datasets import bracket_depth, brackets, is_balanced
 from .learner import Callback, Learner, CheckpointCB, load_model_state
 
@@ -380,9 +380,8 @@ class SamplesCB(Callback):
                  seed: int = 0,  # seed of the sampling; the training's random state is left as it was
                 ):
         _check_gen_args(max_new_tokens, 1.0, None)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an int >= 1 (samples per epoch), got {n!r}")
-        self.prefix, self.check, self.n, self.max_new_tokens, self.seed, self.rows = prefix, check, int(n), max_new_tokens, seed, []
+        n = _check_count('n', n, what=' (samples per epoch)')
+        self.prefix, self.check, self.n, self.max_new_tokens, self.seed, self.rows = prefix, check, n, max_new_tokens, seed, []
 
     def after_epoch(self, learn):
         dev = next(learn.model.parameters()).device
@@ -399,8 +398,7 @@ def random_prefixes(
     seed: int = 0,  # which strings and cut points
 ) -> list[str]:
     "`n` prefixes of random `strings`, each cut at a random point (at least one character, never all of a longer string)."
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be an int >= 0 (how many prefixes), got {n!r}")
+    n = _check_count('n', n, lo=0, what=' (how many prefixes)')
     if len(strings) == 0:
         raise ValueError("no strings to take prefixes from: pass a non-empty list of strings of the language")
     empty = [i for i, s in enumerate(strings) if not isinstance(s, str) or s == '']
@@ -442,8 +440,7 @@ def validity(
     seed: int = 0,  # seed of the prefixes and of the sampling
 ) -> pd.DataFrame:
     "Share of valid samples, and of empty ones, from random training prefixes and from `.start`, per temperature."
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (samples per source), got {n!r}")
+    n = _check_count('n', n, what=' (samples per source)')
     if len(temperatures) == 0:
         raise ValueError("temperatures is empty: pass at least one, e.g. (1.0,)")
     prefixes = random_prefixes(strings, n, seed) + [model.vocab.start] * n  # both sources in one batch (checks `strings`)
@@ -594,8 +591,7 @@ def long_prefix_validity(
     "Validity of completions of prefixes cut from random balanced strings of `pairs` pairs each (one batch)."
     if len(pairs) == 0 or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in pairs):
         raise ValueError(f"pairs must be a non-empty list of ints >= 1 (pairs of brackets), got {list(pairs)}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (prefixes per size), got {n!r}")
+    n = _check_count('n', n, what=' (prefixes per size)')
     rng, strings, prefixes = np.random.default_rng(seed), {}, []
     for k in pairs:
         strings[k] = brackets(n, seed=seed + k, min_pairs=k, max_pairs=k)

@@ -14,7 +14,7 @@ from scipy.stats import hypergeom
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import f1_score
 from .core import quick_mode, set_seed
-from .data import tokenize
+from .data import tokenize, _check_count
 from .datasets import emotion_sample
 from .learner import Learner
 from .metrics import accuracy, f1_macro, f1_micro, to_labels
@@ -72,15 +72,6 @@ def emotion_classifier(
     return model, oov
 
 # %% ../nbs/13_emotion_attention.ipynb #c2ab365b
-def _check_count(
-    name: str,  # the argument's name, for the message
-    v,  # its value
-    lo: int = 1,  # the smallest value allowed
-):
-    "Raise a clear error unless `v` is a whole number >= `lo`."
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}")
-
 def _check_prep(prep):
     "Raise a clear error unless `prep` is what `transformer_data` returns."
     missing = [a for a in ('vocab', 'dls', 'classes', 'token_lists') if not hasattr(prep, a)]
