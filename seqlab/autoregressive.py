@@ -51,6 +51,9 @@ class CharVocab:
     @classmethod
     def build(cls, strings: Iterable[str]) -> CharVocab:
         "The vocabulary of every character that occurs in `strings`."
+        if strings is None or isinstance(strings, str) or not all(isinstance(s, str) for s in strings):
+            raise TypeError(f"strings must be a list of str (strings of the language), got {type(strings).__name__}"
+                            + (": wrap a single string in a list" if isinstance(strings, str) else ''))
         return cls(set(''.join(strings)))
 
     def __len__(self): return len(self.itos)
@@ -108,6 +111,8 @@ class LMDataset(Dataset):
                  strings: Sequence[str],  # strings of the language, without markers
                  vocab: CharVocab,  # maps characters to ids
                 ):
+        if not isinstance(vocab, CharVocab):
+            raise TypeError(f"vocab must be a CharVocab (e.g. CharVocab.build(strings)), got {type(vocab).__name__}")
         self.vocab = vocab
         self.ids = [torch.tensor(vocab.encode(s), dtype=torch.long) for s in strings]
         self.lengths = [len(ids) - 1 for ids in self.ids]  # tokens in each input

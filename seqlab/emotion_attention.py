@@ -59,6 +59,8 @@ def emotion_classifier(
     model = TransformerClassifier(cfg)
     if vectors is None:
         return model, None
+    if not hasattr(vectors, 'vector_size') or not hasattr(vectors, '__contains__'):
+        raise TypeError(f"vectors must be gensim KeyedVectors (e.g. from emotion_vectors), got {type(vectors).__name__}; None gives a learned embedding")
     if vectors.vector_size != cfg.d_model:
         raise ValueError(f"vectors of size {vectors.vector_size} need d_model={vectors.vector_size}, got d_model={cfg.d_model}: "
                          f"pass d_model={vectors.vector_size} (or vectors of size {cfg.d_model})")

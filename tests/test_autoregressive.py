@@ -505,3 +505,12 @@ def test_plot_counting_checks_its_cells():
         plot_counting('(())', torch.zeros(3, 5), 0)
     with pytest.raises(ValueError, match='unit 7 does not exist'):
         plot_counting('(())', torch.zeros(4, 5), 7)
+
+
+def test_vocab_and_dataset_inputs():
+    with pytest.raises(TypeError, match='wrap a single string in a list'):
+        CharVocab.build('(())')
+    with pytest.raises(TypeError, match='list of str'):
+        CharVocab.build(['()', 3])
+    with pytest.raises(TypeError, match='vocab must be a CharVocab'):
+        LMDataset(['()'], None)

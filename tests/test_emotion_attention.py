@@ -221,3 +221,8 @@ def test_winner_stats_tells_a_frequent_word_from_a_meaningful_one():
     assert st.loc[('sadness', 'i'), 'p_value'] > 0.5 and st.loc[('joy', 'i'), 'lift'] == pytest.approx(4 / 3)
     r = rank_by_class(tops, labels, ITOS, ['sadness', 'joy'], k=1, min_count=2).set_index('class')
     assert r.loc['sadness', 'lift_token'] == 'sad' and r.loc['sadness', 'lift_p'] < 1e-3
+
+
+def test_emotion_classifier_refuses_what_is_not_vectors(prep):
+    with pytest.raises(TypeError, match='KeyedVectors'):
+        emotion_classifier(prep, 'word2vec', d_model=16, n_heads=2, max_len=16)
