@@ -17,7 +17,7 @@ from .data import tokenize
 
 # %% auto #0
 __all__ = ['to_numpy', 'to_labels', 'check_preds_targs', 'accuracy', 'f1_micro', 'f1_macro', 'precision_macro', 'recall_macro',
-           'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'plot_curves',
+           'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'in_words', 'plot_curves',
            'plot_confusion', 'plot_roc', 'sweep_table', 'plot_sweep_heatmap', 'tfidf_logreg']
 
 # %% ../nbs/04_metrics.ipynb #9447ff1c
@@ -261,6 +261,18 @@ def _draw_run(axs, h: pd.DataFrame, metric, label=None, color=None):
             ax.plot(h['epoch'], h[f'train_{metric}'], 'o--' if color else 'o-', color=c_train, alpha=0.6 if color else 1, label=name('train'))
         ax.plot(h['epoch'], h[metric], 'o-', color=c_valid, label=name('valid'))
 
+# %% ../nbs/04_metrics.ipynb #6a5445b4
+_IN_WORDS = {'accuracy': 'accuracy', 'binary_accuracy': 'accuracy', 'f1_micro': 'F1 score (micro average)',
+             'f1_macro': 'F1 score (macro average)', 'precision_macro': 'precision (macro average)',
+             'recall_macro': 'recall (macro average)', 'train_loss': 'training loss', 'valid_loss': 'validation loss',
+             'grad_norm': 'gradient norm', 'lr': 'learning rate', 'ppl': 'perplexity'}
+
+def in_words(
+    column: str,  # a history column, e.g. 'f1_micro'
+) -> str:
+    "How a plot names a history column: 'f1_micro' -> 'F1 score (micro average)'; others with spaces for underscores."
+    return _IN_WORDS.get(str(column), str(column).replace('_', ' '))
+
 # %% ../nbs/04_metrics.ipynb #914b94e6
 class _ShownFigure(Figure):
     "A Figure made without pyplot that shows itself as a PNG when it ends a notebook cell, whatever the backend."
@@ -289,7 +301,7 @@ def plot_curves(
         _draw_run(axs, h, metric, label, None if label is None else f'C{i % 10}')
     first = min(int(h['epoch'].min()) for h in runs.values())
     for ax, what in zip(axs, ['loss', metric]):
-        ax.set(xlabel='epoch', ylabel=what, title=what)
+        ax.set(xlabel='epoch', ylabel=in_words(what), title=in_words(what))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if n_epochs is not None:
             ax.set_xlim(first - 0.5, first + n_epochs - 0.5)
