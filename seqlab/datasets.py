@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_datasets.ipynb #c44590c7
 from __future__ import annotations
-import functools, os, pickle, re
+import functools, json, os, pickle, re, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from math import gcd
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from .core import quick_mode
 from .data import stratified_split, tokenize
-from .download import DownloadError, Remote, data_dir, download, extract, read_cached, decoded_cache, source_fingerprint
+from .download import (DownloadError, Remote, data_dir, download, extract, provenance, read_cached, decoded_cache,
+                             source_fingerprint, _parse_checksum)
 
 # %% auto #0
 __all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'EMOTION_KEYWORDS', 'TREC_CLASSES', 'IMDB_CLASSES',
@@ -117,6 +118,38 @@ REMOTES = {
                                            'https://github.com/karoldvl/ESC-50/archive/master.zip'))],
 }
 
+# %% ../nbs/02_datasets.ipynb #53764ac4
+def _env_checksums() -> dict:
+    "The checksums of the JSON file named by `SEQLAB_CHECKSUMS` ({file name: checksum}), checked; {} when it is not set."
+    p = os.environ.get('SEQLAB_CHECKSUMS', '').strip()
+    if not p: return {}
+    try: d = json.loads(Path(p).expanduser().read_text())
+    except OSError as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r} cannot be read ({e.strerror or e}): set it to the path of a JSON file "
+                                          f"{{file name: 'sha256:<hex>'}}, or unset it to check the published checksums.") from e
+    except ValueError as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r} is not valid JSON ({e}); it must hold an object such as "
+                                             f'{{"bbc-fulltext.zip": "sha256:<64 hex digits>"}}.') from e
+    known = [r.fname for rs in REMOTES.values() for r in rs]
+    if not isinstance(d, dict) or (bad := [k for k in d if k not in known]):
+        raise ValueError(f"SEQLAB_CHECKSUMS={p!r} must map file names of REMOTES to checksums; "
+                         + (f"unknown names {bad}" if isinstance(d, dict) else f"it holds a {type(d).__name__}") + f". The files: {known}")
+    for k, v in d.items():
+        try: _parse_checksum(v)
+        except (TypeError, ValueError) as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r}, {k!r}: {e}") from e
+    return d
+
+def _overrides(dataset: str, urls, checksums) -> tuple:
+    "`urls` and `checksums` checked against the files of `dataset`, the latter over `SEQLAB_CHECKSUMS`; announces replacements."
+    names = [r.fname for r in REMOTES[dataset]]
+    for arg, d in (('urls', urls), ('checksums', checksums)):
+        if d is not None and not isinstance(d, dict):
+            raise TypeError(f"{arg} must be a dict keyed by file name, e.g. {arg}={{{names[0]!r}: ...}}; got {type(d).__name__}")
+        if bad := [k for k in (d or {}) if k not in names]:
+            raise ValueError(f"{arg} has keys {bad} that are not files of {dataset!r}; its files are {names}.")
+    env = {k: v for k, v in _env_checksums().items() if k in names and k not in (checksums or {})}
+    if env: warnings.warn(f"SEQLAB_CHECKSUMS ({os.environ['SEQLAB_CHECKSUMS']}) replaces the published checksum of {sorted(env)}: "
+                          f"these files are checked against the mirror's own builds, not the official ones.")
+    return urls or {}, {**env, **(checksums or {})}
+
 # %% ../nbs/02_datasets.ipynb #4f3cfc67
 def _mirrors() -> list:
     "Base URLs from `SEQLAB_MIRROR` (spaces or commas between them)."
@@ -125,13 +158,14 @@ def _mirrors() -> list:
 def fetch(
     dataset: str,  # a key of `REMOTES`, e.g. "cifar10"
     urls: dict | None = None,  # {file name: URL or list of URLs} replacing the official URLs of that file
-    checksums: dict | None = None,  # {file name: checksum or None} replacing the official checksum
+    checksums: dict | None = None,  # {file name: checksum or None} replacing the official (and SEQLAB_CHECKSUMS') checksum
     progress: bool = True,  # show progress bars
 ) -> dict:
     "Download (or find in the cache) every file of `dataset`; returns {file name: path}."
     if dataset not in REMOTES:
         raise ValueError(f"Unknown data set {dataset!r}; known: {', '.join(REMOTES)}")
-    urls, checksums, out = urls or {}, checksums or {}, {}
+    urls, checksums = _overrides(dataset, urls, checksums)
+    out = {}
     for r in REMOTES[dataset]:
         u = urls.get(r.fname) or [f'{b}/{r.fname}' for b in _mirrors()] + list(r.urls)
         out[r.fname] = download(u, data_dir(dataset) / r.fname, checksums.get(r.fname, r.checksum), progress)
@@ -146,8 +180,10 @@ def fetch_archive(
 ) -> Path:
     "The extracted folder of `dataset`'s archive, downloading and extracting it on first use only."
     fname = REMOTES[dataset][0].fname
+    archive = data_dir(dataset) / fname
     dest = data_dir(dataset) / re.sub(r'(\.tar\.gz|\.tgz|\.zip|\.tar)$', '', fname)
-    if dest.exists(): return dest  # cached: no network
+    if dest.exists():  # cached: no network (extracted anew only if seqlab made it from an older copy of the archive)
+        return extract(archive, dest) if archive.is_file() else dest
     return extract(fetch(dataset, urls, checksums, progress)[fname], dest)
 
 # %% ../nbs/02_datasets.ipynb #c4893c04
@@ -530,10 +566,11 @@ def _read_text(path: Path) -> str:
 
 def _find_dir(root: Path, marker: str) -> Path:
     "The folder under `root` (itself included) that contains `marker`."
+    if not root.is_dir(): raise FileNotFoundError(f"{root} is not a folder (or does not exist).")
     for p in [root, *sorted(root.rglob(marker))]:
         if (p / marker).exists(): return p
         if p.name == marker: return p.parent
-    raise DownloadError(f"{root} does not hold {marker!r}: the archive is not the expected data set. Delete {root} and try again.")
+    raise ValueError(f"{root} does not hold {marker!r}, neither in itself nor in a sub-folder: it is not the data set's layout.")
 
 # %% ../nbs/02_datasets.ipynb #35efa7f3
 def read_bbc(
@@ -553,19 +590,39 @@ def read_bbc(
     return texts, np.array(labels, dtype=np.int64), classes, dups
 
 # %% ../nbs/02_datasets.ipynb #9508affe
+def _cifar_batch(path: Path, n_classes: int) -> tuple:
+    "One CIFAR-10 python batch: (images (N, H, W, 3) uint8, labels), or an error that names the file."
+    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: a CIFAR-10 folder holds data_batch_1..5, test_batch and batches.meta.")
+    try:
+        with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
+        data, labels = np.asarray(d[b'data']), np.asarray(d[b'labels'])
+    except Exception as e:
+        raise ValueError(f"{path} is not a CIFAR-10 python batch (a pickled dict with b'data' and b'labels'): {type(e).__name__}: {e}") from e
+    side = int(round((data.shape[-1] / 3) ** 0.5)) if data.ndim == 2 else 0
+    if data.ndim != 2 or 3 * side * side != data.shape[1] or labels.shape != (len(data),) or data.dtype.kind not in 'iu':
+        raise ValueError(f"{path}: b'data' must be (N, 3*H*W) integer rows (square RGB images, channel planes in turn) with one "
+                         f"label each; got data {data.shape} {data.dtype} and labels {labels.shape}.")
+    if len(data) and (data.min() < 0 or data.max() > 255 or labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{path}: pixels must lie in 0..255 and labels in 0..{n_classes - 1} (the classes of batches.meta); "
+                         f"found pixels {data.min()}..{data.max()}, labels {labels.min()}..{labels.max()}.")
+    return data.astype(np.uint8).reshape(-1, 3, side, side).transpose(0, 2, 3, 1), labels.astype(np.int64)
+
 def read_cifar10(
     folder: str | Path,  # the extracted cifar-10-python.tar.gz: cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta
 ) -> tuple:
     "CIFAR-10 from its python pickle batches: ((x_train, y_train), (x_test, y_test), class names); x is (N, 32, 32, 3) uint8."
     root = _find_dir(Path(folder), 'batches.meta')
-    def batch(name):
-        with open(root / name, 'rb') as f: d = pickle.load(f, encoding='bytes')
-        return d[b'data'].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(d[b'labels'], dtype=np.int64)
-    with open(root / 'batches.meta', 'rb') as f:
-        classes = [c.decode() for c in pickle.load(f, encoding='bytes')[b'label_names']]
-    tr = [batch(f'data_batch_{i}') for i in range(1, 6)]
+    try:
+        with open(root / 'batches.meta', 'rb') as f: names = pickle.load(f, encoding='bytes')[b'label_names']
+        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in names]
+    except Exception as e:
+        raise ValueError(f"{root / 'batches.meta'} is not a CIFAR-10 batches.meta (a pickled dict with b'label_names'): {type(e).__name__}: {e}") from e
+    files = sorted((p.name for p in root.glob('data_batch_*')), key=lambda s: (len(s), s)) or ['data_batch_1']
+    tr, te = [_cifar_batch(root / f, len(classes)) for f in files], _cifar_batch(root / 'test_batch', len(classes))
+    if len({b[0].shape[1:] for b in tr + [te]}) > 1:
+        raise ValueError(f"{root}: the batches hold images of different sizes {sorted({b[0].shape[1:] for b in tr + [te]})}.")
     x_tr, y_tr = np.concatenate([b[0] for b in tr]), np.concatenate([b[1] for b in tr])
-    return (np.ascontiguousarray(x_tr), y_tr), tuple(map(np.ascontiguousarray, batch('test_batch'))), classes
+    return (np.ascontiguousarray(x_tr), y_tr), tuple(map(np.ascontiguousarray, te)), classes
 
 # %% ../nbs/02_datasets.ipynb #b57ab9a7
 def read_emotion(
@@ -634,20 +691,52 @@ def read_wav(
         x, sr = resample_poly(x, sample_rate // g, sr // g), sample_rate
     return x.astype(np.float32), int(sr)
 
+# %% ../nbs/02_datasets.ipynb #a41ef79d
+def _esc50_meta(root: Path) -> pd.DataFrame:
+    "The rows of `root/meta/esc50.csv` that belong to ESC-10, after checking the table has ESC-50's layout."
+    f = root / 'meta' / 'esc50.csv'
+    meta = pd.read_csv(f)
+    need = [c for c in ('filename', 'fold', 'target', 'category') if c not in meta.columns]
+    if need: raise ValueError(f"{f} has no column {need} (its columns: {list(meta.columns)}); ESC-50's table has filename, fold, target, category and esc10.")
+    if 'esc10' in meta.columns:  # without the column, every row counts (a learner's own recordings)
+        flag = meta['esc10'].map(lambda v: {'true': True, '1': True, '1.0': True, 'false': False, '0': False, '0.0': False}.get(str(v).strip().lower()))
+        if flag.isna().any():
+            raise ValueError(f"{f}: column esc10 must be True or False, found {sorted(map(str, meta['esc10'][flag.isna()].unique()))[:5]}.")
+        meta = meta[flag.astype(bool)]
+        if meta.empty: raise ValueError(f"{f}: no row has esc10 True, so the ESC-10 subset is empty (drop the column to use every row).")
+    if not pd.api.types.is_integer_dtype(meta['fold']) or set(meta['fold']) != {1, 2, 3, 4, 5}:
+        raise ValueError(f"{f}: column fold must number ESC-50's five folds 1 to 5, each used (1-3 train, 4 valid, 5 test); found {sorted(set(meta['fold'].tolist()))}.")
+    pairs = meta[['target', 'category']].drop_duplicates()
+    if not pd.api.types.is_integer_dtype(meta['target']) or pairs['target'].duplicated().any() or pairs['category'].duplicated().any():
+        raise ValueError(f"{f}: each class needs one integer target and one category name; found (target, category) pairs {pairs.sort_values('target').values.tolist()[:12]}.")
+    if meta['filename'].duplicated().any():
+        raise ValueError(f"{f}: file names listed twice: {meta['filename'][meta['filename'].duplicated()].tolist()[:5]}.")
+    return meta.sort_values('filename')
+
 # %% ../nbs/02_datasets.ipynb #540df0ac
+def _read_clip(path: Path, sample_rate: int) -> np.ndarray:
+    "One clip of ESC-50 as float32 at `sample_rate`, or an error that names the file."
+    if not path.is_file(): raise FileNotFoundError(f"{path} is listed in meta/esc50.csv but is not in the audio folder.")
+    try: w = read_wav(path, sample_rate)[0]
+    except Exception as e: raise ValueError(f"{path} cannot be read as a WAV file ({type(e).__name__}: {e}).") from e
+    if len(w) == 0: raise ValueError(f"{path} holds no samples.")
+    return w
+
 def read_esc10(
     folder: str | Path,  # the extracted ESC-50 archive: meta/esc50.csv and audio/*.wav
     sample_rate: int = 16_000,  # resample every clip to this rate
 ) -> tuple:
     "The ESC-10 part of ESC-50: (waveforms (N, T) float32, labels, folds 1..5, class names, file names)."
     root = _find_dir(Path(folder), 'meta')
-    meta = pd.read_csv(root / 'meta' / 'esc50.csv')
-    meta = meta[meta['esc10'].astype(str).str.lower() == 'true'].sort_values('filename')
+    meta = _esc50_meta(root)
     targets = sorted(meta['target'].unique())
     classes = [meta.loc[meta['target'] == t, 'category'].iloc[0] for t in targets]
-    waves = [read_wav(root / 'audio' / f, sample_rate)[0] for f in meta['filename']]
-    T = max(map(len, waves))
-    x = np.stack([np.pad(w, (0, T - len(w))) for w in waves])
+    waves = [_read_clip(root / 'audio' / f, sample_rate) for f in meta['filename']]
+    lens = np.array([len(w) for w in waves])
+    if (lens < lens.max()).any():
+        warnings.warn(f"{int((lens < lens.max()).sum())} of {len(lens)} clips are shorter than the longest ({lens.max() / sample_rate:.2f} s) "
+                      f"and were padded with silence at the end, e.g. {meta['filename'].iloc[int(lens.argmin())]} ({lens.min() / sample_rate:.2f} s).")
+    x = np.stack([np.pad(w, (0, lens.max() - len(w))) for w in waves])
     y = np.array([targets.index(t) for t in meta['target']], dtype=np.int64)
     return x, y, meta['fold'].to_numpy(dtype=np.int64), classes, meta['filename'].tolist()
 
@@ -666,9 +755,13 @@ def _generated_source(name: str, seed: int) -> str:
     "The `source` of a generated sample: says so plainly and how to get the real data."
     return f"generated sample (seed {seed}), NOT the real {name}: pass quick=False or set SEQLAB_QUICK=0 for the real data"
 
-def _real_source(dataset: str, path) -> str:
-    "The `source` of real data: its first URL and its place in the cache."
-    return f"{REMOTES[dataset][0].urls[0]} (cached in {path})"
+def _real_source(paths) -> str:
+    "The `source` of real data: the URL its files were downloaded from, as noted in the cache, and where they are."
+    paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    urls = [(provenance(p, check=False) or {}).get('url') for p in paths]
+    where = paths[0] if len(paths) == 1 else paths[0].parent
+    if not all(urls): return f"{where} (found in the cache; seqlab has no note of downloading it: placed by hand?)"
+    return f"{urls[0]}{f' and {len(urls) - 1} more files' if len(urls) > 1 else ''} (cached in {where})"
 
 def _subset(x, y, meta: dict, idx) -> Split:
     "The items `idx` of `(x, y, meta)` as a `Split`."
@@ -707,7 +800,7 @@ def load_bbc(
         except DownloadError as e:
             raise DownloadError(f"{e}\n{_BBC_ELSEWHERE.format(dest=data_dir('bbc') / 'bbc-fulltext')}") from e
         x, y, classes, dups = read_cached(folder, read_bbc, 'BBC News articles')
-        src, gen, info = _real_source('bbc', folder), False, {'duplicates_removed': dups}
+        src, gen, info = _real_source(folder), False, {'duplicates_removed': dups}
     splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
     return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
 
@@ -728,7 +821,7 @@ def load_cifar10(
     (x, y), (xt, yt), classes = read_cached(folder, read_cifar10, 'CIFAR-10 batches')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
-                          _real_source('cifar10', folder), False), verbose)
+                          _real_source(folder), False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #f4989ba9
 def load_emotion(
@@ -746,7 +839,7 @@ def load_emotion(
     paths = fetch('emotion', urls, checksums)
     splits = [Split(*read_cached(paths[f'{s}-00000-of-00001.parquet'], read_emotion, f'the emotion {s} split'))
               for s in ('train', 'validation', 'test')]
-    src = _real_source('emotion', data_dir('emotion'))
+    src = _real_source(list(paths.values()))
     return _announce(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #28f43629
@@ -768,7 +861,7 @@ def load_trec(
     xt, yt, ft = read_cached(paths['TREC_10.label'], read_trec, 'TREC questions')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     splits = [_subset(x, y, {'fine': fine}, tr), _subset(x, y, {'fine': fine}, va), Split(xt, yt, {'fine': ft})]
-    return _announce(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
+    return _announce(TaskData(name, *splits, list(TREC_CLASSES), _real_source(list(paths.values())), False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #2c32cb3c
 def read_imdb_cached(
@@ -796,7 +889,7 @@ def load_imdb(
     (x, y), (xt, yt) = read_cached(folder, read_imdb_cached, 'IMDb reviews')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), list(IMDB_CLASSES),
-                          _real_source('imdb', folder), False), verbose)
+                          _real_source(folder), False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #5568ee11
 def read_esc10_cached(
@@ -827,7 +920,7 @@ def load_esc10(
     else:
         folder = fetch_archive('esc50', urls, checksums)
         x, y, folds, classes, _ = read_cached(folder, lambda f: read_esc10_cached(f, sample_rate), 'ESC-50 clips')
-        src, gen = _real_source('esc50', folder), False
+        src, gen = _real_source(folder), False
     meta = {'fold': folds}
     splits = [_subset(x, y, meta, np.flatnonzero(np.isin(folds, f))) for f in ([1, 2, 3], [4], [5])]
     info = {'sample_rate': sample_rate, 'seconds': x.shape[1] / sample_rate}

@@ -118,8 +118,8 @@ def wav_bytes(x, sr) -> bytes:
     return buf.getvalue()
 
 
-def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
-    """ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
+def esc50_files(sr=44_100, seconds=0.1) -> dict:
+    """{path: bytes} of ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
     rows, m = [], {}
     t = np.arange(int(sr * seconds)) / sr
     for target, cat in ESC10_TARGETS.items():
@@ -137,7 +137,12 @@ def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
     meta = pd.DataFrame(rows, columns=['filename', 'fold', 'target', 'category', 'esc10', 'src_file', 'take'])
     m['ESC-50-master/meta/esc50.csv'] = meta.to_csv(index=False).encode()
     m['ESC-50-master/README.md'] = b'ESC-50'
-    return zip_bytes(m)
+    return m
+
+
+def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
+    """ESC-50-master.zip in the real layout (see `esc50_files`)."""
+    return zip_bytes(esc50_files(sr, seconds))
 
 
 def serve(srv, fname, data, **kw):
@@ -185,7 +190,8 @@ def test_cifar10_pickle_batches(loopback_http_server, seqlab_data_cache):
     assert img.shape == (32, 32, 3) and label == 3
     # extracted once, atomically: the archive and one folder, no temporaries
     top = sorted(p.name for p in (seqlab_data_cache / 'cifar10').iterdir())
-    assert top == ['cifar-10-python', 'cifar-10-python.tar.gz']
+    assert top == ['.cifar-10-python.seqlab.json', '.cifar-10-python.tar.gz.seqlab.json', 'cifar-10-python',
+                   'cifar-10-python.tar.gz']  # each with the note of where it came from
     assert not [p for p in cache_files(seqlab_data_cache) if '.tmp' in p or '.part' in p]
 
 
@@ -347,7 +353,7 @@ def test_corrupt_zip_crc(tmp_path):
     (tmp_path / 'a.zip').write_bytes(bytes(data))
     with pytest.raises(DownloadError, match='corrupt'):
         extract(tmp_path / 'a.zip', tmp_path / 'a')
-    assert sorted(os.listdir(tmp_path)) == []
+    assert sorted(os.listdir(tmp_path)) == ['a.zip']  # no partial folder; the archive is not seqlab's, so it is kept
 
 
 def test_mirrors_tried_in_turn(loopback_http_server, seqlab_data_cache):
@@ -399,11 +405,25 @@ def test_cached_file_with_wrong_checksum_is_reported(seqlab_data_cache):
 
 
 def test_checksum_forms():
-    assert _parse_checksum('md5:ABC') == ('md5', 'abc')
-    assert _parse_checksum('abc') == ('sha256', 'abc')
+    assert _parse_checksum('md5:' + 'AB' * 16) == ('md5', 'ab' * 16)
+    assert _parse_checksum('ab' * 32) == ('sha256', 'ab' * 32)
     assert _parse_checksum(None) == ('sha256', None)
     with pytest.raises(ValueError, match='Unknown checksum algorithm'):
         _parse_checksum('crc32:1234')
+
+
+@pytest.mark.parametrize('checksum', ['sha256:', '', 'md5:', 'sha256:abc', 'md5:' + 'g' * 32, 'sha256: '])
+def test_empty_or_cut_digest_is_refused(loopback_http_server, tmp_path, checksum):
+    """An empty digest used to turn the check off: the file below would have been cached unchecked."""
+    url = loopback_http_server.add('f.bin', b'anything')
+    with pytest.raises(ValueError, match='digest'):
+        download(url, tmp_path / 'f.bin', checksum, progress=False)
+    assert not (tmp_path / 'f.bin').exists() and loopback_http_server.requests == []
+
+
+def test_checksum_of_the_wrong_type_is_refused(tmp_path):
+    with pytest.raises(TypeError, match='checksum must be a str'):
+        download('http://127.0.0.1:9/f', tmp_path / 'f', 12345, progress=False)
 
 
 def test_md5_checksum(loopback_http_server, tmp_path):
