@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rehearse_data  # noqa: E402
 
 # which rehearsal data each notebook reads in full mode (None: all of it; [] none), to build only what a selection needs
-NEEDS = {'02_datasets': None, '03_embeddings': ['vectors'], '06_widgets': None, '10_cnn_lstm': ['bbc', 'vectors'],
+NEEDS = {'02_datasets': None, '03_embeddings': ['vectors'], '06_widgets': [], '10_cnn_lstm': ['bbc', 'vectors'],
          '11_transformer': ['bbc'], '12_image_cnn': ['cifar10'], '13_emotion_attention': ['emotion', 'vectors'],
          '14_rnn_sentence': ['trec', 'vectors'], '15_imdb': ['imdb'], '16_audio': ['esc50'], '17_autoregressive': [], 'index': []}
 

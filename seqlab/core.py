@@ -102,19 +102,24 @@ def smoke_batches() -> int:
     return int(v)
 
 # %% ../nbs/00_core.ipynb #ac69bc71
+class _CutList(list): "A list a smoke run cut short; `n_all`: how many items it had."
+class _CutTuple(tuple): "A tuple a smoke run cut short; `n_all`: how many items it had."
+class _CutDict(dict): "A dict a smoke run cut short; `n_all`: how many entries it had."
+
 def smoke_limit(
     items,  # a list, tuple or dict of runs, seeds, folds, ... (any iterable)
     n: int = 1,  # how many to keep in a smoke run
 ):
-    "`items` unchanged, or only their first `n` in a smoke run (a dict keeps its first `n` entries)."
+    "`items` unchanged, or only their first `n` in a smoke run (a dict keeps its first `n` entries; `.n_all` tells how many there were)."
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}.")
     if not smoke_mode():
         return items
-    if isinstance(items, dict):
-        return dict(list(items.items())[:n])
-    kept = list(items)[:n]
-    return type(items)(kept) if isinstance(items, (list, tuple)) else kept
+    every = list(items.items()) if isinstance(items, dict) else list(items)
+    kind = _CutDict if isinstance(items, dict) else _CutTuple if isinstance(items, tuple) else _CutList
+    out = kind(every[:n])
+    out.n_all = max(len(every), getattr(items, 'n_all', 0))  # cut twice, it still knows the first length
+    return out
 
 # %% ../nbs/00_core.ipynb #0a2b805e
 def mode_banner(

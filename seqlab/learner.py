@@ -1089,7 +1089,8 @@ class each_run:
         every = list(items)
         if not every:
             raise ValueError(f"each_run({desc!r}) got no items: give at least one run.")
-        self.items, self.n_all, self.desc = smoke_limit(every, keep), len(every), desc
+        self.items, self.desc = smoke_limit(every, keep), desc
+        self.n_all = max(len(every), getattr(items, 'n_all', 0))  # a list `smoke_limit` already cut knows its length
         self.n_kept, self.show = len(self.items), (not quick_mode()) if show is None else bool(show)
         self.projected, self.per_run, self.done = 0., None, 0  # projected seconds of the current run's fits; of one run
     def __len__(self): return self.n_kept

@@ -99,3 +99,15 @@ def test_smoke_batches_env():
 def test_env_report_says_smoke():
     with mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '1'}):
         assert env_report()['smoke'] is True and smoke_mode()
+
+
+def test_a_cut_list_remembers_its_length():
+    from seqlab.core import smoke_limit
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '1'}):
+        for items, want in (([0, 1, 2], [0]), ((0, 1, 2), (0,)), ({'a': 1, 'b': 2, 'c': 3}, {'a': 1}), (range(3), [0])):
+            cut = smoke_limit(items)
+            assert cut == want and type(cut).__mro__[1] is type(want) and cut.n_all == 3
+        assert smoke_limit(smoke_limit([0, 1, 2, 3], 2)).n_all == 4  # cut twice: the first length
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '0'}):
+        items = [0, 1, 2]
+        assert smoke_limit(items) is items

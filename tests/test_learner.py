@@ -1015,3 +1015,14 @@ def test_optuna_storage_that_cannot_be_written_is_a_clear_error(tmp_path):
         with pytest.raises(PermissionError, match='may not write'):
             sweep(space, train_fn, engine='optuna', n_trials=1, metric='acc', storage=str(tmp_path / 's.log'), study_name='s')
     assert not (tmp_path / 's.log').exists()
+
+
+def test_each_run_over_a_list_smoke_limit_already_cut_projects_every_run():
+    from seqlab.core import smoke_limit
+    with smoke_env():
+        seeds = smoke_limit([0, 1, 2, 3])
+        r = each_run(seeds, 'seeds', show=False)
+        for s in r:
+            learn = make_learner()
+            learn.fit(2)
+    assert (r.n_all, r.n_kept) == (4, 1) and learn.cost_projection['runs'] == 4 and learn.cost_projection['smoke_cut'] == 4
