@@ -90,6 +90,12 @@ def _first_line(src) -> str:
     return (lines[0].strip() if lines else '')[:70]
 
 
+def _short(msg, n: int = 200) -> str:
+    "An error message on one line, cut to `n` characters (a DataFrame in an assert message spans many)."
+    s = ' '.join(str(msg).split())
+    return s if len(s) <= n else s[:n - 3] + '...'
+
+
 def _running_cell(path: Path) -> str:
     "In a partly executed notebook: the cell papermill marked as running (or the last one started)."
     try:
@@ -102,6 +108,25 @@ def _running_cell(path: Path) -> str:
     return ''
 
 
+def _watch_rss(pid: int, peak: list, stop: threading.Event):
+    "Every half second, the summed RSS of `pid`'s children (the kernel and its workers: DDP ranks, sweep workers)."
+    try:
+        import psutil
+        me = psutil.Process(pid)
+    except Exception:  # no psutil: the runner's own measure (the largest child) stands
+        return
+    while not stop.wait(0.5):
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            for c in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += c.memory_info().rss
+        peak[0] = max(peak[0], total / 2**20)
+
+
+_NOISE = ('Kernel is running over TCP without encryption', 'Parent appears to have exited', 'KeyboardInterrupt caught in kernel')
+
+
 def run_one(nb: Path, out: Path, timeout: float, env: dict) -> dict:
     "Run one notebook in its own process group (papermill in `--one` mode); its result as a dict."
     res = out.with_suffix('.json')
@@ -109,53 +134,39 @@ def run_one(nb: Path, out: Path, timeout: float, env: dict) -> dict:
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, env=env, cwd=str(nb.parent), start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, stop = [0.], threading.Event()
+    threading.Thread(target=_watch_rss, args=(p.pid, peak, stop), daemon=True).start()
     try:
         log, _ = p.communicate(timeout=timeout)
+        r = json.loads(res.read_text()) if res.exists() else {'notebook': nb.name, 'status': 'failed', 'error': f'runner exited {p.returncode}'}
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         log, _ = p.communicate()
         where = _running_cell(out)
-        return {'notebook': nb.name, 'status': 'timeout', 'error': f'no end within {timeout:.0f} s' + (f' (in {where})' if where else ''),
-                'wall_s': time.monotonic() - t0, 'peak_mib': None, 'log': log[-3000:]}
+        r = {'notebook': nb.name, 'status': 'timeout', 'error': f'no end within {timeout:.0f} s' + (f' (in {where})' if where else '')}
     finally:
+        stop.set()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)  # a kernel or worker left behind
-    r = json.loads(res.read_text()) if res.exists() else {'notebook': nb.name, 'status': 'failed', 'error': f'runner exited {p.returncode}'}
-    r['wall_s'], r['log'] = time.monotonic() - t0, log[-3000:]
+    r['peak_mib'] = max(peak[0], r.get('peak_mib') or 0) or None
+    r['wall_s'] = time.monotonic() - t0
+    r['log'] = '\n'.join(l for l in log.splitlines() if not any(n in l for n in _NOISE))[-3000:]
     return r
 
 
 def _one(nb: Path, out: Path):
     "Inside the runner process: papermill on `nb` (the kernel is our child, so its memory is measured here)."
     import papermill as pm
-    peak = [0]
-    stop = threading.Event()
-    def watch():  # the kernel and its workers (DDP, sweeps) together, every half second
-        try:
-            import psutil
-        except ImportError:
-            return
-        me = psutil.Process()
-        while not stop.wait(0.5):
-            total = 0
-            for c in me.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += c.memory_info().rss
-            peak[0] = max(peak[0], total)
-    th = threading.Thread(target=watch, daemon=True)
-    th.start()
     r = {'notebook': nb.name, 'status': 'passed', 'error': ''}
     try:
         pm.execute_notebook(str(nb), str(out), cwd=str(nb.parent), kernel_name='python3', progress_bar=False,
                             log_output=False, request_save_on_cell_execute=True)
     except pm.PapermillExecutionError as e:
         src = _first_line(e.source or '')
-        r.update(status='failed', cell=e.cell_index, error=f"cell {e.cell_index} `{src}`: {e.ename}: {str(e.evalue)[:300]}")
+        r.update(status='failed', cell=e.cell_index, error=f"cell {e.cell_index} `{src}`: {e.ename}: {_short(e.evalue)}")
     except Exception as e:  # the kernel died (memory), papermill itself failed
-        r.update(status='failed', error=f'{type(e).__name__}: {str(e)[:300]}')
-    stop.set()
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child process, in MiB (Linux: KiB)
-    r['peak_mib'] = max(peak[0] / 2**20, kids)
+        r.update(status='failed', error=f'{type(e).__name__}: {_short(e)}')
+    r['peak_mib'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child (the kernel), MiB
     out.with_suffix('.json').write_text(json.dumps(r))
 
 
@@ -223,7 +234,7 @@ def rehearse(notebooks: list, timeout: float, jobs: int = 1, keep: bool = False,
         report.write_text(text)
         print(f'table written to {report}; executed notebooks in {runs}')
         for r in results:
-            if r['status'] != 'passed':
+            if r['status'] != 'passed' and r['log'].strip():
                 print(f"\n--- {r['notebook']}: last lines of its run ---\n{r['log'][-1500:]}")
         return results
     finally:

@@ -67,6 +67,11 @@ def to_device(
     non_blocking: bool = False,  # asynchronous copy (useful with pinned memory on CUDA)
 ):
     "Move `b`, or every tensor inside it, to `device`."
+    if not isinstance(device, torch.device):
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"Unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps' (or seqlab.core.default_device()).") from e
     if isinstance(b, torch.Tensor):
         return b.to(device, non_blocking=non_blocking)
     if isinstance(b, tuple) and hasattr(b, '_fields'):  # a namedtuple
@@ -789,6 +794,8 @@ class EarlyStoppingCB(Callback):
                  verbose: bool = True):  # print a line when it stops
         if mode not in ('auto', 'min', 'max'):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}.")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta):
+            raise ValueError(f"min_delta must be a finite number (the smallest change that counts), got {min_delta!r}.")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a whole number >= 1, got {patience!r}.")
         self.monitor, self.patience, self.min_delta, self.restore_best, self.verbose = monitor, patience, abs(min_delta), restore_best, verbose
@@ -849,7 +856,7 @@ class WeightPenaltyCB(Callback):
                  l1: float = 0.,  # L1 strength
                  l2: float = 0.,  # L2 strength
                  skip_1d: bool = True):  # leave biases and norm weights (1-d parameters) alone
-        if not (l1 >= 0 and l2 >= 0):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in (l1, l2)):
             raise ValueError(f"l1 and l2 must be >= 0, got l1={l1!r}, l2={l2!r}.")
         self.l1, self.l2, self.skip_1d = l1, l2, skip_1d
     @torch.no_grad()
@@ -914,6 +921,8 @@ class MixedPrecisionCB(Callback):
         if isinstance(dtype, str) and dtype not in _DTYPES:
             raise ValueError(f"Unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}, a torch dtype or None.")
         self.dtype = _DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype  # what was asked for
+        if self.dtype not in (None, torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be torch.bfloat16, torch.float16 (or 'bf16', 'fp16') or None, got {dtype!r}.")
         self.enabled, self.ctx, self.amp_dtype = False, None, None  # amp_dtype: what runs, set in before_fit
     def before_fit(self, learn):
         self.enabled = learn.device.type == 'cuda'
@@ -1062,6 +1071,8 @@ class CheckpointCB(Callback):
     def __init__(self,
                  path,  # file to write; a '{epoch}' in it gives one file per epoch
                  every_epoch: bool = True):  # False: save once, at the end of fit
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise TypeError(f"path must be a file path such as 'model.pt' or 'ckpt/model-{{epoch}}.pt', got {path!r}.")
         self.path, self.every_epoch, self.saved, self.checked = str(path), every_epoch, [], False
         _check_checkpoint_path(self.path)
     def before_fit(self, learn):
@@ -1086,6 +1097,8 @@ class each_run:
             items = range(int(items))
         if isinstance(items, (str, bytes)) or not hasattr(items, '__iter__'):
             raise TypeError(f"items must be a list, tuple, range or dict of runs (or a number of runs), got {items!r}.")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be a whole number >= 1 (the runs a smoke run keeps), got {keep!r}.")
         every = list(items)
         if not every:
             raise ValueError(f"each_run({desc!r}) got no items: give at least one run.")
@@ -1402,6 +1415,8 @@ def kfold(
     "Train once per fold; one row per fold, scored at its final epoch, then rows 'mean' and 'std'."
     if not callable(train_fn):
         raise TypeError(f"train_fn must be a function train_fn(fold) -> fitted Learner, got {train_fn!r}.")
+    if isinstance(folds, bool) or not (isinstance(folds, int) or hasattr(folds, '__iter__')) or isinstance(folds, (str, bytes)):
+        raise TypeError(f"folds must be a number of folds k or a list of folds (e.g. seqlab.data.stratified_kfold(...)), got {folds!r}.")
     folds = list(range(folds)) if isinstance(folds, int) else list(folds)
     if len(folds) < 2:
         raise ValueError(f"kfold needs at least 2 folds, got {len(folds)}.")

@@ -208,6 +208,9 @@ def metric_columns(
     history: pd.DataFrame,  # a learner's history
 ) -> list[str]:
     "The metric columns of a history: every numeric column that is not a loss or bookkeeping."
+    history = getattr(history, 'history', history)  # a Learner works too
+    if not isinstance(history, pd.DataFrame):
+        raise TypeError(f"history must be a pandas DataFrame (a learner's `history`), got {type(history).__name__}.")
     cols = [c for c in history.columns if c not in _NOT_METRICS and not str(c).startswith('train_')]
     return [c for c in cols if pd.api.types.is_numeric_dtype(history[c])]
 
@@ -273,6 +276,23 @@ def in_words(
     "How a plot names a history column: 'f1_micro' -> 'F1 score (micro average)'; others with spaces for underscores."
     return _IN_WORDS.get(str(column), str(column).replace('_', ' '))
 
+# %% ../nbs/04_metrics.ipynb #8b950967
+def _check_figsize(figsize):
+    "`figsize` as (width, height) in inches, two positive numbers, or None."
+    if figsize is None:
+        return None
+    ok = isinstance(figsize, (tuple, list)) and len(figsize) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in figsize)
+    if not ok:
+        raise ValueError(f"figsize must be (width, height) in inches, two positive numbers, e.g. (9, 3.2); got {figsize!r}.")
+    return tuple(figsize)
+
+def _check_classes(classes) -> list:
+    "Class names as a list of strings: `classes` must be a list or tuple of names (one per class id)."
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple, np.ndarray, pd.Index)) or len(classes) == 0:
+        raise TypeError(f"classes must be a non-empty list of class names in label order (e.g. data.classes), got {classes!r}.")
+    return [str(c) for c in classes]
+
 # %% ../nbs/04_metrics.ipynb #914b94e6
 class _ShownFigure(Figure):
     "A Figure made without pyplot that shows itself as a PNG when it ends a notebook cell, whatever the backend."
@@ -293,6 +313,9 @@ def plot_curves(
     "Loss (train and valid) and a metric per epoch, side by side, one colour per run; returns the figure."
     runs = _runs(history)
     metric = _pick_metric(runs, metric)
+    figsize = _check_figsize(figsize)
+    if n_epochs is not None and (isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1):
+        raise ValueError(f"n_epochs must be a whole number >= 1 (the epochs the x-axis shows), or None; got {n_epochs!r}.")
     if fig is None:
         fig = _ShownFigure(figsize=figsize if metric else (figsize[0] / 2, figsize[1]))
     fig.clear()
@@ -320,7 +343,7 @@ def plot_confusion(
     figsize=None,  # figure size; None grows with the number of classes
 ):
     "The confusion matrix as a seaborn heatmap with class names; returns the figure."
-    classes = [str(c) for c in classes]
+    classes, figsize = _check_classes(classes), _check_figsize(figsize)
     cm = confusion(preds, targs, len(classes), normalize=normalize)
     n = len(classes)
     fig = _ShownFigure(figsize=figsize or (1.8 + 0.8 * n, 1.4 + 0.7 * n))

@@ -1026,3 +1026,19 @@ def test_each_run_over_a_list_smoke_limit_already_cut_projects_every_run():
             learn = make_learner()
             learn.fit(2)
     assert (r.n_all, r.n_kept) == (4, 1) and learn.cost_projection['runs'] == 4 and learn.cost_projection['smoke_cut'] == 4
+
+
+@pytest.mark.parametrize('make, err, msg', [
+    (lambda: EarlyStoppingCB(min_delta=float('nan')), ValueError, 'min_delta must be a finite number'),
+    (lambda: EarlyStoppingCB(min_delta='a'), ValueError, 'min_delta must be a finite number'),
+    (lambda: WeightPenaltyCB(l1='a'), ValueError, 'l1 and l2 must be >= 0'),
+    (lambda: MixedPrecisionCB(torch.int32), ValueError, 'dtype must be torch.bfloat16'),
+    (lambda: CheckpointCB(None), TypeError, 'path must be a file path'),
+    (lambda: to_device(torch.ones(1), 'gpu'), ValueError, "Unknown device 'gpu'"),
+    (lambda: kfold(train_fn, 1.5), TypeError, 'folds must be a number of folds'),
+    (lambda: kfold(train_fn, None), TypeError, 'folds must be a number of folds'),
+    (lambda: each_run([1, 2], keep=0), ValueError, 'keep must be a whole number'),
+])
+def test_callbacks_and_helpers_check_their_arguments(make, err, msg):
+    with pytest.raises(err, match=msg):
+        make()

@@ -315,3 +315,18 @@ def test_plot_functions_open_no_pyplot_figure_and_show_as_png():
     assert plt.get_fignums() == []
     for fig in figs:
         assert fig._repr_png_()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_plot_arguments_are_checked_at_the_boundary():
+    h = _history()
+    for bad in ((0, 3), (9,), 'big', (9, -1)):
+        with pytest.raises(ValueError, match='figsize must be'):
+            plot_curves(h, figsize=bad)
+    with pytest.raises(ValueError, match='n_epochs must be a whole number'):
+        plot_curves(h, n_epochs=0)
+    with pytest.raises(TypeError, match='list of class names'):
+        plot_confusion(torch.randn(4, 3), torch.tensor([0, 1, 2, 2]), None)
+    with pytest.raises(TypeError, match='list of class names'):
+        plot_confusion(torch.randn(4, 3), torch.tensor([0, 1, 2, 2]), 'abc')
+    with pytest.raises(TypeError, match="a learner's `history`"):
+        metric_columns([1, 2])
