@@ -17,9 +17,11 @@ from matplotlib.figure import Figure
 from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device, n_params
 from .data import DataLoaders
+from .datasets import load_esc10
 from .learner import Learner, Callback, kfold
 from .metrics import accuracy, f1_macro
 from .transformer import EncoderConfig, TransformerEncoder
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['AUDIO_HEADS', 'AUDIO_TOKENS', 'AUDIO_MODELS', 'esc10_arrays', 'check_source_folds', 'AudioConfig',
@@ -611,3 +613,159 @@ def _cv_result(learns: dict, folds: np.ndarray) -> AudioCV:
             rows[f]['test'] = accuracy(test_logits[f], test_targs)
     scores = pd.DataFrame(rows).T.rename_axis('validation fold')
     return AudioCV(scores, valid_logits, test_logits, {f: l.history for f, l in learns.items()})
+
+# %% ../nbs/16_audio.ipynb #cf2a4009
+@exercise('16.1', "count architecture 2's weights by hand")
+def _check_16_1(arch2_weights):
+    "Your count against `n_params(WaveTransformer(cfg))`: the report's configuration and variants that each change one thing."
+    variants = {"the report's architecture 2": {}, 'time tokens': dict(tokens='time'), 'learnable positions': dict(learn_pos=True),
+                'd_ff=128 and one encoder block': dict(d_ff=128, n_layers=1),
+                'three conv blocks, channels (8, 16, 32)': dict(channels=(8, 16, 32), kernels=(9, 7, 5)),
+                'head: hidden=32, 5 classes; time tokens with positions': dict(hidden=32, n_classes=5, tokens='time', learn_pos=True)}
+    got = arch2_weights(AudioConfig(head='transformer'))
+    is_int = isinstance(got, (int, np.integer)) and not isinstance(got, bool)
+    yield expect('returns a whole number', is_int, f'got {type(got).__name__}: return the count as an int')
+    if not is_int:
+        return
+    for label, kw in variants.items():
+        cfg = AudioConfig(head='transformer', **kw)
+        got, want = int(arch2_weights(cfg)), n_params(WaveTransformer(cfg))
+        yield expect(label, got == want, f'off by {got - want:+,} weights; param_breakdown(WaveTransformer(cfg)) gives the parts to compare yours with')
+
+# %% ../nbs/16_audio.ipynb #d9670522
+def _positions_reordered(model: WaveTransformer, perm: torch.Tensor) -> WaveTransformer:
+    "A copy of `model` whose token positions are reordered by the inverse of `perm` (the CLS keeps its position)."
+    m = copy.deepcopy(model)
+    pos = m.encoder.pos.pos  # (max_len, d): position 0 is the CLS token's
+    with torch.no_grad():
+        pos[1:len(perm) + 1] = model.encoder.pos.pos[1 + torch.argsort(perm)]
+    return m
+
+@exercise('16.2', 'reorder the tokens, with and without positions')
+def _check_16_2(reordered_logits):
+    "Logits of reordered tokens: the model's own for its own order, unchanged without positions, as if the positions moved instead."
+    small = dict(head='transformer', channels=(4, 8), kernels=(5, 5), pool=4, pooled_len=16, n_heads=2, d_ff=32, hidden=16, n_classes=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        x = torch.randn(2, 400)  # (B, T)
+        models = {(t, p): WaveTransformer(AudioConfig(**small, tokens=t, learn_pos=p)).eval() for t in AUDIO_TOKENS for p in (False, True)}
+        perms = {'channels': torch.randperm(8), 'time': torch.randperm(16)}  # 8 channel tokens, 16 time tokens
+    with torch.no_grad():
+        m = models['channels', False]
+        out = reordered_logits(m, x, torch.arange(8))
+        ok = torch.is_tensor(out) and tuple(out.shape) == (2, 3)
+        yield expect('returns logits (B, n_classes)', ok, f'expected (2, 3), got {tuple(out.shape) if torch.is_tensor(out) else type(out).__name__}')
+        if not ok:
+            return
+        yield compare('tokens in their own order: equals model(x)', out, m(x))
+        yield compare('channel tokens, no positions: a reordering changes nothing', reordered_logits(m, x, perms['channels']), m(x))
+        for t in AUDIO_TOKENS:
+            m = models[t, True]
+            got = reordered_logits(m, x, perms[t])
+            name = {'channels': 'channel', 'time': 'time'}[t]
+            yield expect(f'{name} tokens with positions: a reordering changes the logits', (got - m(x)).abs().max() > 1e-4,
+                         'the logits did not change: each place in the sequence keeps its position vector, whichever token is there')
+            yield compare(f'{name} tokens with positions: as if the position vectors were reordered instead', got, _positions_reordered(m, perms[t])(x))
+
+# %% ../nbs/16_audio.ipynb #70d67077
+@exercise('16.3', 'a third augmentation, time masking')
+def _check_16_3(time_mask):
+    "One span of zeros per clip, at most `max_frac` of it, each clip its own; the input untouched; repeatable with a seeded generator."
+    x = torch.rand(32, 1000, generator=torch.Generator().manual_seed(0)) + 0.5  # (B, T): no zeros of its own
+    x0, cap = x.clone(), int(0.2 * 1000)
+    out = time_mask(x, 0.2, torch.Generator().manual_seed(1))
+    ok = torch.is_tensor(out) and out.shape == x.shape and out.dtype == x.dtype
+    yield expect('returns a tensor (B, T) of the same dtype', ok, f'expected float32 (32, 1000), got {getattr(out, "dtype", type(out).__name__)} {tuple(getattr(out, "shape", ()))}')
+    if not ok:
+        return
+    yield expect('leaves xb unchanged', torch.equal(x, x0), 'xb was changed in place: build the result in a new tensor')
+    zero = out == 0  # (B, T)
+    yield expect('changes samples only to zero', torch.equal(zero, out != x0), 'some samples changed to values other than 0')
+    n, first = zero.sum(1), zero.float().argmax(1)  # (B,): span length and start
+    last = zero.shape[1] - 1 - zero.flip(1).float().argmax(1)
+    yield expect('the zeros of a clip form one span', bool(((n == 0) | (last - first + 1 == n)).all()), 'a clip has zeros in more than one place')
+    yield expect(f'no span longer than int(max_frac * T) = {cap} samples', int(n.max()) <= cap, f'the longest span has {int(n.max())} samples')
+    yield expect('most clips are masked', float((n > 0).float().mean()) >= 0.75, f'only {int((n > 0).sum())} of 32 clips have a span of zeros')
+    spans = {(int(f), int(k)) for f, k in zip(first[n > 0], n[n > 0])}
+    yield expect('each clip gets its own span', len(spans) >= 16, f'{len(spans)} different spans in 32 clips: draw a start and a length for every clip')
+    yield compare('max_frac=0 changes nothing', time_mask(x, 0.0, torch.Generator().manual_seed(1)), x0)
+    yield compare('a generator with the same seed repeats the masks', time_mask(x, 0.2, torch.Generator().manual_seed(1)), out)
+
+# %% ../nbs/16_audio.ipynb #5e0e841c
+@exercise('16.4', 'how small can the spectrogram get?')
+def _check_16_4(settings, budget: int = 128, threshold: float = 0.75):
+    "Spectrogram of a 1-second clip at 8 kHz within `budget` values; mean validation accuracy over folds 1-4 of the sample >= `threshold`."
+    keys = {'n_fft', 'hop', 'n_mels', 'channels'}
+    ok = isinstance(settings, dict) and set(settings) <= keys
+    yield expect('a dict of MelConfig fields', ok, f'got {settings!r}: give a dict with keys among {sorted(keys)}')
+    if not ok:
+        return
+    try:
+        model = MelCNN(MelConfig(sample_rate=8_000, **settings)).eval()
+        model(torch.zeros(1, 8_000))
+    except ValueError as err:
+        yield expect('settings the log-mel CNN accepts for 1-second clips at 8 kHz', False, str(err))
+        return
+    shape = tuple(model.logmel(torch.zeros(1, 8_000)).shape[1:])  # (n_mels, frames)
+    yield expect(f'spectrogram of {shape[0]} x {shape[1]} = {shape[0] * shape[1]} values, at most {budget}', shape[0] * shape[1] <= budget,
+                 'too many values: fewer bands (n_mels) or fewer frames (a larger hop)')
+    if shape[0] * shape[1] > budget:
+        return
+    x, y, folds = esc10_arrays(load_esc10(quick=True, seed=0, n=100, sample_rate=8_000, verbose=False))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains faster on one CPU thread
+    try:
+        acc = float(audio_kfold('logmel_cnn', x, y, folds, 8_000, test_fold=5, seed=0, epochs=5, lr=3e-3, bs=16, **settings).scores['valid'].mean())
+    finally:
+        torch.set_num_threads(threads)
+    yield expect(f'mean validation accuracy {acc:.3f} over folds 1-4 (generated sample), at least {threshold}', acc >= threshold,
+                 'the spectrogram lost what tells the classes apart: which axis did you cut most?')
+
+# %% ../nbs/16_audio.ipynb #aba94f16
+def _best_fold_lead(p: float, n_clips: int, n_folds: int, n_models: int, margin: float) -> float:
+    "Exact probability that the top best fold of `n_models` equally good models leads the runner-up's by >= `margin` points (margin > 0)."
+    c = math.ceil(margin * n_clips / 100 - 1e-9)  # the lead in clips
+    k = np.arange(n_clips + 1)
+    pmf = np.array([math.comb(n_clips, i) for i in k], dtype=np.float64) * p ** k * (1 - p) ** (n_clips - k)  # clips right on one fold
+    best = np.cumsum(pmf).clip(0, 1) ** n_folds  # P(best fold <= k)
+    below = np.concatenate([np.zeros(c), best[:n_clips + 1 - c]])  # P(best fold <= k - c)
+    return float(n_models * (np.diff(best, prepend=0.0) * below ** (n_models - 1)).sum())  # one model at k, all others at k - c or below
+
+@exercise('16.5', 'how often does the best fold crown a winner by luck?')
+def _check_16_5(best_fold_wins, n_sims: int = 20_000):
+    "Your simulated fraction against the exact probability on three settings, within the noise of `n_sims` draws; repeatable with a seed."
+    settings = [(0.5, 80, 4, 5, 10), (0.5, 80, 4, 4, 5), (0.7, 40, 5, 3, 10)]  # p, n_clips, n_folds, n_models, margin
+    got = best_fold_wins(*settings[0], n_sims=n_sims, seed=0)
+    ok = isinstance(got, (int, float, np.number)) and not isinstance(got, bool) and 0 <= got <= 1
+    yield expect('returns a fraction between 0 and 1', ok, f'got {got!r}')
+    if not ok:
+        return
+    yield expect('the same seed repeats the result', best_fold_wins(*settings[0], n_sims=n_sims, seed=0) == got, 'draw every number from np.random.default_rng(seed)')
+    for s in settings:
+        est, exact = (got if s == settings[0] else best_fold_wins(*s, n_sims=n_sims, seed=0)), _best_fold_lead(*s)
+        tol = 5 * math.sqrt(exact * (1 - exact) / n_sims) + 1e-3  # five standard errors of the simulation
+        yield expect(f'p={s[0]}, {s[3]} models, {s[2]} folds of {s[1]} clips, a lead of {s[4]} points or more', abs(est - exact) <= tol,
+                     f'off by {abs(est - exact):.4f}, more than the {tol:.4f} that {n_sims:,} draws allow: does a lead of exactly margin points count, '
+                     'and is each model scored by its best fold?')
+
+# %% ../nbs/16_audio.ipynb #102c4045
+@exercise('16.6', "BatchNorm's running statistics by hand")
+def _check_16_6(running_stats):
+    "Your running mean and variance against `nn.BatchNorm1d` and `DebiasedBatchNorm1d` after the same training batches."
+    g = torch.Generator().manual_seed(0)
+    runs = {'3 batches, momentum 0.1': ([torch.randn(4, 3, 10, generator=g) * 0.1 + 2 for _ in range(3)], 0.1),  # (B, C, L) each
+            '25 batches, momentum 0.3': ([torch.randn(8, 5, 6, generator=g) * 0.3 - 1 for _ in range(25)], 0.3)}
+    out = running_stats(runs['3 batches, momentum 0.1'][0], 0.1, False)
+    ok = isinstance(out, (tuple, list)) and len(out) == 2 and all(torch.is_tensor(o) and tuple(o.shape) == (3,) for o in out)
+    yield expect('returns (running_mean, running_var), each (C,)', ok, f'got {type(out).__name__}: return a pair of tensors of shape (C,) = (3,)')
+    if not ok:
+        return
+    for label, layer in {'nn.BatchNorm1d': nn.BatchNorm1d, 'DebiasedBatchNorm1d': DebiasedBatchNorm1d}.items():
+        for name, (batches, momentum) in runs.items():
+            bn = layer(batches[0].shape[1], momentum=momentum).train()
+            with torch.no_grad():
+                for xb in batches:
+                    bn(xb)
+            mean, var = running_stats(batches, momentum, layer is DebiasedBatchNorm1d)
+            yield compare(f'{label}, {name}: running_mean', mean, bn.running_mean)
+            yield compare(f'{label}, {name}: running_var', var, bn.running_var)

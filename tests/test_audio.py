@@ -1,4 +1,7 @@
-"""16_audio: parameter counts, shapes, invariances, the mel filterbank, folds, BatchNorm in eval() mode and bad inputs."""
+"""16_audio: parameter counts, shapes, invariances, the mel filterbank, folds, BatchNorm in eval() mode, bad inputs, and the exercises' checks."""
+import json
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +13,9 @@ from seqlab.audio import (AUDIO_MODELS, AudioConfig, DebiasedBatchNorm1d, LogMel
                           WaveCNN, WaveTransformer, audio_kfold, bn_variances, build_audio_model, check_source_folds, conv_block,
                           esc10_arrays, fold_loaders, hz_to_mel, mel_filterbank, mel_to_hz, mix_clips, mode_accuracy, param_breakdown, precise_bn,
                           random_shift, train_audio)
+from seqlab.audio import _best_fold_lead
 from seqlab.core import n_params, set_seed
+from seqlab.exercises import EXERCISES, check
 from seqlab.datasets import Split, load_esc10
 from seqlab.learner import overfit_batch
 from seqlab.metrics import accuracy
@@ -337,3 +342,192 @@ def test_training_with_augmentation_runs_and_validates_on_hard_labels(sample):
     learn = train_audio('cnn_aug', x, y, folds, 5, 8000, epochs=1, bs=16)
     assert len(learn.history) == 1 and 0 <= learn.history['accuracy'].iloc[0] <= 1
     assert any(isinstance(cb, WaveAugmentCB) for cb in learn.cbs)
+
+
+# ---- Exercises 16.1-16.6: each check passes a correct answer, fails a typical wrong one with a message that says what is
+# wrong without giving the answer away, and reports None or a stub as not attempted.
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _linear(i, o): return i * o + o
+
+
+def _arch2_weights(cfg, final_norm=True):
+    chans = (1, *cfg.channels)
+    n_tok, d = (cfg.channels[-1], cfg.pooled_len) if cfg.tokens == 'channels' else (cfg.pooled_len, cfg.channels[-1])
+    block = 4 * d + _linear(d, 3 * d) + _linear(d, d) + _linear(d, cfg.d_ff) + _linear(cfg.d_ff, d)
+    conv = sum(i * k * o + 3 * o for i, o, k in zip(chans, chans[1:], cfg.kernels))
+    pos = (n_tok + 1) * d if cfg.learn_pos else 0
+    return conv + cfg.n_layers * block + (2 * d if final_norm else 0) + pos + d + _linear(d, cfg.hidden) + _linear(cfg.hidden, cfg.n_classes)
+
+
+def _reordered_logits(model, x, perm, cls_last=False):
+    f = model.features(x)
+    tok = (f if model.cfg.tokens == 'channels' else f.transpose(1, 2))[:, perm]
+    cls = model.cls.expand(len(tok), -1, -1)
+    tok = torch.cat([tok, cls] if cls_last else [cls, tok], dim=1)
+    return model.head(model.encoder(tok)[:, 0])
+
+
+def _positions_move_with_tokens(model, x, perm):
+    "A typical slip: positions added first, then the tokens reordered, so each token keeps its own position vector."
+    f = model.features(x)
+    tok = f if model.cfg.tokens == 'channels' else f.transpose(1, 2)
+    tok = torch.cat([model.cls.expand(len(tok), -1, -1), tok], dim=1)
+    enc = model.encoder
+    tok = enc.pos(tok) if enc.pos is not None else tok
+    tok = torch.cat([tok[:, :1], tok[:, 1:][:, perm]], dim=1)
+    for blk in enc.blocks:
+        tok, _ = blk(tok)
+    return model.head(enc.ln(tok)[:, 0])
+
+
+def _time_mask(xb, max_frac=0.2, generator=None):
+    B, T = xb.shape
+    length = torch.randint(0, int(max_frac * T) + 1, (B, 1), generator=generator)
+    start = (torch.rand(B, 1, generator=generator) * (T - length + 1)).long()
+    t = torch.arange(T)
+    return xb * ((t < start) | (t >= start + length)).to(xb.dtype)
+
+
+def _time_mask_one_span(xb, max_frac=0.2, generator=None):
+    T = xb.shape[1]
+    n = int(torch.randint(0, int(max_frac * T) + 1, (1,), generator=generator))
+    s = int(torch.randint(0, T - n + 1, (1,), generator=generator))
+    out = xb.clone()
+    out[:, s:s + n] = 0
+    return out
+
+
+def _time_mask_in_place(xb, max_frac=0.2, generator=None):
+    B, T = xb.shape
+    length = torch.randint(0, int(max_frac * T) + 1, (B, 1), generator=generator)
+    start = torch.randint(0, T, (B, 1), generator=generator)
+    t = torch.arange(T)
+    xb[(t >= start) & (t < (start + length).clamp(max=T))] = 0
+    return xb
+
+
+def _best_fold_wins(p, n_clips=80, n_folds=4, n_models=5, margin=10, n_sims=20_000, seed=0, strict=False):
+    right = np.random.default_rng(seed).binomial(n_clips, p, size=(n_sims, n_models, n_folds))
+    best = np.sort(right.max(axis=2), axis=1)
+    lead = (best[:, -1] - best[:, -2]) * 100
+    return float(((lead > margin * n_clips) if strict else (lead >= margin * n_clips)).mean())
+
+
+def _running_stats(batches, momentum=0.1, debias=False, unbiased=True):
+    C = batches[0].shape[1]
+    mean, var = torch.zeros(C), torch.ones(C)
+    for k, xb in enumerate(batches, start=1):
+        m = max(momentum, 1 / k) if debias else momentum
+        mean = (1 - m) * mean + m * xb.mean(dim=(0, 2))
+        var = (1 - m) * var + m * xb.var(dim=(0, 2), unbiased=unbiased)
+    return mean, var
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize('key', ['16.1', '16.2', '16.3', '16.4', '16.5', '16.6'])
+def test_exercise_not_attempted(key):
+    assert check(key, None, quiet=True).status == 'not attempted'
+    if key != '16.4':  # 16.4's answer is a value, not a function
+        assert check(key, _stub, quiet=True).status == 'not attempted'
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    "Each exercise of 16 is registered, and both notebooks head it with its registered title."
+    keys = [f'16.{n}' for n in range(1, 7)]
+    assert [k for k in sorted(EXERCISES) if k.startswith('16.')] == keys
+    for nb, level in (('nbs/16_audio.ipynb', '### '), ('nbs/solutions/16_audio_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 16.')]
+        assert heads == [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in keys], nb
+
+
+def test_exercise_16_1_counts_weights():
+    assert check('16.1', _arch2_weights, quiet=True)
+    r = check('16.1', lambda cfg: _arch2_weights(cfg, final_norm=False), quiet=True)
+    assert not r and r.status == 'checked'
+    report = _details(r)
+    assert "the report's architecture 2" in report and 'off by -256 weights' in report and 'time tokens: off by -128' in report
+    assert '421,514' not in report and '421514' not in report  # the count itself is not given away
+    r = check('16.1', lambda cfg: float(_arch2_weights(cfg)), quiet=True)
+    assert [v.label for v in r.failed] == ['returns a whole number']
+
+
+def test_exercise_16_2_reordered_tokens():
+    assert check('16.2', _reordered_logits, quiet=True)
+    r = check('16.2', lambda m, x, p: _reordered_logits(m, x, p, cls_last=True), quiet=True)
+    assert not r and 'tokens in their own order: equals model(x)' in [v.label for v in r.failed]
+    assert 'differs: largest difference' in _details(r)
+    r = check('16.2', _positions_move_with_tokens, quiet=True)
+    assert {v.label for v in r.failed} == {f'{t} tokens with positions: a reordering changes the logits' for t in ('channel', 'time')} | \
+        {f'{t} tokens with positions: as if the position vectors were reordered instead' for t in ('channel', 'time')}
+    report = _details(r)
+    assert 'did not change' in report and 'perm' not in report and 'cat(' not in report
+    r = check('16.2', lambda m, x, p: m(x)[:, :2], quiet=True)
+    assert [v.label for v in r.failed] == ['returns logits (B, n_classes)'] and 'expected (2, 3), got (2, 2)' in _details(r)
+
+
+def test_exercise_16_3_time_mask():
+    assert check('16.3', _time_mask, quiet=True)
+    r = check('16.3', _time_mask_one_span, quiet=True)
+    assert [v.label for v in r.failed] == ['each clip gets its own span'] and '1 different spans in 32 clips' in _details(r)
+    r = check('16.3', _time_mask_in_place, quiet=True)
+    assert 'leaves xb unchanged' in [v.label for v in r.failed] and 'in place' in _details(r)
+    r = check('16.3', lambda xb, max_frac=0.2, generator=None: _time_mask(xb, 2 * max_frac, generator), quiet=True)
+    assert 'no span longer than int(max_frac * T) = 200 samples' in [v.label for v in r.failed]
+    for report in map(_details, [r, check('16.3', _time_mask_one_span, quiet=True)]):
+        assert 'randint' not in report and 'arange' not in report  # hints, not code
+
+
+def test_exercise_16_4_small_spectrogram():
+    t0 = time.process_time()
+    r = check('16.4', dict(n_fft=512, hop=512, n_mels=8), quiet=True)
+    assert r, r
+    assert time.process_time() - t0 < 30  # a check that trains stays well under 30 s of CPU
+    r = check('16.4', dict(n_fft=512, hop=2000, n_mels=16, channels=(16, 32)), quiet=True)  # keeps the bands, cuts the frames to 5
+    assert [v.label.split(' over')[0][:24] for v in r.failed] == ['mean validation accuracy']
+    assert 'lost what tells the classes apart' in _details(r) and 'hop=512' not in _details(r) and 'n_mels=8' not in _details(r)
+    r = check('16.4', dict(n_fft=256, n_mels=32), quiet=True)  # the notebook's settings: too large, and no training
+    assert [v.label for v in r.failed] == ['spectrogram of 32 x 126 = 4032 values, at most 128'] and len(r.verdicts) == 2
+    r = check('16.4', dict(n_fft=256, hop=2000, n_mels=8), quiet=True)  # too few frames for three blocks
+    assert r.failed[0].label.startswith('settings the log-mel CNN accepts') and 'shorter than' in r.failed[0].detail
+    r = check('16.4', dict(nfft=256), quiet=True)
+    assert r.failed[0].label == 'a dict of MelConfig fields' and 'keys among' in r.failed[0].detail
+
+
+def test_exercise_16_5_best_fold_wins():
+    assert check('16.5', _best_fold_wins, quiet=True)
+    r = check('16.5', lambda *a, **k: _best_fold_wins(*a, **k, strict=True), quiet=True)
+    assert len(r.failed) == 3 and all('more than the' in v.detail for v in r.failed)
+    exact = _best_fold_lead(0.5, 80, 4, 5, 10)
+    assert f'{exact:.4f}' not in _details(r) and f'{exact:.3f}' not in _details(r)  # the probability is not given away
+    r = check('16.5', lambda *a, seed=0, **k: _best_fold_wins(*a, seed=np.random.randint(10**6), **k), quiet=True)
+    assert 'the same seed repeats the result' in [v.label for v in r.failed]
+    r = check('16.5', lambda *a, **k: 100 * _best_fold_wins(*a, **k), quiet=True)  # a percentage instead of a fraction
+    assert [v.label for v in r.failed] == ['returns a fraction between 0 and 1']
+
+
+def test_exercise_16_5_exact_probability_matches_a_large_simulation():
+    for s in [(0.5, 80, 4, 5, 10), (0.7, 40, 5, 3, 10), (0.6, 30, 3, 2, 1)]:
+        assert _best_fold_lead(*s) == pytest.approx(_best_fold_wins(*s, n_sims=200_000, seed=1), abs=0.004), s
+
+
+def test_exercise_16_6_running_stats():
+    assert check('16.6', _running_stats, quiet=True)
+    r = check('16.6', lambda b, m=0.1, d=False: _running_stats(b, m, d, unbiased=False), quiet=True)
+    assert r.failed and all(v.label.endswith('running_var') for v in r.failed)  # the means agree
+    assert 'unbiased' not in _details(r) and 'differs' in _details(r)
+    r = check('16.6', lambda b, m=0.1, d=False: _running_stats(b, m, False), quiet=True)  # the debiased rule forgotten
+    assert r.failed and all(v.label.startswith('DebiasedBatchNorm1d') for v in r.failed)
+    r = check('16.6', lambda b, m=0.1, d=False: _running_stats(b, 1 - m, d), quiet=True)  # momentum the other way round
+    assert {v.label.split(',')[0] for v in r.failed} == {'nn.BatchNorm1d', 'DebiasedBatchNorm1d'}

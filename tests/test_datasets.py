@@ -532,6 +532,15 @@ def test_emotion_keywords_found_by_lift_not_by_count():
             assert set(lift.sort_values(ascending=False).index[:5]) <= set(D.EMOTION_KEYWORDS[name]), (seed, name)
 
 
+def test_emotion_words_share_contexts_with_their_own_class():
+    """Some sentences hold two emotion words of one class, as real text does, so word vectors can group a class's words."""
+    x, y, classes = D.emotion_sample(seed=0)
+    kw = {w: c for c, ws in D.EMOTION_KEYWORDS.items() for w in ws}
+    pairs = [[kw[w] for w in t.split() if w in kw] for t in x]
+    two = [p for p in pairs if len(p) >= 2]
+    assert len(two) > 0.1 * len(x) and all(len(set(p)) == 1 for p in two)  # two words, always of one class
+
+
 def test_trec_sample_keeps_fine_labels():
     td = load_trec(quick=True, verbose=False)
     fine = td.train.meta['fine']
@@ -570,7 +579,7 @@ def ndfa_oracle(s: str) -> bool:
 
 
 def balanced_oracle(s: str) -> bool:
-    if set(s) - {'(', ')'}:
+    if set(s) - {'(', ')'} or s == '':  # the language has at least one pair
         return False
     depth = np.cumsum([1 if c == '(' else -1 for c in s]) if s else np.array([0])
     return bool(depth.min() >= 0 and depth[-1] == 0)
@@ -593,7 +602,7 @@ def test_is_ndfa_rejects(s):
     assert is_ndfa(s) is False
 
 
-@pytest.mark.parametrize('s', [')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
+@pytest.mark.parametrize('s', ['', ')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
 def test_is_balanced_rejects(s):
     assert is_balanced(s) is False
 
@@ -605,6 +614,12 @@ def test_bad_generator_arguments():
         ndfa(3, p_stop=0)
     with pytest.raises(ValueError, match='min_pairs'):
         brackets(3, min_pairs=5, max_pairs=2)
+    with pytest.raises(ValueError, match='at least one pair'):
+        brackets(3, min_pairs=0)  # would make empty strings, which are not in the language
+    with pytest.raises(ValueError, match=r"'\(' and '\)' only"):
+        D.bracket_depth('(a)')
+    with pytest.raises(ValueError, match='only'):
+        D.bracket_depth(None)
 
 
 @settings(max_examples=300, deadline=None)
