@@ -4,6 +4,7 @@
 
 # %% ../nbs/14_rnn_sentence.ipynb #aaf1d395
 from __future__ import annotations
+import numbers
 import functools, itertools, time
 from dataclasses import dataclass
 import numpy as np
@@ -12,18 +13,19 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, mode_banner, set_seed, default_device, smoke_limit
 from .data import tokenize, Vocab, TextDataset, DataLoaders, pad_collate, run_packed, BucketSampler
 from .embeddings import pretrained_embedding
 from .learner import Learner, EarlyStoppingCB, GradClipCB, WeightPenaltyCB
-from .metrics import accuracy, tfidf_logreg
+from matplotlib.figure import Figure
+from .metrics import accuracy, tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool, AdditiveAttention
 
 # %% auto #0
 __all__ = ['RNN_CELLS', 'SENTENCE_POOLINGS', 'RNN_EMBEDDINGS', 'OPTIMIZERS', 'SentencePrep', 'prepare_sentences',
            'RNNSentenceConfig', 'last_real_state', 'pack_collate', 'RNNSentenceClassifier', 'sentence_loaders',
            'build_rnn_sentence', 'regulariser_cbs', 'train_rnn_sentence', 'score_run', 'compare_over_seeds',
-           'mean_std_table', 'noise_check', 'tfidf_logreg_accuracy', 'rnn_sentence_results']
+           'mean_std_table', 'noise_check', 'plot_grad_norms', 'tfidf_logreg_accuracy', 'rnn_sentence_results']
 
 # %% ../nbs/14_rnn_sentence.ipynb #a4291607
 @dataclass
@@ -41,12 +43,33 @@ class SentencePrep:
 def prepare_sentences(
     data,  # a TaskData (e.g. `load_trec()`): .train/.valid/.test with .x texts and .y labels
     min_freq: int = 1,  # keep words seen at least this often in the training split
+    max_len: int | None = None,  # keep at most the first max_len tokens of each question (None: all of them)
 ) -> SentencePrep:
     "Tokenize, build the vocabulary on the training split and make the three datasets."
-    toks = [tokenize(t) for t in data.train.x]
+    _check_sentence_data(data)
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 1):
+        raise ValueError(f"max_len must be a whole number >= 1 (or None to keep whole questions), got {max_len!r}.")
+    toks = [tokenize(t)[:max_len] for t in data.train.x]
     vocab = Vocab.build(toks, min_freq=min_freq)
-    ds = [TextDataset(s.x, s.y, vocab=vocab, n_classes=len(data.classes)) for s in (data.train, data.valid, data.test)]
+    kw = dict(vocab=vocab, max_len=max_len, n_classes=len(data.classes))
+    ds = [TextDataset(s.x, s.y, **kw) for s in (data.train, data.valid, data.test)]
     return SentencePrep(vocab, *ds, toks, list(data.classes), str(data.source))
+
+# %% ../nbs/14_rnn_sentence.ipynb #799cf75d
+def _check_sentence_data(data):
+    "Raise a clear error for data without its three splits, with an empty split, or with labels beyond its classes."
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name, None)
+        if s is None:
+            raise ValueError(f"data.{name} is None: prepare_sentences needs train, valid and test splits (models are chosen "
+                             f"on valid and scored once on test). Carve it from the training split, e.g. `tr, va, _ = "
+                             f"seqlab.data.stratified_split(data.train.y, 0.1, 0)` and `data = dataclasses.replace(data, "
+                             f"train=data.train[tr], {name}=data.train[va])`.")
+        if len(s.x) == 0:
+            raise ValueError(f"data.{name} is empty: every split needs questions; check the file or the split sizes.")
+    n, top = len(data.classes), max(int(np.max(s.y)) for s in (data.train, data.valid, data.test))
+    if n < 2 or top >= n:
+        raise ValueError(f"data.classes names {n} classes but the labels go up to {top}: give one name per class id (at least 2).")
 
 # %% ../nbs/14_rnn_sentence.ipynb #96343adb
 RNN_CELLS = {'rnn': nn.RNN, 'gru': nn.GRU, 'lstm': nn.LSTM}
@@ -81,10 +104,17 @@ def _check_rnn_config(cfg: RNNSentenceConfig):
             raise ValueError(f"{name}={getattr(cfg, name)!r} is unknown: use one of {choices}.")
     for name in ('vocab_size', 'n_classes', 'embedding_dim', 'hidden_size', 'num_layers', 'attn_dim'):
         v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}.")
-    if not 0.0 <= cfg.dropout < 1.0:
+    if cfg.n_classes < 2:
+        raise ValueError(f"n_classes={cfg.n_classes}: a classifier needs at least 2 classes.")
+    for name in ('bidirectional', 'pack', 'batch_norm'):
+        if not isinstance(getattr(cfg, name), (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {getattr(cfg, name)!r}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, numbers.Real) or not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {cfg.dropout!r}.")
+    if isinstance(cfg.padding_idx, bool) or not isinstance(cfg.padding_idx, numbers.Integral) or not 0 <= cfg.padding_idx < cfg.vocab_size:
+        raise ValueError(f"padding_idx={cfg.padding_idx!r} is outside the vocabulary 0..{cfg.vocab_size - 1}: pass vocab.pad_idx.")
 
 # %% ../nbs/14_rnn_sentence.ipynb #23fadf84
 def last_real_state(
@@ -93,13 +123,31 @@ def last_real_state(
     bidirectional: bool = False,  # D = 2: the second half is the backward direction
 ) -> torch.Tensor:
     "Final states `(B, D*H)`: forward at each sequence's last real step, backward at step 0."
+    if h.dim() != 3:
+        raise ValueError(f"h must be the RNN's outputs (B, T, D*H), got shape {tuple(h.shape)}.")
     B, T, DH = h.shape
-    idx = (lengths.to(h.device) - 1).clamp(min=0)  # (B,)
+    _check_batch_lengths(lengths, B, T, 'h')
+    if bidirectional and DH % 2:
+        raise ValueError(f"bidirectional=True needs an even width D*H (two halves), got {DH}.")
+    idx = lengths.to(h.device) - 1  # (B,)
     fwd = h[torch.arange(B, device=h.device), idx]  # (B, D*H)
     if not bidirectional:
         return fwd
     H = DH // 2
     return torch.cat([fwd[:, :H], h[:, 0, H:]], dim=-1)  # (B, 2H)
+
+# %% ../nbs/14_rnn_sentence.ipynb #95c3d8bb
+def _check_batch_lengths(lengths, B: int, T: int, what: str = 'x'):
+    "Raise a clear error for `lengths` that do not fit a batch of `B` sequences of `T` steps."
+    if not isinstance(lengths, torch.Tensor) or lengths.dim() != 1 or lengths.is_floating_point():
+        raise TypeError(f"lengths must be a 1-d integer tensor (B,), got {getattr(lengths, 'shape', type(lengths).__name__)!r}.")
+    if len(lengths) != B:
+        raise ValueError(f"lengths has {len(lengths)} entries but {what} holds {B} sequences: give one length per sequence.")
+    if B and int(lengths.min()) < 1:
+        raise ValueError("Every question needs at least one token, but a length of 0 was found: drop empty texts first.")
+    if B and int(lengths.max()) > T:
+        raise ValueError(f"lengths go up to {int(lengths.max())} but {what} has only {T} steps: a length longer than the "
+                         f"input reads past it; pass the true lengths (pad_collate returns them).")
 
 # %% ../nbs/14_rnn_sentence.ipynb #489bcf69
 def pack_collate(
@@ -107,6 +155,8 @@ def pack_collate(
     pad_idx: int = 0,  # the id that fills the gaps before packing
 ) -> tuple:
     "Pad and pack once: `((PackedSequence of ids, lengths (B,)), target (B,))`."
+    if len(batch) == 0:
+        raise ValueError("pack_collate got an empty batch: is the data set empty?")
     (tokens, lengths), target = pad_collate(batch, pad_idx)  # (B, T), (B,)
     packed = pack_padded_sequence(tokens, lengths, batch_first=True, enforce_sorted=False)
     return (packed, lengths), target
@@ -145,10 +195,11 @@ def encode(self: RNNSentenceClassifier,
         out, _ = self.rnn(PackedSequence(e, x.batch_sizes.cpu(), x.sorted_indices, x.unsorted_indices))
         h, lens = pad_packed_sequence(out, batch_first=True)  # (B, T, D*H)
         return h, lens.to(h.device)
+    if x.dim() != 2 or x.is_floating_point():
+        raise ValueError(f"x must be token ids (B, T) of an integer dtype, got {x.dtype} {tuple(x.shape)}: or pass the PackedSequence of pack_collate.")
     if lengths is None:
         lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
-    if (lengths < 1).any():
-        raise ValueError("Every question needs at least one token, but a length of 0 was found: drop empty texts first.")
+    _check_batch_lengths(lengths, *x.shape)
     e = self.drop(self.embedding(x))  # (B, T, E)
     if not self.cfg.pack:
         return self.rnn(e)[0], lengths  # (B, T, D*H): the RNN has read the padding too
@@ -186,10 +237,13 @@ def sentence_loaders(
     seed: int = 0,  # seed of the bucket sampler's shuffles
 ) -> DataLoaders:
     "Train/valid/test loaders of `prep` with the chosen batch order and collate."
+    if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
+        raise ValueError(f"bs must be a whole number >= 1, got {bs!r}.")
     if batches not in ('random', 'bucket'):
         raise ValueError(f"batches={batches!r} is unknown: use 'random' or 'bucket'.")
     if collate not in ('pad', 'pack'):
         raise ValueError(f"collate={collate!r} is unknown: use 'pad' or 'pack'.")
+    bs = int(bs)
     fn = functools.partial(pad_collate if collate == 'pad' else pack_collate, pad_idx=prep.vocab.pad_idx)
     sampler = functools.partial(BucketSampler, batch_size=bs, seed=seed) if batches == 'bucket' else None
     return DataLoaders.from_datasets(prep.train, prep.valid, prep.test, bs=bs, collate_fn=fn, sampler_fn=sampler)
@@ -205,6 +259,8 @@ def build_rnn_sentence(
     seed: int = 0,  # seed of the random rows of out-of-vocabulary words
 ) -> RNNSentenceClassifier:
     "The classifier of `cfg` with its input embedding: random, or word2vec frozen or fine-tuned."
+    if cfg.vocab_size != len(vocab):
+        raise ValueError(f"cfg.vocab_size={cfg.vocab_size} but the vocabulary has {len(vocab)} words: set vocab_size=len(vocab).")
     if cfg.embedding == 'random':
         return RNNSentenceClassifier(cfg)
     if vectors is None:
@@ -221,11 +277,18 @@ def regulariser_cbs(
     patience: int | None = None,  # early stopping on validation accuracy (`EarlyStoppingCB`); None: off
 ) -> list:
     "The Learner callbacks of the chosen regularisers (fresh ones: callbacks keep state)."
-    cbs = [WeightPenaltyCB(l1=l1, l2=l2)] if (l1 or l2) else []
+    for name, v in (('l1', l1), ('l2', l2)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
+            raise ValueError(f"{name} must be a penalty weight >= 0, got {v!r}.")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not clip > 0):
+        raise ValueError(f"clip must be a gradient norm > 0 (or None: no clipping), got {clip!r}.")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1):
+        raise ValueError(f"patience must be a whole number of epochs >= 1 (or None: no early stopping), got {patience!r}.")
+    cbs = [WeightPenaltyCB(l1=float(l1), l2=float(l2))] if (l1 or l2) else []
     if clip is not None:
-        cbs.append(GradClipCB(clip))
+        cbs.append(GradClipCB(float(clip)))
     if patience is not None:
-        cbs.append(EarlyStoppingCB('accuracy', patience=patience, verbose=False))
+        cbs.append(EarlyStoppingCB('accuracy', patience=int(patience), verbose=False))
     return cbs
 
 # %% ../nbs/14_rnn_sentence.ipynb #1430648a
@@ -248,6 +311,10 @@ def train_rnn_sentence(
     "Seed, build the configured classifier and train it with the `Learner` and the chosen regularisers."
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt={opt!r} is unknown: use one of {list(OPTIMIZERS)}.")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
+        raise ValueError(f"lr must be a learning rate > 0, got {lr!r}.")
     set_seed(seed)
     cfg = RNNSentenceConfig(vocab_size=len(prep.vocab), n_classes=len(prep.classes), padding_idx=prep.vocab.pad_idx, **cfg)
     model = build_rnn_sentence(cfg, prep.vocab, vectors, seed)
@@ -255,7 +322,7 @@ def train_rnn_sentence(
     cbs = regulariser_cbs(l1, l2, clip, patience) + list(cbs or [])
     learn = Learner(model, dls, opt_func=OPTIMIZERS[opt], lr=lr, metrics=[accuracy], cbs=cbs)
     if epochs:
-        learn.fit(epochs)
+        learn.fit(int(epochs))
     return learn
 
 # %% ../nbs/14_rnn_sentence.ipynb #fbec518f
@@ -264,6 +331,8 @@ def score_run(
 ) -> dict:
     "Final validation accuracy, test accuracy, epochs and mean seconds per epoch of a run."
     h = learn.history
+    if h.empty or 'accuracy' not in h:
+        raise ValueError("score_run needs a learner trained for at least one epoch with the accuracy metric (train_rnn_sentence(epochs>=1)).")
     preds, targs = learn.get_preds('test')
     return {'valid acc': float(h['accuracy'].iloc[-1]), 'test acc': accuracy(preds, targs),
             'epochs': len(h), 's/epoch': float(h['seconds'].mean())}
@@ -275,24 +344,31 @@ def compare_over_seeds(
     seeds=(0, 1, 2),  # one run per variant and seed
     **common,  # keywords shared by every variant (epochs, lr, sizes, ...)
 ) -> pd.DataFrame:
-    "Train every variant once per seed (seeds outermost); one row of `score_run` per run, histories in `.attrs`."
-    rows, hists = [], {}
+    "Train every variant once per seed (seeds outermost); one row of `score_run` per run, histories and gradient norms in `.attrs`."
+    if not isinstance(variants, dict) or not variants or not all(isinstance(kw, dict) for kw in variants.values()):
+        raise ValueError(f"variants must be a non-empty dict of name -> dict of keywords, got {variants!r}.")
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty: give at least one seed (three or more to see the noise).")
+    rows, hists, norms = [], {}, {}
     for s in seeds:
         for name, kw in variants.items():
             learn = train_rnn_sentence(prep, seed=s, **{**common, **kw})
             rows.append({'variant': name, 'seed': s, **score_run(learn)})
-            hists[(name, s)] = learn.history
+            hists[(name, s)], norms[(name, s)] = learn.history, learn.grad_norms
     df = pd.DataFrame(rows)
-    df.attrs['histories'] = hists  # (variant, seed) -> the learner's history
+    df.attrs.update(histories=hists, grad_norms=norms)  # (variant, seed) -> history / total gradient norm of every step
     return df
 
 # %% ../nbs/14_rnn_sentence.ipynb #2d2fd38f
 def mean_std_table(
     runs: pd.DataFrame,  # one row per run, e.g. from `compare_over_seeds`
     by='variant',  # the column(s) that name a variant
-    cols=('valid acc', 'test acc', 's/epoch'),  # the columns to summarise
+    cols=('valid acc', 's/epoch'),  # the columns to summarise (models are compared on validation)
 ) -> pd.DataFrame:
     "'mean ± std' over the seeds of each column, one row per variant (in first-seen order)."
+    missing = [c for c in [*([by] if isinstance(by, str) else by), *cols] if c not in runs.columns]
+    if runs.empty or missing:
+        raise ValueError(f"runs has no rows or lacks the columns {missing}; its columns are {list(runs.columns)}.")
     g = runs.groupby(by, sort=False)[list(cols)]
     m, s = g.mean(), g.std(ddof=1).fillna(0.0)
     out = pd.DataFrame({c: [f'{a:.3f} ± {b:.3f}' for a, b in zip(m[c], s[c])] for c in cols}, index=m.index)
@@ -303,9 +379,11 @@ def mean_std_table(
 def noise_check(
     runs: pd.DataFrame,  # one row per run, with 'variant' and `col`
     baseline: str,  # the variant to compare with
-    col: str = 'test acc',  # the score
+    col: str = 'valid acc',  # the score (validation: models are chosen on it, the test split is read once)
 ) -> pd.DataFrame:
     "Mean, std and difference from `baseline` per variant; flags differences over twice the larger std."
+    if col not in runs.columns or 'variant' not in runs.columns:
+        raise ValueError(f"runs needs the columns 'variant' and {col!r}; it has {list(runs.columns)}.")
     g = runs.groupby('variant', sort=False)[col].agg(['mean', 'std'])
     if baseline not in g.index:
         raise ValueError(f"baseline {baseline!r} is not a variant; the variants are {list(g.index)}.")
@@ -314,12 +392,34 @@ def noise_check(
     g['out of the noise'] = g['minus baseline'].abs() > 2 * np.maximum(g['std'], b['std'])
     return g
 
+# %% ../nbs/14_rnn_sentence.ipynb #d5a1ff27
+def plot_grad_norms(
+    norms,  # total gradient norm of every training step (`Learner.grad_norms`)
+    thresholds=(1.0,),  # clipping thresholds to draw, each with the share of steps above it
+    title: str = 'gradient norm per step',  # the figure's title (say which data)
+) -> Figure:
+    "The total gradient norm of every step, with clipping thresholds and the share of steps each would clip; returns the figure."
+    norms = np.asarray(norms, dtype=float)
+    if norms.ndim != 1 or len(norms) == 0:
+        raise ValueError(f"norms must be a non-empty list of per-step gradient norms (Learner.grad_norms), got shape {norms.shape}.")
+    fig = _ShownFigure(figsize=(8, 2.6))
+    ax = fig.subplots()
+    ax.plot(np.arange(1, len(norms) + 1), norms, 'o-', ms=3, label='total gradient norm')
+    for i, t in enumerate(thresholds):
+        ax.axhline(t, color=f'C{i + 1}', ls='--', label=f'threshold {t:g}: {(norms > t).mean():.0%} of the steps above')
+    ax.set(xlabel='training step', ylabel='total gradient norm', ylim=(0, 1.1 * max(norms.max(), *thresholds)), title=title)
+    ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/14_rnn_sentence.ipynb #05fad552
 def tfidf_logreg_accuracy(
     data,  # a TaskData: fitted on .train, scored on .test
     ngram_range: tuple = (1, 2),  # word n-grams of the TF-IDF features
 ) -> float:
     "Test accuracy of `seqlab.metrics.tfidf_logreg` (TF-IDF + logistic regression) trained on the training split."
+    if getattr(data, 'test', None) is None or getattr(data, 'train', None) is None:
+        raise ValueError("tfidf_logreg_accuracy needs data.train and data.test (a TaskData with both splits).")
     return float(tfidf_logreg(data.train.x, data.train.y, ngram_range=ngram_range).score(list(data.test.x), np.asarray(data.test.y)))
 
 # %% ../nbs/14_rnn_sentence.ipynb #5e07406a
@@ -329,6 +429,9 @@ def rnn_sentence_results(
 ) -> pd.DataFrame:
     "The results table: the report's and the published figures beside ours, and the data of ours."
     cols = ['report valid', 'report test', 'our valid', 'our test']
+    bad = [k for k, r in rows.items() if not isinstance(r, dict) or not set(r) <= set(cols)]
+    if bad:
+        raise ValueError(f"rows {bad} hold keys that are not columns: each row is a dict with keys among {cols}.")
     df = pd.DataFrame([{c: r.get(c, '') for c in cols} for r in rows.values()], index=list(rows), columns=cols)
     df.index.name = 'model'
     df['our data'] = [data_name if (r.get('our valid', '') != '' or r.get('our test', '') != '') else '' for r in rows.values()]

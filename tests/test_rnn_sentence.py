@@ -10,7 +10,8 @@ from seqlab.data import pad_collate, run_packed
 from seqlab.datasets import load_trec
 from seqlab.learner import to_device
 from seqlab.rnn_sentence import (RNN_CELLS, RNN_EMBEDDINGS, SENTENCE_POOLINGS, RNNSentenceClassifier, RNNSentenceConfig,
-                                 build_rnn_sentence, last_real_state, pack_collate, prepare_sentences, rnn_sentence_results,
+                                 build_rnn_sentence, compare_over_seeds, last_real_state, mean_std_table, noise_check,
+                                 pack_collate, plot_grad_norms, prepare_sentences, regulariser_cbs, rnn_sentence_results,
                                  sentence_loaders, train_rnn_sentence)
 
 torch.set_num_threads(1)
@@ -172,3 +173,88 @@ def test_results_table_names_the_data():
     df = rnn_sentence_results({'ours': {'our test': '0.9'}, 'anchor': {'report test': '0.94'}}, 'generated sample (seed 0)')
     assert df.loc['ours', 'our data'] == 'generated sample (seed 0)'
     assert df.loc['anchor', 'our data'] == ''
+
+
+# ---------------------------------------------------------------- inputs checked where they enter
+
+def test_prepare_sentences_max_len_and_splits(prep):
+    from dataclasses import replace
+    data = load_trec(quick=True, n=200, seed=0, verbose=False)
+    short = prepare_sentences(data, max_len=4)
+    assert max(short.train.lengths) == 4 and max(short.test.lengths) <= 4
+    assert all(len(t) <= 4 for t in short.token_lists)
+    with pytest.raises(ValueError, match=r"data\.valid is None: .*stratified_split"):
+        prepare_sentences(replace(data, valid=None))
+    with pytest.raises(ValueError, match=r"data\.test is None"):
+        prepare_sentences(replace(data, test=None))
+    with pytest.raises(ValueError, match=r"data\.valid is empty"):
+        prepare_sentences(replace(data, valid=data.valid[:0]))
+    with pytest.raises(ValueError, match='labels go up to 5'):
+        prepare_sentences(replace(data, classes=data.classes[:3]))
+    with pytest.raises(ValueError, match='max_len'):
+        prepare_sentences(data, max_len=0)
+
+
+@pytest.mark.parametrize('kw,msg', [(dict(vocab_size=30, padding_idx=30), 'pass vocab.pad_idx'),
+                                    (dict(n_classes=1), 'at least 2 classes'),
+                                    (dict(dropout='0.1'), 'dropout'),
+                                    (dict(bidirectional=1), 'True or False')])
+def test_config_refuses_impossible_settings(kw, msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
+        RNNSentenceConfig(**kw)
+
+
+def test_classifier_refuses_lengths_that_do_not_fit():
+    m = RNNSentenceClassifier(RNNSentenceConfig(30, 3, 4, 'gru', 3)).eval()
+    x = torch.randint(2, 30, (2, 5))
+    with pytest.raises(ValueError, match='lengths go up to 7 but x has only 5 steps'):
+        m(x, torch.tensor([7, 5]))
+    with pytest.raises(ValueError, match='lengths has 3 entries but x holds 2 sequences'):
+        m(x, torch.tensor([5, 4, 3]))
+    with pytest.raises(ValueError, match='integer dtype'):
+        m(x.float(), torch.tensor([5, 4]))
+    with pytest.raises(ValueError, match='lengths go up to 9 but h has only 6 steps'):
+        last_real_state(torch.randn(2, 6, 4), torch.tensor([9, 2]))
+    with pytest.raises(ValueError, match='even width'):
+        last_real_state(torch.randn(2, 6, 3), torch.tensor([6, 2]), bidirectional=True)
+
+
+def test_helpers_check_their_arguments(prep):
+    with pytest.raises(ValueError, match='pack_collate got an empty batch'):
+        pack_collate([])
+    with pytest.raises(ValueError, match='bs must be'):
+        sentence_loaders(prep, bs=0)
+    with pytest.raises(ValueError, match='clip must be a gradient norm > 0'):
+        regulariser_cbs(clip=0)
+    with pytest.raises(ValueError, match='l1 must be'):
+        regulariser_cbs(l1=-1e-3)
+    with pytest.raises(ValueError, match='patience must be'):
+        regulariser_cbs(patience=0)
+    with pytest.raises(ValueError, match='epochs must be'):
+        train_rnn_sentence(prep, epochs=-1)
+    with pytest.raises(ValueError, match='lr must be'):
+        train_rnn_sentence(prep, epochs=0, lr=0)
+    with pytest.raises(ValueError, match='vocab_size=len'):
+        build_rnn_sentence(RNNSentenceConfig(len(prep.vocab) + 1), prep.vocab)
+    with pytest.raises(ValueError, match='non-empty dict'):
+        compare_over_seeds(prep, {})
+    with pytest.raises(ValueError, match='seeds is empty'):
+        compare_over_seeds(prep, {'a': {}}, seeds=[])
+    with pytest.raises(ValueError, match='not columns'):
+        rnn_sentence_results({'ours': {'our tset': '0.9'}}, 'x')
+    with pytest.raises(ValueError, match='non-empty'):
+        plot_grad_norms([])
+
+
+def test_comparisons_read_validation(prep):
+    runs = compare_over_seeds(prep, {'a': {}, 'b': dict(hidden_size=3)}, seeds=[0, 1], epochs=1, bs=32, embedding_dim=4, hidden_size=4)
+    assert set(runs.attrs['grad_norms']) == {(v, s) for v in 'ab' for s in (0, 1)}
+    steps = len(sentence_loaders(prep, bs=32).train)
+    assert all(len(n) == steps for n in runs.attrs['grad_norms'].values())  # one norm per step of the one epoch
+    assert 'test acc' not in mean_std_table(runs).columns
+    nc = noise_check(runs, 'a')
+    np.testing.assert_allclose(nc['mean'].values, runs.groupby('variant')['valid acc'].mean().values)
+    with pytest.raises(ValueError, match="lacks the columns"):
+        mean_std_table(runs, cols=('valid F1',))
+    with pytest.raises(ValueError, match="needs the columns 'variant' and 'test F1'"):
+        noise_check(runs, 'a', 'test F1')
