@@ -866,7 +866,7 @@ class WeightPenaltyCB(Callback):
                  l2: float = 0.,  # L2 strength
                  skip_1d: bool = True):  # leave biases and norm weights (1-d parameters) alone
         if not all(_is_num(v) and math.isfinite(v) and v >= 0 for v in (l1, l2)):
-            raise ValueError(f"l1 and l2 must be finite numbers >= 0, got l1={l1!r}, l2={l2!r}.")
+            raise ValueError(f"l1 and l2 must be >= 0 (finite numbers), got l1={l1!r}, l2={l2!r}.")
         self.l1, self.l2, self.skip_1d = float(l1), float(l2), skip_1d
     @torch.no_grad()
     def before_step(self, learn):
@@ -898,6 +898,12 @@ class LRSchedCB(Callback):
                  **kwargs):  # passed to the scheduler, e.g. `eta_min=1e-5` or `pct_start=0.3`
         if name not in LR_SCHEDULES:
             raise ValueError(f"Unknown LR schedule {name!r}; the valid names are {sorted(LR_SCHEDULES)}.")
+        if 'eta_min' in kwargs and not (_is_num(kwargs['eta_min']) and kwargs['eta_min'] >= 0):
+            raise ValueError(f"eta_min must be a learning rate >= 0 (where cosine annealing ends), got {kwargs['eta_min']!r}.")
+        try:  # a misspelt or impossible setting fails here, not at the first fit
+            LR_SCHEDULES[name](torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1e-3), 10, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"LRSchedCB({name!r}) cannot use {kwargs}: {err}. See torch.optim.lr_scheduler for its settings.") from None
         self.name, self.kwargs = name, kwargs
     def before_fit(self, learn):
         n = _n_batches(learn.dls.train)
@@ -987,6 +993,8 @@ def save(self: Learner, path) -> Path:
 def _read_checkpoint(path_or_state, map_location='cpu') -> dict:
     "A checkpoint as a dict with key 'model' (a bare state dict is wrapped), from a file or given as a dict."
     obj, where = path_or_state, 'the state given'
+    if not isinstance(obj, (Mapping, str, os.PathLike)):
+        raise TypeError(f"path_or_state must be a checkpoint file's path or a state dict, got {type(obj).__name__} {obj!r:.60}.")
     if not isinstance(obj, Mapping):
         path = Path(path_or_state)
         if not path.is_file():
@@ -1181,6 +1189,8 @@ def sweep_points(
     seed: int = 0,  # seed of the random draw
 ) -> list[dict]:
     "The parameter dicts a sweep runs: the grid of `space`, or `n` random points of it."
+    if not _is_whole(seed):
+        raise TypeError(f"seed must be a whole number (the random draw repeats with it), got {seed!r}.")
     if not isinstance(space, dict) or not space:
         raise ValueError(f"space must be a non-empty dict of parameter -> values, got {space!r}.")
     for k, v in space.items():
@@ -1268,6 +1278,7 @@ def sweep(
 @contextlib.contextmanager
 def fit_callbacks(*cbs):
     "Add `cbs` to every `Learner.fit` run inside the `with` block (how `sweep` reaches a learner that `train_fn` builds)."
+    cbs = _check_cbs(cbs, 'fit_callbacks')
     _FIT_CBS.extend(cbs)
     try:
         yield

@@ -30,6 +30,8 @@ def to_numpy(
         if x.dtype in (torch.bfloat16, torch.float16):
             x = x.float()
         return x.numpy()
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"x must be a tensor, array, list or Series of numbers, got {x!r}; pass the predictions or targets themselves.")
     return np.asarray(x)
 
 # %% ../nbs/04_metrics.ipynb #20c5fe51
@@ -274,6 +276,8 @@ def in_words(
     column: str,  # a history column, e.g. 'f1_micro'
 ) -> str:
     "How a plot names a history column: 'f1_micro' -> 'F1 score (micro average)'; others with spaces for underscores."
+    if not isinstance(column, str):
+        raise TypeError(f"column must be the name of a history column (a string such as 'f1_micro'), got {column!r}.")
     return _IN_WORDS.get(str(column), str(column).replace('_', ' '))
 
 # %% ../nbs/04_metrics.ipynb #8b950967
@@ -369,7 +373,7 @@ def plot_roc(
 ):
     "One-vs-rest ROC curves of every class with their AUC, and the macro average; returns the figure."
     roc = roc_ovr(probs, targs, classes)
-    fig = ShownFigure(figsize=figsize)
+    fig = ShownFigure(figsize=_check_figsize(figsize))
     ax = fig.subplots()
     for name, r in roc.items():
         if name == 'macro' or np.isnan(r['auc']):
@@ -423,7 +427,7 @@ def plot_sweep_heatmap(
     tab = sweep_table(df, x, y, metric)
     short = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
     tab.index, tab.columns = [short(v) for v in tab.index], [short(v) for v in tab.columns]
-    fig = ShownFigure(figsize=figsize or (2.6 + 0.9 * tab.shape[1], 1.9 + 0.5 * tab.shape[0]))
+    fig = ShownFigure(figsize=_check_figsize(figsize) if figsize is not None else (2.6 + 0.9 * tab.shape[1], 1.9 + 0.5 * tab.shape[0]))
     ax = fig.subplots()
     sns.heatmap(tab, annot=True, fmt='.3g', cmap='viridis', vmin=vmin, vmax=vmax,
                 cbar_kws={'label': f'mean {metric}'}, ax=ax)
@@ -450,12 +454,25 @@ def tfidf_logreg(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from threadpoolctl import threadpool_limits
+    if texts is None or isinstance(texts, (str, bytes)) or labels is None:
+        raise TypeError(f"texts must be a list of strings and labels their class ids, got texts={texts!r:.60}, labels={labels!r:.60}.")
     texts, labels = list(texts), np.asarray(labels)
+    if bad := next(((i, t) for i, t in enumerate(texts) if not isinstance(t, str)), None):
+        raise TypeError(f"texts must be strings; texts[{bad[0]}] is {bad[1]!r}: drop or fill the missing texts first.")
+    if not (isinstance(C, numbers.Real) and math.isfinite(C) and C > 0):
+        raise ValueError(f"C must be a positive number (inverse regularisation strength, e.g. 1.0), got {C!r}.")
+    if max_len is not None and (not isinstance(max_len, numbers.Integral) or isinstance(max_len, bool) or max_len < 1):
+        raise ValueError(f"max_len must be a whole number >= 1 (tokens read per text) or None for all, got {max_len!r}.")
+    ng = tuple(ngram_range) if isinstance(ngram_range, (tuple, list)) else ()
+    if len(ng) != 2 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in ng) or ng[0] > ng[1]:
+        raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high, e.g. (1, 2), got {ngram_range!r}.")
     if len(texts) != len(labels):
         raise ValueError(f"texts and labels must pair up, got {len(texts)} texts and {len(labels)} labels.")
     if len(np.unique(labels)) < 2:
         raise ValueError(f"A classifier needs at least two classes in the training labels, got {np.unique(labels).tolist()}.")
     tok = tokenize if max_len is None else (lambda t: tokenize(t)[:max_len])
+    if not any(tok(t) for t in texts):
+        raise ValueError(f"texts have no words at all ({len(texts)} texts, all empty): nothing to learn from; check how they were loaded.")
     vec = TfidfVectorizer(tokenizer=tok, token_pattern=None, lowercase=False, ngram_range=tuple(ngram_range),
                           sublinear_tf=sublinear_tf, min_df=min_df, max_features=max_features)
     with threadpool_limits(n_threads):
