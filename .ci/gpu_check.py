@@ -104,11 +104,12 @@ def report(results: list, bench_rows: list, device: str, cuda: bool, batches: in
 NOT_RUN = '# GPU check: not run on a CUDA device'
 
 
-def not_run_note(device: str, when: str, torch_version: str) -> str:
+def not_run_note(device: str, when: str, torch_version: str, results: list = ()) -> str:
     "What bench/gpu_check.md says when the check ran without a CUDA device: no GPU numbers, and how to get them."
+    ran = ', '.join(f"{r['notebook']} ({r['status']})" for r in results) or 'none'
     return '\n'.join([NOT_RUN, '',
         f'- last tried: {when}, on {device}, torch {torch_version}: no CUDA device, so this file records no GPU numbers.',
-        '- the notebooks ran in full mode as a smoke run on the CPU and the bench/ GPU branches were skipped; the CPU '
+        f'- notebooks run then, in full mode as a smoke run on the CPU: {ran}; the bench/ GPU branches were skipped. The CPU '
         'table is in runs/gpu_check.md (not a record: CPU timings on a shared machine).',
         '- to make the table on a machine with a CUDA GPU (no internet needed): `make gpu-check` '
         '(or `python .ci/gpu_check.py`; one notebook: `make gpu-check NB=nbs/12_image_cnn.ipynb`). It writes the '
@@ -163,7 +164,7 @@ def main(argv=None):
     print('\n' + text + f'\nwritten to {out}')
     if note is not None:
         when = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-        note.write_text(not_run_note(device, when, torch.__version__))
+        note.write_text(not_run_note(device, when, torch.__version__, results))
         print(f'no CUDA device: {note} says the check was not run on a CUDA device and how to run it on one')
     elif not cuda:
         print(f'no CUDA device: {ROOT / "bench" / "gpu_check.md"} holds a table from a GPU run and is left as it is')

@@ -136,6 +136,7 @@ def test_gpu_check_skips_and_refuses_without_cuda(tmp_path, monkeypatch):
     assert gpu_check.main([str(ROOT / 'nbs' / '05_learner.ipynb'), '--no-bench']) == 0
     note = rec.read_text()
     assert note.startswith('# GPU check: not run on a CUDA device') and 'make gpu-check' in note and 'UTC' in note
+    assert 'smoke run on the CPU: 05_learner.ipynb (passed)' in note
     assert 'MiB' not in note and (tmp_path / 'runs' / 'gpu_check.md').read_text().count('05_learner.ipynb') == 1
 
 
