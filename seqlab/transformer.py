@@ -20,6 +20,7 @@ from .data import tokenize, Vocab, TextDataset, DataLoaders, random_deletion
 from .learner import Learner
 from .metrics import f1_micro, tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool, TextPrep
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['TRANSFORMER_REPORT_F1', 'EncoderConfig', 'dot_product_attention', 'MultiHeadSelfAttention', 'FeedForward',
@@ -587,3 +588,175 @@ def plot_attention_heads(
     fig.tight_layout()
     fig.colorbar(im, ax=list(axs), fraction=0.02, pad=0.01, label='attention weight')
     return fig
+
+# %% ../nbs/11_transformer.ipynb #c5210b37
+@exercise('11.1', 'how many seeds tell a difference apart')
+def _check_11_1(seeds_needed):
+    "With the answer's n the difference stands out (> 2 SE) and with n - 1 it would not; an int; diff = 0 refused."
+    stands_out = lambda std, diff, n: abs(diff) > 2 * math.sqrt(2 * std ** 2 / n)  # effect_table's rule, equal n and std
+    for std, diff in [(0.02, 0.01), (0.03, -0.0095), (0.015, 0.04), (0.01, 0.05), (0.05, 0.003)]:
+        n = seeds_needed(std, diff)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            yield expect(f'std {std}, diff {diff}: a whole number of seeds', False, f'got {n!r} ({type(n).__name__}): return an int')
+            return
+        yield expect(f'std {std}, diff {diff}: with n = {n} seeds the difference stands out', n >= 2 and stands_out(std, diff, n),
+                     'a standard deviation needs at least 2 seeds' if n < 2 else f'with n = {n}, 2 SE = '
+                     f'{2 * math.sqrt(2 * std ** 2 / n):.4f} is not below |diff| = {abs(diff)}: still in the noise, more seeds')
+        yield expect(f'std {std}, diff {diff}: n = {n} is the smallest such number', n <= 2 or not stands_out(std, diff, n - 1),
+                     f'with n - 1 = {n - 1} seeds the difference would already stand out: look for the smallest n')
+    try:
+        got = f'returned {seeds_needed(0.02, 0.0)!r}'
+    except ValueError:
+        got = ''
+    except Exception as err:
+        got = f'raised {type(err).__name__}'
+    yield expect('diff = 0 raises a ValueError (no number of seeds makes it stand out)', not got,
+                 f'for diff = 0 your function {got}: raise a ValueError that says what to pass')
+
+# %% ../nbs/11_transformer.ipynb #5a0db151
+@exercise('11.2', 'a post-norm encoder block')
+def _check_11_2(PostNormBlock):
+    "Shapes, equality to `nn.TransformerEncoderLayer(norm_first=False)` with the same weights, padding invariance, weights."
+    torch.manual_seed(0)
+    blk = PostNormBlock(EncoderConfig(d_model=16, n_heads=4, d_ff=32, dropout=0.0)).eval()
+    x, mask = torch.randn(3, 7, 16), lengths_to_mask(torch.tensor([7, 3, 5]), 7)  # (B, T, C), (B, T)
+    out = blk(x, mask)
+    yield expect('returns (x, weights), as EncoderBlock does', isinstance(out, tuple) and len(out) == 2,
+                 f'got {type(out).__name__}: forward(x, mask, need_weights) returns a pair (x (B, T, C), weights or None)')
+    yield expect('output shape (B, T, C) = (3, 7, 16)', tuple(out[0].shape) == (3, 7, 16), f'got {tuple(out[0].shape)}')
+    if not all(isinstance(getattr(blk, n, None), nn.Module) for n in ('ln1', 'attn', 'ln2', 'ff')):
+        yield expect("keeps EncoderBlock's modules ln1, attn, ln2, ff", False, 'subclass EncoderBlock and override forward only')
+        return
+    ref = nn.TransformerEncoderLayer(16, 4, 32, 0.0, activation='relu', batch_first=True, norm_first=False).eval()
+    with torch.no_grad():
+        for ln in (blk.ln1, blk.ln2):
+            ln.weight.normal_(); ln.bias.normal_()  # so that where each norm acts matters
+        ref.self_attn.in_proj_weight.copy_(blk.attn.qkv.weight); ref.self_attn.in_proj_bias.copy_(blk.attn.qkv.bias)
+        ref.self_attn.out_proj.load_state_dict(blk.attn.proj.state_dict())
+        ref.linear1.load_state_dict(blk.ff.net[0].state_dict()); ref.linear2.load_state_dict(blk.ff.net[3].state_dict())
+        ref.norm1.load_state_dict(blk.ln1.state_dict()); ref.norm2.load_state_dict(blk.ln2.state_dict())
+    h = blk(x, mask)[0]
+    v = compare('equals nn.TransformerEncoderLayer(norm_first=False): padded batch, real positions', h[mask],
+                ref(x, src_key_padding_mask=~mask)[mask], atol=1e-5)
+    v.detail += '' if v.ok else '; post-norm is x <- LN(x + sublayer(x)) for both sublayers: where does each norm act?'
+    yield v
+    yield compare('equals it without a mask', blk(x)[0], ref(x), atol=1e-5)
+    h_pad = blk(torch.cat([x, torch.randn(3, 4, 16)], 1), lengths_to_mask(torch.tensor([7, 3, 5]), 11))[0]  # 4 more padding steps
+    yield compare('appending padding changes nothing at the real positions', h_pad[:, :7][mask], h[mask], atol=1e-5)
+    w = blk(x, mask, need_weights=True)[1]
+    yield expect('need_weights=True returns the weights (B, H, T, T)', torch.is_tensor(w) and tuple(w.shape) == (3, 4, 7, 7),
+                 f'got {None if w is None else tuple(w.shape)}: pass need_weights on to the attention')
+
+# %% ../nbs/11_transformer.ipynb #7ccbdcc2
+@exercise('11.3', 'a CLS token instead of mean pooling')
+def _check_11_3(CLSClassifier):
+    "Shape, padding invariance, a learned CLS vector with a gradient, not the mean; shuffled tokens with and without positions."
+    torch.manual_seed(0)
+    kw = dict(vocab_size=20, n_classes=3, d_model=16, n_heads=4, n_layers=2, d_ff=32, dropout=0.0, max_len=16)
+    model = CLSClassifier(TransformerConfig(**kw, learn_pos=False)).eval()
+    lengths = torch.tensor([6, 2, 4, 9])
+    x = torch.randint(2, 20, (4, 9)) * lengths_to_mask(lengths, 9)  # (B, T), 0 = padding
+    logits = model(x, lengths)
+    yield expect('logits shape (B, n_classes) = (4, 3)', torch.is_tensor(logits) and tuple(logits.shape) == (4, 3),
+                 f'got {tuple(getattr(logits, "shape", ()))}: one row of class scores per text')
+    yield compare('appending padding changes nothing', model(F.pad(x, (0, 5)), lengths), logits, atol=1e-5)
+    base = {n for n, _ in TransformerClassifier(TransformerConfig(**kw, learn_pos=False)).named_parameters()}
+    new = [p for n, p in model.named_parameters() if n not in base]
+    yield expect('has a learnable parameter that TransformerClassifier lacks (the CLS vector)', new,
+                 'the CLS vector must be an nn.Parameter of the model, so that training learns it')
+    if new:
+        F.cross_entropy(model(x, lengths), torch.tensor([0, 1, 2, 0])).backward()
+        yield expect('the loss sends a gradient to the CLS vector', sum(float(p.grad.abs().sum()) for p in new if p.grad is not None) > 0,
+                     'the new parameter gets no gradient: does the head read the encoder output at the CLS position?')
+    with torch.no_grad():
+        m = lengths_to_mask(lengths, 9)
+        mean = model.head(masked_pool(model.encoder(model.embedding(x) * math.sqrt(16), m), m, 'mean'))  # (B, n_classes)
+    yield expect('the head reads the CLS output, not the mean over the tokens', (mean - logits).abs().max() > 1e-4,
+                 "your logits equal the mean-pooled model's with the same weights")
+    xs = shuffle_tokens(x, lengths, seed=1)
+    v = compare('without positions: shuffling the real tokens leaves the logits unchanged', model(xs, lengths), logits, atol=1e-5)
+    v.detail += '' if v.ok else '; without positions attention cannot see order: does the mask cover the CLS vector and every real token?'
+    yield v
+    torch.manual_seed(0)
+    pos_model = CLSClassifier(TransformerConfig(**kw, learn_pos=True)).eval()
+    yield expect('with positions: shuffling the real tokens changes the logits', (pos_model(xs, lengths) - pos_model(x, lengths)).abs().max() > 1e-4,
+                 'with learn_pos=True the logits should depend on the order: are the positions added to every token?')
+
+# %% ../nbs/11_transformer.ipynb #f1d37b52
+@exercise('11.4', 'fixed sinusoidal positions')
+def _check_11_4(SinusoidalPositions):
+    "Shape, nothing to train, the paper's values, added to the input, and the relative-position property."
+    pe_mod = SinusoidalPositions(64, 16)
+    out = pe_mod(torch.zeros(2, 24, 16))
+    yield expect('output shape (B, T, C) = (2, 24, 16)', torch.is_tensor(out) and tuple(out.shape) == (2, 24, 16),
+                 f'got {tuple(getattr(out, "shape", ()))}: add one vector per position to x')
+    yield expect('nothing to train (fixed, not learned)', sum(p.numel() for p in pe_mod.parameters() if p.requires_grad) == 0,
+                 'the table is a trainable parameter: store it as a buffer (register_buffer) so that the optimiser leaves it alone')
+    pe = out[0]  # (T, C): what is added at each position
+    yield compare('the same vectors for every example', out[1], pe)
+    pos, i = torch.arange(24.)[:, None], torch.arange(0, 16, 2.)  # (T, 1), (C / 2,)
+    ref = torch.stack([torch.sin(pos / 10000 ** (i / 16)), torch.cos(pos / 10000 ** (i / 16))], -1).flatten(1)  # (T, C)
+    yield compare("the paper's values (sin on even, cos on odd dimensions)", pe, ref, atol=1e-5)
+    xr = torch.randn(2, 5, 16)
+    yield compare('added to the input: x + PE', pe_mod(xr) - xr, pe[:5].expand(2, 5, 16), atol=1e-5)
+    g = pe @ pe.T  # (T, T): dot products between positions
+    yield compare('PE(p) . PE(p + 3) is the same for every p', g.diagonal(3)[1:], g.diagonal(3)[:-1], atol=1e-4)
+
+# %% ../nbs/11_transformer.ipynb #dd4bd962
+@exercise('11.5', 'label smoothing by hand')
+def _check_11_5(smooth_ce):
+    "Equal to `F.cross_entropy(..., label_smoothing=eps)` for several eps, its gradient to autograd's, stable for large logits."
+    g = torch.Generator().manual_seed(0)
+    logits, target = torch.randn(8, 5, generator=g) * 3, torch.randint(0, 5, (8,), generator=g)  # (B, C), (B,)
+    loss = smooth_ce(logits, target, 0.1)
+    yield expect('returns a scalar tensor (the mean over the batch)', torch.is_tensor(loss) and loss.dim() == 0,
+                 f'got {tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__}: average over the batch')
+    for eps in (0.0, 0.1, 0.3):
+        v = compare(f'eps = {eps}: equals F.cross_entropy(..., label_smoothing={eps})', smooth_ce(logits, target, eps),
+                    F.cross_entropy(logits, target, label_smoothing=eps), atol=1e-6)
+        v.detail += '' if v.ok or eps == 0 else "; how does PyTorch share eps among the classes? (label_smoothing in F.cross_entropy's docs)"
+        yield v
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    smooth_ce(a, target, 0.1).backward()
+    F.cross_entropy(b, target, label_smoothing=0.1).backward()
+    yield compare('its gradient equals autograd of the reference', a.grad, b.grad, atol=1e-6)
+    big = smooth_ce(logits + 1000., target, 0.1)
+    v = compare('large logits (+ 1000) give the same loss', big, F.cross_entropy(logits, target, label_smoothing=0.1), atol=1e-4)
+    v.detail += ': exp of a large logit overflows; which log-probabilities stay finite?' if 'NaN' in v.detail else ''
+    yield v
+
+# %% ../nbs/11_transformer.ipynb #ec967055
+class _PlantedAttention(nn.Module):
+    "A stand-in classifier for checks: its weights from the `A` token (id 2) to the `B` token (id 3) are `w (L, H)`."
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = w  # (L, H)
+
+    def forward(self, x, lengths=None, return_attn=False):  # (B, T) -> logits (B, 2), attn (B, L, H, T, T)
+        B, T = x.shape
+        attn = torch.rand(B, *self.w.shape, T, T, generator=torch.Generator().manual_seed(0))  # (B, L, H, T, T)
+        ia, ib = (x == 2).float().argmax(1), (x == 3).float().argmax(1)  # (B,), (B,)
+        attn[torch.arange(B), :, :, ia, ib] = self.w  # the planted weights
+        logits = torch.zeros(B, 2)
+        return (logits, attn) if return_attn else logits
+
+# %% ../nbs/11_transformer.ipynb #d3bdc6e6
+@exercise('11.6', 'how much the A token attends to B')
+def _check_11_6(a_to_b):
+    "Planted weights: the right (query, key) pair of every sequence, averaged; a real model: shape and range."
+    xs, _ = order_task(8, seq_len=12, seed=0)
+    lengths = torch.tensor([len(s) for s in xs])
+    x = nn.utils.rnn.pad_sequence([torch.tensor(s) for s in xs], batch_first=True)  # (B, T), A and B at other places in each
+    w = torch.arange(1, 7, dtype=torch.float).view(2, 3) / 10  # (L, H): the planted weights
+    got = a_to_b(_PlantedAttention(w), x, lengths)
+    yield expect('returns (n_layers, n_heads) = (2, 3)', torch.is_tensor(got) and tuple(got.shape) == (2, 3),
+                 f'got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}: average over the batch, keep layers and heads')
+    v = compare('the weight of query A on key B, averaged over the batch (planted weights)', got, w, atol=1e-6)
+    v.detail += '' if v.ok else '; in (B, L, H, T, T) the fourth axis is the query (the token attending), the fifth the key'
+    yield v
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=20, n_classes=2, d_model=16, n_heads=4, n_layers=2, d_ff=32, dropout=0.0, max_len=12)
+    got = a_to_b(TransformerClassifier(cfg).eval(), x, lengths)
+    yield expect('on a TransformerClassifier: (n_layers, n_heads) weights in [0, 1]',
+                 torch.is_tensor(got) and tuple(got.shape) == (2, 4) and bool(((got >= 0) & (got <= 1)).all()),
+                 f'got {tuple(got.shape) if torch.is_tensor(got) else got!r}: call the model with return_attn=True')

@@ -10,7 +10,7 @@ The layout these tests expect (`nbs/08_exercises.ipynb` holds `check`, `exercise
   (`None`, or code that raises `NotImplementedError`) and `check('NN.k', answer)`, stored with its
   output, "not attempted yet".
 - The worked solutions of topic NN are `nbs/solutions/NN_<topic>_solutions.ipynb`, titled
-  `# <topic>: worked solutions` (no `default_exp`, no exported cell, no `nbdev_export`; the hidden
+  `# Solutions: <topic>` (no `default_exp`, no exported cell, no `nbdev_export`; the hidden
   Colab cell first, as in every notebook; it imports the topic's module and `from seqlab.exercises
   import check`, and links back to `../NN_<topic>.ipynb#exercises`). Under a heading `## Exercise NN.k`,
   each exercise's solution cell ends with `assert check('NN.k', solution)` (stored output: "all N

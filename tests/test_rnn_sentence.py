@@ -189,7 +189,7 @@ def test_prepare_sentences_max_len_and_splits(prep):
         prepare_sentences(replace(data, test=None))
     with pytest.raises(ValueError, match=r"data\.valid is empty"):
         prepare_sentences(replace(data, valid=data.valid[:0]))
-    with pytest.raises(ValueError, match='labels go up to 5'):
+    with pytest.raises(ValueError, match=r'labels go up to 5|labels 0\.\.5, outside the 3 classes'):  # TaskData itself refuses it now
         prepare_sentences(replace(data, classes=data.classes[:3]))
     with pytest.raises(ValueError, match='max_len'):
         prepare_sentences(data, max_len=0)
@@ -258,3 +258,147 @@ def test_comparisons_read_validation(prep):
         mean_std_table(runs, cols=('valid F1',))
     with pytest.raises(ValueError, match="needs the columns 'variant' and 'test F1'"):
         noise_check(runs, 'a', 'test F1')
+
+
+# ---- exercises: each check passes the worked solution, fails a typical wrong answer without giving the solution away ----
+
+import re
+
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from seqlab.embeddings import lookup_vector
+from seqlab.exercises import EXERCISES, check
+
+
+def final_states(rnn, x, lengths):
+    _, h_n = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+    return torch.cat([h_n[-2], h_n[-1]], -1) if rnn.bidirectional else h_n[-1]
+
+
+def pooled_batches(lengths, bs, pool_size, seed, sort=True):
+    rng, lengths = np.random.default_rng(seed), np.asarray(lengths)
+    order, batches = rng.permutation(len(lengths)), []
+    for i in range(0, len(order), pool_size):
+        pool = order[i:i + pool_size]
+        pool = pool[np.argsort(lengths[pool], kind='stable')] if sort else pool
+        batches += [pool[j:j + bs].tolist() for j in range(0, len(pool), bs)]
+    return [batches[k] for k in rng.permutation(len(batches))]
+
+
+def reverse_padded(x, lengths):
+    t, L = torch.arange(x.shape[1])[None], lengths[:, None]
+    idx = torch.where(t < L, L - 1 - t, t)
+    return x.gather(1, idx.view(*idx.shape, *[1] * (x.dim() - 2)).expand_as(x))
+
+
+class TwoHeads(nn.Module):
+    def __init__(self, n_in, n_coarse, n_fine):
+        super().__init__()
+        self.coarse, self.fine = nn.Linear(n_in, n_coarse), nn.Linear(n_in, n_fine)
+
+    def forward(self, z):
+        return self.coarse(z), self.fine(z)
+
+
+class TwoHeadRNN(RNNSentenceClassifier):
+    def __init__(self, cfg, n_fine):
+        super().__init__(cfg)
+        self.head = TwoHeads(self.head.in_features, cfg.n_classes, n_fine)
+
+
+def lookup_digits(kv, token, one_per_number=False):
+    vec, how = lookup_vector(kv, token)
+    if vec is not None or not any(c.isdigit() for c in token):
+        return vec, how
+    vec, _ = lookup_vector(kv, re.sub(r'\d+', '#', token) if one_per_number else re.sub(r'\d', '#', token))
+    return (vec, 'digits') if vec is not None else (None, 'oov')
+
+
+def test_topic_14_registers_six_exercises():
+    check('14.1', None, quiet=True)  # imports seqlab.rnn_sentence's checks
+    assert sorted(k for k in EXERCISES if k.startswith('14.')) == [f'14.{i}' for i in range(1, 7)]
+
+
+@pytest.mark.parametrize('key', [f'14.{i}' for i in range(1, 7)])
+def test_exercise_14_not_attempted(key):
+    r = check(key, None, quiet=True)
+    assert r.status == 'not attempted' and not r
+
+
+def test_exercise_14_stub_class_is_not_attempted():
+    class Stub(RNNSentenceClassifier):
+        def __init__(self, cfg, n_fine):
+            super().__init__(cfg)
+            raise NotImplementedError
+    assert check('14.4', Stub, quiet=True).status == 'not attempted'
+
+
+def test_exercise_14_1_final_states():
+    assert check('14.1', final_states, quiet=True)
+    r = check('14.1', lambda rnn, x, lengths: rnn(x)[0][:, -1], quiet=True)  # the last padded step
+    assert not r and r.status == 'checked' and len(r.failed) == 4
+    assert 'rows of length [2, 4, 1]' in r.failed[0].detail and 'read padding' in r.failed[0].detail
+    assert 'pack_padded_sequence' not in str(r) and 'h_n[-1]' not in str(r)
+    r = check('14.1', lambda rnn, x, lengths: final_states(rnn, x, lengths)[:, :3], quiet=True)  # one direction only
+    assert not r and 'shape (B, D*H)' in r.failed[0].label and 'expected (4, 6)' in r.failed[0].detail
+
+
+def test_exercise_14_2_pooled_batches():
+    assert check('14.2', pooled_batches, quiet=True)
+    r = check('14.2', lambda *a: pooled_batches(*a, sort=False), quiet=True)  # no sort within the pools
+    assert not r and r.failed[0].label.startswith('pools of 128: less padding than random batches')
+    assert 'random batches give about' in r.failed[0].detail and 'argsort' not in str(r)
+
+    r = check('14.2', lambda l, bs, p, s: sorted(pooled_batches(l, bs, p, s), key=lambda b: int(np.asarray(l)[b].max())), quiet=True)
+    assert not r and [v.label for v in r.failed] == ['the batch order is shuffled (batches do not come shortest first)']
+
+
+def test_exercise_14_3_reverse_padded():
+    assert check('14.3', reverse_padded, quiet=True)
+    r = check('14.3', lambda x, lengths: x.flip(1), quiet=True)
+    assert not r and 'rows of length [2, 4, 1]' in r.failed[0].detail
+    assert "the backward direction's final state" in r.failed[-1].label and 'gather' not in str(r)
+
+
+def test_exercise_14_4_two_heads():
+    assert check('14.4', TwoHeadRNN, quiet=True)
+
+    class OwnFineModel(RNNSentenceClassifier):  # the fine head shares nothing and reads the padding
+        def __init__(self, cfg, n_fine):
+            super().__init__(cfg)
+            self.bag = nn.EmbeddingBag(cfg.vocab_size, n_fine)
+
+        def forward(self, x, lengths=None):
+            return super().forward(x, lengths), self.bag(x)
+    r = check('14.4', OwnFineModel, quiet=True)
+    assert not r and {v.label for v in r.failed} >= {'3 more padding columns change neither head', 'the fine loss trains the shared RNN'}
+    assert 'same sentence vector' in str(r)
+    r = check('14.4', RNNSentenceClassifier, quiet=True)  # forgot the second head (n_fine lands in the embedding)
+    assert r.status == 'error' or not r
+
+
+def test_exercise_14_5_lookup_digits():
+    assert check('14.5', lookup_digits, quiet=True)
+    r = check('14.5', lambda kv, t: lookup_digits(kv, t, one_per_number=True), quiet=True)
+    assert not r and {v.label for v in r.failed} == {"'1990' is found, how = 'digits'", "'10th' is found, how = 'digits'",
+                                                     "'b-52' is found, how = 'digits'"}
+    assert "every digit as '#'" in r.failed[0].detail and '####' not in str(r)
+    r = check('14.5', lookup_vector, quiet=True)  # no digits fallback at all
+    assert not r and len(r.failed) == 4
+
+
+def test_exercise_14_6_match_or_beat():
+    make = lambda v, c: RNNSentenceClassifier(RNNSentenceConfig(v, c, 16, 'lstm', 32, bidirectional=True))
+    r = check('14.6', make, quiet=True)
+    assert r and 'our BiGRU' in r.verdicts[-1].detail
+    r = check('14.6', lambda v, c: RNNSentenceClassifier(RNNSentenceConfig(v, c, 16, 'gru', 16, bidirectional=True, pack=False)), quiet=True)
+    assert not r and r.failed[0].label == '3 more padding columns change nothing' and 'pack' in r.failed[0].detail
+    assert len(r.verdicts) == 4  # nothing trained for a model that cannot pass
+    r = check('14.6', lambda v, c: RNNSentenceClassifier(RNNSentenceConfig(v, c, 16, 'rnn', 16, pooling='mean')), quiet=True)
+    assert not r and r.failed[-1].label.startswith('mean validation accuracy') and 'yours' in r.failed[-1].detail
+    r = check('14.6', lambda v, c: RNNSentenceClassifier(RNNSentenceConfig(v, c, 16, 'gru', 16, bidirectional=True)), quiet=True)
+    assert not r and [v.label for v in r.failed] == ['is not our modification itself']
+    r = check('14.6', lambda v, c: RNNSentenceClassifier(RNNSentenceConfig(v, c, 64, 'gru', 64, bidirectional=True, pooling='max')), quiet=True)
+    assert not r and "at most 2 x our modification's parameters" in r.failed[0].label

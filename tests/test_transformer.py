@@ -433,7 +433,7 @@ def test_helpers_check_their_arguments():
         transformer_data(replace(task, test=None))
     with pytest.raises(ValueError, match=r'data\.train is empty'):
         transformer_data(replace(task, train=task.train[:0]))
-    with pytest.raises(ValueError, match='labels go up to 1'):
+    with pytest.raises(ValueError, match=r'labels go up to 1|labels 0\.\.1, outside the 1 classes'):  # TaskData itself refuses it now
         transformer_data(replace(task, classes=['sport']))
     for kw, msg in [(dict(max_len=0), 'max_len must be'), (dict(bs=0), 'bs must be'), (dict(p_delete=1.5), 'p_delete must lie')]:
         with pytest.raises(ValueError, match=msg):
@@ -457,3 +457,183 @@ def test_f1_shuffled_averages_independent_shuffles():
     m = clf(vocab_size=len(prep.vocab), n_classes=2, learn_pos=True, max_len=16)
     singles = [f1_shuffled(m, prep.dls.valid, seed=5 + 10_000 * j) for j in range(3)]
     assert f1_shuffled(m, prep.dls.valid, seed=5, n_shuffles=3) == pytest.approx(np.mean(singles))
+
+
+# ---- exercises: each check passes the worked solution, fails a typical wrong answer without giving the solution away ----
+
+import math
+
+from seqlab.exercises import EXERCISES, check
+
+
+
+def seeds_needed(std, diff):
+    if diff == 0:
+        raise ValueError('diff=0 never stands out')
+    return max(2, math.floor(8 * std ** 2 / diff ** 2) + 1)
+
+
+class PostNormBlock(EncoderBlock):
+    def forward(self, x, mask=None, need_weights=False):
+        a, w = self.attn(x, mask, need_weights)
+        x = self.ln1(x + self.drop(a))
+        return self.ln2(x + self.drop(self.ff(x))), w
+
+
+class CLSClassifier(TransformerClassifier):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.cls = nn.Parameter(torch.randn(1, 1, cfg.d_model))
+
+    def forward(self, x, lengths=None):
+        lengths = (x != 0).sum(1) if lengths is None else lengths
+        e = torch.cat([self.cls.expand(len(x), 1, -1), self.embedding(x) * math.sqrt(self.cfg.d_model)], 1)
+        h = self.encoder(e, lengths_to_mask(lengths + 1, e.shape[1]))
+        return self.head(h[:, 0])
+
+
+class SinusoidalPositions(nn.Module):
+    def __init__(self, max_len, d_model, half=False):
+        super().__init__()
+        pos = torch.arange(max_len, dtype=torch.float)[:, None]
+        i = torch.arange(d_model // 2, dtype=torch.float) if half else torch.arange(0, d_model, 2, dtype=torch.float)
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos / 10000 ** (i / d_model)), torch.cos(pos / 10000 ** (i / d_model))
+        self.register_buffer('pe', pe)
+
+    def forward(self, x):
+        return x + self.pe[:x.shape[1]]
+
+
+def smooth_ce(logits, target, eps, other_classes_only=False, naive=False):
+    C = logits.shape[-1]
+    logp = torch.log(torch.exp(logits) / torch.exp(logits).sum(-1, keepdim=True)) if naive else logits.log_softmax(-1)
+    q = torch.full_like(logp, eps / (C - 1) if other_classes_only else eps / C)
+    q.scatter_(1, target[:, None], 1 - eps if other_classes_only else 1 - eps + eps / C)
+    return -(q * logp).sum(-1).mean()
+
+
+@torch.no_grad()
+def a_to_b(model, x, lengths, swap=False):
+    _, attn = model(x, lengths, return_attn=True)
+    ia, ib = (x == 2).float().argmax(1), (x == 3).float().argmax(1)
+    q, k = (ib, ia) if swap else (ia, ib)
+    return attn[torch.arange(len(x)), :, :, q, k].mean(0)
+
+
+def report(r):
+    "The text a learner reads: the headline and every verdict."
+    return str(r)
+
+
+def test_topic_11_registers_six_exercises():
+    check('11.1', None, quiet=True)  # imports seqlab.transformer's checks
+    assert sorted(k for k in EXERCISES if k.startswith('11.')) == [f'11.{i}' for i in range(1, 7)]
+
+
+@pytest.mark.parametrize('key', [f'11.{i}' for i in range(1, 7)])
+def test_exercise_11_not_attempted(key):
+    r = check(key, None, quiet=True)
+    assert r.status == 'not attempted' and not r
+
+
+def test_exercise_11_stub_classes_are_not_attempted():
+    class Stub(EncoderBlock):
+        def forward(self, x, mask=None, need_weights=False):
+            raise NotImplementedError
+    assert check('11.2', Stub, quiet=True).status == 'not attempted'
+
+    class Stub3(TransformerClassifier):
+        def forward(self, x, lengths=None):
+            raise NotImplementedError
+    assert check('11.3', Stub3, quiet=True).status == 'not attempted'
+
+
+def test_exercise_11_1_seeds_needed():
+    assert check('11.1', seeds_needed, quiet=True)
+    r = check('11.1', lambda std, diff: max(2, math.floor(4 * std ** 2 / diff ** 2) + 1), quiet=True)  # one mean's error
+    assert not r and r.status == 'checked'
+    text = report(r)
+    assert 'still in the noise' in text and '2 SE' in text
+    assert '8 *' not in text and ' 33 ' not in text  # neither the formula nor the right count for std 0.02, diff 0.01
+    r = check('11.1', lambda std, diff: 8 * std ** 2 / diff ** 2, quiet=True)  # a float
+    assert not r and 'return an int' in report(r)
+    r = check('11.1', lambda std, diff: max(2, math.ceil(8 * std ** 2 / diff ** 2)), quiet=True)  # ZeroDivisionError for 0
+    assert not r and 'raised ZeroDivisionError' in report(r)
+
+
+def test_exercise_11_2_post_norm():
+    assert check('11.2', PostNormBlock, quiet=True)
+
+    class BranchNorm(EncoderBlock):  # the norm on the branch, not on the sum
+        def forward(self, x, mask=None, need_weights=False):
+            a, w = self.attn(x, mask, need_weights)
+            x = x + self.ln1(a)
+            return x + self.ln2(self.ff(x)), w
+    for wrong in (BranchNorm, EncoderBlock):  # EncoderBlock itself: pre-norm
+        r = check('11.2', wrong, quiet=True)
+        assert not r and r.status == 'checked'
+        assert r.failed[0].label.startswith('equals nn.TransformerEncoderLayer(norm_first=False)')
+        assert 'where does each norm act' in r.failed[0].detail and 'self.ln1(x +' not in report(r)
+
+
+def test_exercise_11_3_cls_token():
+    assert check('11.3', CLSClassifier, quiet=True)
+
+    class OldMask(CLSClassifier):  # the CLS vector in front, the mask of the text alone
+        def forward(self, x, lengths=None):
+            e = torch.cat([self.cls.expand(len(x), 1, -1), self.embedding(x) * math.sqrt(self.cfg.d_model)], 1)
+            return self.head(self.encoder(e, lengths_to_mask(lengths, e.shape[1]))[:, 0])
+    r = check('11.3', OldMask, quiet=True)
+    assert not r and [v.label for v in r.failed] == ['without positions: shuffling the real tokens leaves the logits unchanged']
+    assert 'mask' in r.failed[0].detail and 'lengths + 1' not in report(r) and 'lengths' not in r.failed[0].detail
+    r = check('11.3', TransformerClassifier, quiet=True)  # mean pooling: no new parameter, the mean's logits
+    assert not r and {v.label for v in r.failed} == {'has a learnable parameter that TransformerClassifier lacks (the CLS vector)',
+                                                     'the head reads the CLS output, not the mean over the tokens'}
+
+
+def test_exercise_11_4_sinusoids():
+    assert check('11.4', SinusoidalPositions, quiet=True)
+    r = check('11.4', lambda max_len, d_model: SinusoidalPositions(max_len, d_model, half=True), quiet=True)  # i / d, not 2i / d
+    assert not r and [v.label for v in r.failed] == ["the paper's values (sin on even, cos on odd dimensions)"]
+    assert 'differs, largest difference' in r.failed[0].detail and 'arange' not in report(r)
+
+    class Learned(nn.Module):  # a trainable table
+        def __init__(self, max_len, d_model):
+            super().__init__()
+            self.pe = nn.Parameter(SinusoidalPositions(max_len, d_model).pe.clone())
+
+        def forward(self, x):
+            return x + self.pe[:x.shape[1]]
+    r = check('11.4', Learned, quiet=True)
+    assert not r and [v.label for v in r.failed] == ['nothing to train (fixed, not learned)'] and 'buffer' in r.failed[0].detail
+
+
+def test_exercise_11_5_label_smoothing():
+    assert check('11.5', smooth_ce, quiet=True)
+    r = check('11.5', lambda l, t, e: smooth_ce(l, t, e, other_classes_only=True), quiet=True)  # eps / (C - 1) on the others
+    assert not r and r.failed[0].label.startswith('eps = 0.1')
+    assert 'share eps among the classes' in r.failed[0].detail and '/ C' not in report(r) and '(C - 1)' not in report(r)
+    r = check('11.5', lambda l, t, e: smooth_ce(l, t, e, naive=True), quiet=True)  # exp overflows
+    assert not r and [v.label for v in r.failed] == ['large logits (+ 1000) give the same loss'] and 'overflows' in r.failed[0].detail
+
+
+def test_exercise_11_6_a_to_b():
+    assert check('11.6', a_to_b, quiet=True)
+    r = check('11.6', lambda m, x, l: a_to_b(m, x, l, swap=True), quiet=True)
+    assert not r and r.failed[0].label.startswith('the weight of query A on key B')
+    assert 'fourth axis is the query' in r.failed[0].detail
+    r = check('11.6', lambda m, x, l: a_to_b(m, x, l)[None], quiet=True)  # kept a batch axis
+    assert not r and 'returns (n_layers, n_heads) = (2, 3)' in [v.label for v in r.failed]
+
+
+def test_exercise_11_6_planted_model_differs_from_uniform():
+    "The stand-in model of the check plants its weights where A and B stand, whatever the order task puts there."
+    from seqlab.transformer import _PlantedAttention
+    xs, _ = order_task(8, seq_len=12, seed=0)
+    x = nn.utils.rnn.pad_sequence([torch.tensor(s) for s in xs], batch_first=True)
+    w = torch.rand(2, 3)
+    _, attn = _PlantedAttention(w)(x, None, return_attn=True)
+    ia, ib = (x == 2).float().argmax(1), (x == 3).float().argmax(1)
+    assert len(set(ia.tolist())) > 1 and len(set(ib.tolist())) > 1  # A and B at several places
+    torch.testing.assert_close(attn[torch.arange(8), :, :, ia, ib], w.expand(8, 2, 3))
