@@ -294,9 +294,9 @@ def test_fit_char_lm_trains_and_checkpoints(tmp_path):
     learn = fit_char_lm(dls, 2, seed=0, embedding_dim=8, hidden_size=8, ckpt=tmp_path / 'ep{epoch}.pt')
     h = learn.history
     assert len(h) == 2 and h.train_loss.iloc[-1] < h.train_loss.iloc[0]  # it learns
-    assert (tmp_path / 'ep0.pt').exists() and (tmp_path / 'ep1.pt').exists()
+    assert sorted(f.name for f in tmp_path.glob('ep*.pt')) == ['ep1.pt', 'ep2.pt']  # epochs count from 1
     m = learn.model
-    load_weights(m, tmp_path / 'ep0.pt')
+    load_weights(m, tmp_path / 'ep1.pt')
     for fig in (plot_length_depth(train, ['()', '(())']), plot_counting('(())', cell_trace(m, '(())'), 0)):
         assert isinstance(fig, plt.Figure)
         plt.close(fig)
