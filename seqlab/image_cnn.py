@@ -19,6 +19,8 @@ from .core import quick_mode, smoke_mode, smoke_limit, mode_banner, set_seed, de
 from .data import DataLoaders
 from .learner import Learner, Callback, LRSchedCB, MixedPrecisionCB
 from .metrics import accuracy, precision_macro, recall_macro, f1_macro
+from .datasets import load_cifar10
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'INITS', 'IMAGE_CNN_ARCHS', 'IMAGE_METRICS', 'image_stats', 'normalize_images', 'check_image_batch',
@@ -677,3 +679,184 @@ def image_cnn_scores(
     if len(preds) != len(targs) or len(targs) == 0:
         raise ValueError(f"preds and targs must be non-empty and of the same length, got {len(preds)} and {len(targs)}.")
     return {m.__name__: m(preds, targs) for m in IMAGE_METRICS}
+
+# %% ../nbs/12_image_cnn.ipynb #61f7b9b6
+def _signal_leaves(scales: pd.Series, lo: float = 0.1, hi: float = 10.0) -> tuple:
+    "The first layer after conv1 whose signal leaves [lo, hi] times conv1's, with its ratio; (None, 1.0) if none."
+    ref = float(scales.iloc[0])
+    for name, v in scales.iloc[1:].items():
+        if not (lo * ref <= v <= hi * ref):  # NaN fails too
+            return name, float(v) / ref
+    return None, 1.0
+
+@exercise('12.1', 'initialise architecture 3 so the signal keeps its size')
+def _check_12_1(init_fn):
+    "In place; every weight re-drawn, random and centred; zero biases; the signal of every layer within 10x of the first ReLU's, on two networks."
+    nets = {'architecture 3': image_cnn_config('arch3', channels=(4, 8, 16, 16, 32, 32), hidden_sizes=(256, 128)),
+            'architecture 1, other widths': image_cnn_config('arch1', channels=(8, 8, 16, 16, 24, 24), hidden_sizes=(64,), n_classes=5)}
+    xb = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # (B, 3, H, W): stands in for normalised images
+    for i, (label, cfg) in enumerate(nets.items()):
+        with torch.random.fork_rng():
+            torch.manual_seed(i)
+            model = ImageCNN(cfg)
+            before = {n: p.detach().clone() for n, p in model.named_parameters()}
+            out = init_fn(model)
+        if i == 0:
+            yield expect('returns the model it was given, changed in place', out is model, f'got {type(out).__name__}: change the layers of the model you are given and return it')
+            if out is not model:
+                return
+        layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        redrawn = sum(not torch.equal(m.weight, before[n + '.weight']) for n, m in model.named_modules() if m in layers)
+        yield expect(f'{label}: every conv and linear weight re-drawn', redrawn == len(layers),
+                     f'{redrawn} of {len(layers)} layers got new weights: the convolutions need it as much as the linear layers')
+        yield expect(f'{label}: biases zero', all(not m.bias.detach().any() for m in layers), 'some biases are not zero')
+        w = [m.weight.detach() for m in layers]
+        centred = all(float(v.std()) > 0 and abs(float(v.mean())) < 0.2 * float(v.std()) for v in w)
+        yield expect(f'{label}: weights random and centred on zero', centred, 'a layer has constant or off-centre weights: draw them from a distribution centred on zero')
+        bad, ratio = _signal_leaves(activation_scales(model, xb))
+        hint = ('' if bad is None else f'after {bad} the signal (std over images) is {ratio:.2g} times that after conv1: ' +
+                ('it shrinks at every layer; how large must the weights of a layer be, given how many inputs each unit sums, for a '
+                 'conv + ReLU to keep the size of its input?' if ratio < 1 else 'it grows at every layer: the weights are too large for the number of inputs each unit sums'))
+        yield expect(f"{label}: the signal of every layer within 10x of the first ReLU's", bad is None, hint)
+
+# %% ../nbs/12_image_cnn.ipynb #89d80b58
+def _sample_loaders(n: int = 2000, bs: int = 64):
+    "Loaders of the generated sample on the CPU (in any mode): the data of the checks that train."
+    return image_loaders(load_cifar10(quick=True, seed=0, n=n, verbose=False), bs, 'cpu')
+
+@exercise('12.2', 'a sigmoid head that learns without BatchNorm')
+def _check_12_2(make_model, threshold: float = 0.45, epochs: int = 2, seeds=(0, 1)):
+    "Architecture 2's layers, no BatchNorm; trained on the generated sample, mean validation accuracy over two seeds >= `threshold`."
+    cfg = image_cnn_config('arch2', channels=(4, 8, 16, 16, 32, 32), hidden_sizes=(256, 128))
+    model = make_model(cfg)
+    kinds = lambda m: [type(l).__name__ for l in m.modules() if not isinstance(l, nn.Sequential) and l is not m]
+    want = kinds(ImageCNN(cfg))
+    ok = isinstance(model, nn.Module)
+    yield expect("an nn.Module with architecture 2's layers", ok and kinds(model) == want,
+                 f'got {type(model).__name__}' + (f' with layers {kinds(model)}' if ok else '') + ': keep the layers of ImageCNN(cfg), sigmoids included, and add none')
+    if not (ok and kinds(model) == want):
+        return
+    dls, threads = _sample_loaders(), torch.get_num_threads()
+    torch.set_num_threads(1)  # a network this narrow trains faster on one CPU thread
+    try:
+        accs = []
+        for s in seeds:
+            set_seed(s)
+            m = make_model(cfg)
+            dls.train.gen.manual_seed(s)
+            learn = Learner(m, dls, F.cross_entropy, torch.optim.Adam, lr=3e-3, metrics=[accuracy], device='cpu', smoke=False, cost=False)
+            learn.fit(epochs)
+            accs.append(float(learn.history.accuracy.iloc[-1]))
+    finally:
+        torch.set_num_threads(threads)
+    acc = float(np.mean(accs))
+    yield expect(f'mean validation accuracy {acc:.3f} after {epochs} epochs (generated sample, seeds {seeds}), at least {threshold}', acc >= threshold,
+                 'it learns too slowly: at the start, how much do the sigmoids\' inputs vary from one image to the next?')
+
+# %% ../nbs/12_image_cnn.ipynb #aa5c4320
+def _lookahead_run(cb, steps: int, lr: float = 0.1, k=None, alpha=None) -> torch.Tensor:
+    "The weights of a small linear model after `steps` SGD steps with callback `cb`, or, with `k` and `alpha`, with Lookahead written out."
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(steps)]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Linear(4, 3)
+    if cb is not None:
+        learn = Learner(model, DataLoaders(batches, batches[:1]), F.cross_entropy, torch.optim.SGD, lr=lr, cbs=[cb], device='cpu', smoke=False, cost=False)
+        learn.fit(1)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+    fast = [p.detach().clone() for p in model.parameters()]
+    slow = [p.clone() for p in fast]
+    for i, (xb, yb) in enumerate(batches, start=1):
+        ps = [p.requires_grad_() for p in fast]
+        grads = torch.autograd.grad(F.cross_entropy(F.linear(xb, *ps), yb), ps)
+        fast = [p.detach() - lr * gr for p, gr in zip(ps, grads)]
+        if k and i % k == 0:
+            slow = [s + alpha * (f - s) for s, f in zip(slow, fast)]
+            fast = [s.clone() for s in slow]
+    return torch.cat([p.flatten() for p in fast])
+
+@exercise('12.3', 'Lookahead as a callback')
+def _check_12_3(Lookahead):
+    "Weights of a small model after SGD steps with `Lookahead(k, alpha)` against Lookahead written out step by step."
+    cb = Lookahead(k=5, alpha=0.2)
+    yield expect('Lookahead(k, alpha) is a Callback', isinstance(cb, Callback), f'got {type(cb).__name__}: subclass seqlab.learner.Callback')
+    if not isinstance(cb, Callback):
+        return
+    yield compare('4 steps, k=5: no synchronisation yet, plain SGD', _lookahead_run(cb, 4), _lookahead_run(None, 4))
+    for k, alpha, steps in ((5, 0.2, 5), (5, 0.2, 12), (3, 0.5, 10)):
+        yield compare(f'{steps} steps, k={k}, alpha={alpha}', _lookahead_run(Lookahead(k=k, alpha=alpha), steps), _lookahead_run(None, steps, k=k, alpha=alpha))
+
+# %% ../nbs/12_image_cnn.ipynb #87b90e15
+@exercise('12.4', "BatchNorm biases with their own learning rate")
+def _check_12_4(param_groups, lr: float = 0.1, scale: float = 64.0):
+    "On a FastCNN: BatchNorm weights frozen at 1; every other trainable weight in one group; BatchNorm biases at `scale` x lr; one SGD step moves each by its own lr."
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = FastCNN(FastCNNConfig(widths=(8, 16, 16), n_classes=4))
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    groups = param_groups(model, lr, scale)
+    ok = isinstance(groups, (list, tuple)) and all(isinstance(g, dict) and 'params' in g and 'lr' in g for g in groups)
+    yield expect("a list of parameter groups {'params': [...], 'lr': ...}", ok, f'got {type(groups).__name__}: give the optimizer a list of dicts, each with its params and its lr')
+    if not ok:
+        return
+    groups = [{**g, 'params': list(g['params'])} for g in groups]
+    yield expect('BatchNorm weights frozen (no gradient) and equal to 1', all(not b.weight.requires_grad and bool((b.weight == 1).all()) for b in bns),
+                 'a BatchNorm weight still trains or is not 1: fix its value and switch off its gradient')
+    ids = [id(p) for g in groups for p in g['params']]
+    trainable = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    missing = [n for i, n in trainable.items() if i not in ids]
+    twice, frozen = len(ids) - len(set(ids)), len(set(ids) - set(trainable))
+    probs = ([f'missing from every group: {", ".join(missing[:3])}'] if missing else []) + ([f'{twice} tensors in more than one group'] if twice else []) + \
+            ([f'{frozen} frozen tensors (no gradient, such as the whitening filters) in a group'] if frozen else [])
+    yield expect('every trainable weight in exactly one group, no frozen one in any', not probs, '; '.join(probs))
+    lr_of = {id(p): g['lr'] for g in groups for p in g['params']}
+    bias_ok = all(lr_of.get(id(b.bias)) == scale * lr for b in bns)
+    rest_ok = all(lr_of.get(i) == lr for i, n in trainable.items() if not any(i == id(b.bias) for b in bns))
+    yield expect(f'BatchNorm biases at {scale:g} x lr', bias_ok, f'their groups have lr {sorted({lr_of.get(id(b.bias)) for b in bns}, key=str)}, expected {scale * lr:g}')
+    yield expect('every other trainable weight at lr', rest_ok, f'some other weights have an lr other than {lr:g}')
+    if probs:
+        return
+    opt = torch.optim.SGD(groups, lr=lr)
+    xb, yb = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1)), torch.arange(8) % 4
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    F.cross_entropy(model(xb), yb).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    opt.step()
+    moved = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+    want = {n: -(scale * lr if n.endswith('bias') else lr) * grads[n] if n in grads else torch.zeros_like(moved[n]) for n in moved}
+    yield compare('one SGD step: how far each weight moved', torch.cat([v.flatten() for v in moved.values()]), torch.cat([v.flatten() for v in want.values()]), atol=1e-6)
+
+# %% ../nbs/12_image_cnn.ipynb #29731552
+def _six_views(xb: torch.Tensor) -> list:
+    "The image, its mirror, and its four one-pixel translations (windows of the reflect-padded image)."
+    H, W = xb.shape[-2:]
+    xp = F.pad(xb, (1, 1, 1, 1), mode='reflect')  # (B, 3, H + 2, W + 2)
+    return [xb, xb.flip(-1)] + [xp[..., 1 + dy:1 + dy + H, 1 + dx:1 + dx + W] for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+
+@exercise('12.5', 'test-time augmentation with six views')
+def _check_12_5(view_logits):
+    "Logits `(B, C)` averaged over six views against a reference; eval mode kept; each image's logits independent of the batch."
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = FastCNN(FastCNNConfig(widths=(8, 16, 16), n_classes=4))
+        lin = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))  # every pixel counts, the border ones too
+        model.train()(torch.randn(32, 3, 16, 16))  # BatchNorm running statistics away from their start
+    stats = [b.running_mean.clone() for b in model.modules() if isinstance(b, nn.BatchNorm2d)]
+    model.eval()
+    xb = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))  # (B, 3, H, W)
+    out = view_logits(model, xb)
+    ok = torch.is_tensor(out) and tuple(out.shape) == (6, 4)
+    yield expect('returns logits (B, n_classes)', ok, f'expected (6, 4), got {tuple(out.shape) if torch.is_tensor(out) else type(out).__name__}: one row per image, the views averaged')
+    if not ok:
+        return
+    yield expect('leaves the BatchNorm running statistics as they were', all(torch.equal(a, b.running_mean) for a, b in zip(stats, [b for b in model.modules() if isinstance(b, nn.BatchNorm2d)])),
+                 'they changed: the model ran in train mode; evaluate it in eval mode')
+    with torch.no_grad():
+        model.eval()
+        want = torch.stack([model(v) for v in _six_views(xb)]).mean(0)
+        yield compare('the mean logits of the image, its mirror and its four one-pixel translations', out, want)
+        yield compare('the same, on a linear model of the pixels (every pixel counts)', view_logits(lin, xb), torch.stack([lin(v) for v in _six_views(xb)]).mean(0))
+        perm = torch.tensor([3, 0, 5, 1, 4, 2])
+        yield compare('each image gets the same logits in any batch order', view_logits(model, xb[perm]), out[perm])
+        yield compare('one image alone gets the logits it gets in the batch', view_logits(model, xb[:1]), out[:1])

@@ -1,6 +1,8 @@
 """seqlab.image_cnn: shapes and parameter counts of every architecture, Xavier init, the on-device
 augmentation and loader, the whitening layer, and the errors for bad inputs."""
+import copy
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -359,3 +361,158 @@ def test_bad_arguments_of_the_helpers():
         plot_layer_grads({})
     with pytest.raises(TypeError, match='nn.Module'):
         init_image_cnn('not a model', 'kaiming')
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercises 12.1-12.5: each check passes a worked solution and fails a typical wrong answer with a
+# message that says what is wrong without giving the answer away
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+
+from seqlab.exercises import EXERCISES, check  # noqa: E402
+from seqlab.learner import Callback  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _he_init(model, convs=True, gain=2.0):
+    kinds = (nn.Conv2d, nn.Linear) if convs else (nn.Linear,)
+    for m in model.modules():
+        if isinstance(m, kinds):
+            with torch.no_grad():
+                m.weight.normal_(0.0, (gain / m.weight[0].numel()) ** 0.5)
+                m.bias.zero_()
+    return model
+
+
+class _Lookahead(Callback):
+    def __init__(self, k=5, alpha=0.5, reset=True, clone=True):
+        self.k, self.alpha, self.reset, self.clone = k, alpha, reset, clone
+    def before_fit(self, learn):
+        self.params = [p for p in learn.model.parameters() if p.requires_grad]
+        self.slow, self.n = [p.detach().clone() if self.clone else p.data for p in self.params], 0
+    def after_step(self, learn):
+        self.n += 1
+        if self.n % self.k == 0:
+            with torch.no_grad():
+                for s, p in zip(self.slow, self.params):
+                    s.add_(p - s, alpha=self.alpha)
+                    if self.reset:
+                        p.copy_(s)
+
+
+def _param_groups(model, lr, scale=64, freeze=True, scale_all=False):
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if freeze:
+        for b in bns:
+            b.weight.data.fill_(1.0)
+            b.weight.requires_grad_(False)
+    biases = {id(b.bias) for b in bns}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in biases]
+    return [{'params': rest, 'lr': scale * lr if scale_all else lr}, {'params': [b.bias for b in bns], 'lr': scale * lr}]
+
+
+def _view_logits(model, xb, shift='reflect', train=False):
+    model.train(train)
+    H, W = xb.shape[-2:]
+    if shift == 'reflect':
+        xp = F.pad(xb, (1, 1, 1, 1), mode='reflect')
+        shifts = [xp[..., 1 + dy:1 + dy + H, 1 + dx:1 + dx + W] for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+    else:
+        shifts = [xb.roll(s, dims=d) for s in (1, -1) for d in (-2, -1)]
+    with torch.no_grad():
+        return torch.stack([model(v) for v in [xb, xb.flip(-1), *shifts]]).mean(0)
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize('key', ['12.1', '12.2', '12.3', '12.4', '12.5'])
+def test_exercise_not_attempted(key):
+    assert check(key, None, quiet=True).status == 'not attempted'
+    assert check(key, _stub, quiet=True).status == 'not attempted'
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    keys = [f'12.{n}' for n in range(1, 6)]
+    assert [k for k in sorted(EXERCISES) if k.startswith('12.')] == keys
+    for nb, level in (('nbs/12_image_cnn.ipynb', '### '), ('nbs/solutions/12_image_cnn_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 12.')]
+        assert heads == [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in keys], nb
+
+
+def test_exercise_12_1_init_keeps_the_signal():
+    assert check('12.1', _he_init, quiet=True)
+    r = check('12.1', lambda m: _he_init(m, convs=False), quiet=True)  # the linear layers only
+    assert not r and 'architecture 3: every conv and linear weight re-drawn' in [v.label for v in r.failed]
+    assert 'after conv4 the signal' in _details(r) and 'shrinks' in _details(r)
+    r = check('12.1', lambda m: _he_init(m, gain=1.0), quiet=True)  # a variance that forgets the ReLU halves the signal
+    assert [v.label for v in r.failed] == [f"{n}: the signal of every layer within 10x of the first ReLU's"
+                                           for n in ('architecture 3', 'architecture 1, other widths')]
+    report = _details(r)
+    assert 'shrinks' in report and 'sqrt' not in report and '2 /' not in report and 'fan_in' not in report  # a hint, not the formula
+    r = check('12.1', lambda m: _he_init(m, gain=8.0), quiet=True)
+    assert not r and 'grows' in _details(r)
+    r = check('12.1', lambda m: _he_init(copy.deepcopy(m)), quiet=True)  # a new model instead of the one given
+    assert [v.label for v in r.failed] == ['returns the model it was given, changed in place']
+
+
+def test_exercise_12_2_sigmoid_head_learns():
+    t0 = time.process_time()
+    r = check('12.2', lambda cfg: _he_init(ImageCNN(cfg)), quiet=True)
+    assert r, r
+    assert time.process_time() - t0 < 30  # a check that trains stays well under 30 s of CPU
+    r = check('12.2', lambda cfg: ImageCNN(replace(cfg, init='xavier')), quiet=True)  # task 4's init: the head only
+    assert [v.label.split(' after')[0][:24] for v in r.failed] == ['mean validation accuracy']
+    assert 'too slowly' in _details(r) and 'kaiming' not in _details(r).lower() and 'fan_in' not in _details(r)
+    r = check('12.2', lambda cfg: ImageCNN(replace(cfg, linear_bn=True)), quiet=True)  # architecture 4 is not the answer
+    assert [v.label for v in r.failed] == ["an nn.Module with architecture 2's layers"] and 'BatchNorm1d' in _details(r)
+    assert len(r.verdicts) == 1  # no training for the wrong layers
+
+
+def test_exercise_12_3_lookahead():
+    assert check('12.3', _Lookahead, quiet=True)
+    r = check('12.3', lambda k=5, alpha=0.5: _Lookahead(k, alpha, reset=False), quiet=True)  # the fast weights never reset
+    assert not r and '4 steps, k=5: no synchronisation yet, plain SGD' not in [v.label for v in r.failed]
+    assert {v.label for v in r.failed} == {'5 steps, k=5, alpha=0.2', '12 steps, k=5, alpha=0.2', '10 steps, k=3, alpha=0.5'}
+    assert 'differs, largest difference' in _details(r)
+    r = check('12.3', lambda k=5, alpha=0.5: _Lookahead(k, alpha, clone=False), quiet=True)  # the slow copy is a view of the fast weights
+    assert not r and len(r.failed) == 3
+    r = check('12.3', lambda k=5, alpha=0.5: _Lookahead(k, 1 - alpha), quiet=True)  # alpha the other way round
+    assert {v.label for v in r.failed} == {'5 steps, k=5, alpha=0.2', '12 steps, k=5, alpha=0.2'}
+    r = check('12.3', lambda k=5, alpha=0.5: object(), quiet=True)
+    assert [v.label for v in r.failed] == ['Lookahead(k, alpha) is a Callback']
+
+
+def test_exercise_12_4_param_groups():
+    assert check('12.4', _param_groups, quiet=True)
+    r = check('12.4', lambda m, lr, scale=64: _param_groups(m, lr, scale, freeze=False), quiet=True)
+    assert 'BatchNorm weights frozen (no gradient) and equal to 1' in [v.label for v in r.failed]
+    r = check('12.4', lambda m, lr, scale=64: _param_groups(m, lr, scale, scale_all=True), quiet=True)
+    assert [v.label for v in r.failed] == ['every other trainable weight at lr', 'one SGD step: how far each weight moved']
+    r = check('12.4', lambda m, lr, scale=64: [{'params': list(m.parameters()), 'lr': lr}], quiet=True)  # one group of everything
+    assert {'BatchNorm biases at 64 x lr', 'every trainable weight in exactly one group, no frozen one in any'} <= {v.label for v in r.failed}
+    assert 'frozen tensors' in _details(r)
+    r = check('12.4', lambda m, lr, scale=64: m.parameters(), quiet=True)
+    assert [v.label for v in r.failed] == ["a list of parameter groups {'params': [...], 'lr': ...}"]
+
+
+def test_exercise_12_5_six_views():
+    assert check('12.5', _view_logits, quiet=True)
+    r = check('12.5', lambda m, xb: _view_logits(m, xb, shift='roll'), quiet=True)  # translations that wrap around
+    assert [v.label for v in r.failed] == ['the same, on a linear model of the pixels (every pixel counts)']
+    r = check('12.5', lambda m, xb: _view_logits(m, xb[:, :, :, :]).mean(0, keepdim=True), quiet=True)
+    assert [v.label for v in r.failed] == ['returns logits (B, n_classes)'] and 'expected (6, 4), got (1, 4)' in _details(r)
+    r = check('12.5', lambda m, xb: _view_logits(m, xb, train=True), quiet=True)  # BatchNorm in train mode
+    assert not r and 'leaves the BatchNorm running statistics as they were' in [v.label for v in r.failed]
+    assert 'eval mode' in _details(r) and 'pad' not in _details(r)
