@@ -20,8 +20,8 @@ from .metrics import f1_micro
 
 # %% auto #0
 __all__ = ['POOLINGS', 'CNN_LSTM_VARIANTS', 'CNNLSTMConfig', 'lengths_to_mask', 'NGramConv', 'AdditiveAttention', 'masked_pool',
-           'CNNLSTMClassifier', 'variant_spec', 'TextPrep', 'prepare_text', 'build_cnn_lstm', 'train_variant',
-           'article_vectors', 'micro_f1_on', 'cnn_lstm_results']
+           'CNNLSTMClassifier', 'variant_spec', 'TextPrep', 'prepare_text', 'scale_embeddings', 'build_cnn_lstm',
+           'train_variant', 'article_vectors', 'micro_f1_on', 'cnn_lstm_results', 'compare_rows', 'dme_token_weights']
 
 # %% ../nbs/10_cnn_lstm.ipynb #6b060d8b
 POOLINGS = ('attention', 'max', 'mean', 'last')
@@ -43,25 +43,38 @@ class CNNLSTMConfig:
 
     def __post_init__(self): _check_config(self)
 
+# %% ../nbs/10_cnn_lstm.ipynb #e552c009
+def _positive_int(name: str, v, fix: str = '') -> int:
+    "`v` as an int if it is a whole number >= 1, else a ValueError naming `name`, the value and the fix."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}" + (f": {fix}" if fix else "."))
+    return int(v)
+
+# %% ../nbs/10_cnn_lstm.ipynb #49e1751b
+def _kernel_sizes(ks) -> tuple:
+    "`ks` as a tuple of positive ints, or a clear error."
+    if isinstance(ks, (int, str)) or not hasattr(ks, '__len__'):
+        raise TypeError(f"kernel_sizes must be a tuple of ints, e.g. (3, 4, 5); got {ks!r}.")
+    if len(ks) == 0:
+        raise ValueError("kernel_sizes is empty: give at least one convolution width, e.g. kernel_sizes=(3, 4, 5).")
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
+        raise ValueError(f"kernel_sizes must be positive ints, got {tuple(ks)}.")
+    return tuple(int(k) for k in ks)
+
 # %% ../nbs/10_cnn_lstm.ipynb #ecaf75e5
 def _check_config(cfg: CNNLSTMConfig):
     "Raise a clear error for a bad `CNNLSTMConfig`."
-    ks = cfg.kernel_sizes
-    if isinstance(ks, int) or not hasattr(ks, '__len__'):
-        raise TypeError(f"kernel_sizes must be a tuple of ints, e.g. (3, 4, 5); got {ks!r}.")
-    cfg.kernel_sizes = tuple(ks)
-    if len(cfg.kernel_sizes) == 0:
-        raise ValueError("kernel_sizes is empty: give at least one convolution width, e.g. kernel_sizes=(3, 4, 5).")
-    if any(not isinstance(k, int) or k < 1 for k in cfg.kernel_sizes):
-        raise ValueError(f"kernel_sizes must be positive ints, got {cfg.kernel_sizes}.")
+    cfg.kernel_sizes = _kernel_sizes(cfg.kernel_sizes)
     for name in ('embedding_dim', 'n_classes', 'num_filters', 'hidden_size', 'num_layers', 'attn_dim'):
-        v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}.")
+        _positive_int(name, getattr(cfg, name))
     if cfg.pooling not in POOLINGS:
         raise ValueError(f"pooling={cfg.pooling!r} is unknown: use one of {POOLINGS}.")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {cfg.dropout!r}.")
+    if not isinstance(cfg.bidirectional, bool):
+        raise TypeError(f"bidirectional must be True or False, got {cfg.bidirectional!r}.")
+    if isinstance(cfg.padding_idx, bool) or not isinstance(cfg.padding_idx, (int, np.integer)) or cfg.padding_idx < 0:
+        raise ValueError(f"padding_idx must be a token id >= 0, got {cfg.padding_idx!r}.")
 
 # %% ../nbs/10_cnn_lstm.ipynb #db34bd5b
 def lengths_to_mask(
@@ -69,7 +82,16 @@ def lengths_to_mask(
     max_len: int | None = None,  # T; None: the longest length
 ) -> torch.Tensor:
     "Boolean mask `(B, T)`: True on the first `lengths[b]` positions of each row, False on padding."
-    max_len = int(lengths.max()) if max_len is None else max_len
+    if not torch.is_tensor(lengths) or lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        got = f"a {lengths.dtype} tensor of shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
+        raise TypeError(f"lengths must be an integer tensor (B,), got {got}: pass torch.tensor(lengths).")
+    if len(lengths) == 0:
+        raise ValueError("lengths is empty: pass one length per article.")
+    longest, shortest = int(lengths.max()), int(lengths.min())
+    max_len = longest if max_len is None else max_len
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or shortest < 0 or longest > max_len:
+        raise ValueError(f"lengths must lie in 0..max_len, got {shortest}..{longest} with max_len={max_len!r}: "
+                         "give max_len >= the longest length (or None).")
     pos = torch.arange(max_len, device=lengths.device)  # (T,)
     return pos[None, :] < lengths[:, None]  # (B, T)
 
@@ -82,11 +104,13 @@ class NGramConv(nn.Module):
                  kernel_sizes: tuple,  # n-gram widths
                 ):
         super().__init__()
-        self.kernel_sizes = tuple(kernel_sizes)
+        in_channels, num_filters = _positive_int('in_channels', in_channels), _positive_int('num_filters', num_filters)
+        self.kernel_sizes = _kernel_sizes(kernel_sizes)
         self.convs = nn.ModuleList([nn.Conv1d(in_channels, num_filters, k) for k in self.kernel_sizes])
         self.out_channels = num_filters * len(self.kernel_sizes)
 
     def forward(self, x, mask):  # (B, T, E), (B, T) -> (B, T, C)
+        _check_states(x, mask, 'NGramConv')
         x = x * mask.unsqueeze(-1).to(x.dtype)  # (B, T, E): padded positions -> 0
         x = x.transpose(1, 2)  # (B, E, T)
         feats = []
@@ -96,6 +120,20 @@ class NGramConv(nn.Module):
             feats.append(F.relu(conv(xp)))  # (B, F, T)
         return torch.cat(feats, dim=1).transpose(1, 2)  # (B, T, F * n_kernels)
 
+# %% ../nbs/10_cnn_lstm.ipynb #ffdc91a4
+def _check_states(h, mask, what: str):
+    "Clear errors for a float `h (B, T, H)` and a bool `mask (B, T)` that do not fit, or a row with no real token."
+    if not torch.is_tensor(h) or h.dim() != 3 or not h.dtype.is_floating_point:
+        got = f"a {h.dim()}-d {h.dtype} tensor" if torch.is_tensor(h) else type(h).__name__
+        raise ValueError(f"{what} takes float vectors (B, T, H), got {got}: add the batch axis with [None] for one article.")
+    if not torch.is_tensor(mask) or mask.dtype != torch.bool or mask.shape != h.shape[:2]:
+        got = f"a {mask.dtype} tensor of shape {tuple(mask.shape)}" if torch.is_tensor(mask) else type(mask).__name__
+        raise ValueError(f"{what}: mask must be a bool tensor (B, T) = {tuple(h.shape[:2])}, got {got}: "
+                         "make it with lengths_to_mask(lengths, T).")
+    if not bool(mask.any(1).all()):
+        raise ValueError(f"{what}: row {int((~mask.any(1)).nonzero()[0])} of mask has no real token: "
+                         "every article needs at least one (drop empty texts first).")
+
 # %% ../nbs/10_cnn_lstm.ipynb #c2576f36
 class AdditiveAttention(nn.Module):
     "Self-attention pooling over time: weights softmax(v . tanh(W h_t)) over real tokens."
@@ -104,10 +142,12 @@ class AdditiveAttention(nn.Module):
                  attn_dim: int,  # hidden width of the scoring network
                 ):
         super().__init__()
+        in_features, attn_dim = _positive_int('in_features', in_features), _positive_int('attn_dim', attn_dim)
         self.proj = nn.Linear(in_features, attn_dim)
         self.v = nn.Linear(attn_dim, 1, bias=False)
 
     def forward(self, h, mask):  # (B, T, H), (B, T) -> (B, H), (B, T)
+        _check_states(h, mask, 'AdditiveAttention')  # a row without real tokens would give NaN weights
         scores = self.v(torch.tanh(self.proj(h))).squeeze(-1)  # (B, T)
         scores = scores.masked_fill(~mask, float('-inf'))  # padding: weight exactly 0
         w = torch.softmax(scores, dim=-1)  # (B, T), each row sums to 1
@@ -121,12 +161,13 @@ def masked_pool(
     how: str = 'max',  # 'max' or 'mean'
 ) -> torch.Tensor:
     "Max or mean of `h` over the real time steps -> `(B, H)`."
+    if how not in ('max', 'mean'):
+        raise ValueError(f"how={how!r} is unknown: use 'max' or 'mean'.")
+    _check_states(h, mask, 'masked_pool')  # a row without real tokens would give -inf or 0
     m = mask.unsqueeze(-1)  # (B, T, 1)
     if how == 'max':
         return h.masked_fill(~m, float('-inf')).amax(dim=1)  # (B, H)
-    if how == 'mean':
-        return (h * m.to(h.dtype)).sum(1) / m.sum(1).clamp(min=1).to(h.dtype)  # (B, H)
-    raise ValueError(f"how={how!r} is unknown: use 'max' or 'mean'.")
+    return (h * m.to(h.dtype)).sum(1) / m.sum(1).to(h.dtype)  # (B, H)
 
 # %% ../nbs/10_cnn_lstm.ipynb #fc0f5125
 class CNNLSTMClassifier(nn.Module):
@@ -136,6 +177,10 @@ class CNNLSTMClassifier(nn.Module):
                  embedding: nn.Module,  # token ids (B, T) -> vectors (B, T, cfg.embedding_dim)
                 ):
         super().__init__()
+        if not isinstance(cfg, CNNLSTMConfig):
+            raise TypeError(f"cfg must be a CNNLSTMConfig, got {type(cfg).__name__}: pass CNNLSTMConfig(**cfg).")
+        if not isinstance(embedding, nn.Module):
+            raise TypeError(f"embedding must be an nn.Module mapping token ids to vectors, got {type(embedding).__name__}.")
         width = getattr(embedding, 'embedding_dim', cfg.embedding_dim)
         if width != cfg.embedding_dim:
             raise ValueError(f"The embedding gives vectors of size {width} but cfg.embedding_dim={cfg.embedding_dim}: set them equal.")
@@ -155,34 +200,43 @@ def encode(self: CNNLSTMClassifier,
            x: torch.Tensor,  # token ids (B, T)
            lengths: torch.Tensor | None = None,  # true lengths (B,); None: count non-padding tokens
           ) -> tuple:
-    "LSTM states `(B, T, H)` (zero on padding), the mask `(B, T)` and the final hidden state `h_n`."
-    _check_inputs(self, x, lengths)
-    if lengths is None:
-        lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
-    if (lengths < 1).any():
-        raise ValueError("Every article needs at least one token, but a length of 0 was found: drop empty texts first.")
+    "LSTM states `(B, T, H)` (zero on padding), the mask `(B, T)` and the final hidden state `h_n` (None if unpacked)."
+    lengths = _check_inputs(self, x, lengths)  # (B,)
     B, T = x.shape
     mask = lengths_to_mask(lengths.to(x.device), T)  # (B, T)
     e = self.embedding(x)  # (B, T, E)
     c = self.conv(e, mask)  # (B, T, C)
+    if not (self.cfg.bidirectional or self.cfg.pooling == 'last'):
+        h, _ = self.lstm(c)  # (B, T, H): a forward LSTM's state at t sees only steps <= t
+        return h * mask.unsqueeze(-1).to(h.dtype), mask, None  # padding after the end cannot reach a real step
     packed = pack_padded_sequence(c, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, (h_n, _) = self.lstm(packed)
     h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H)
     return h, mask, h_n
 
 # %% ../nbs/10_cnn_lstm.ipynb #f15feea2
-def _check_inputs(model: CNNLSTMClassifier, x, lengths):
-    "Clear errors for token ids that are not `(B, T)` integers in the vocabulary, or lengths that are not a `(B,)` tensor."
-    if not torch.is_tensor(x) or x.dtype.is_floating_point or x.dim() != 2:
+def _check_inputs(model: CNNLSTMClassifier, x, lengths) -> torch.Tensor:
+    "The lengths `(B,)` of `x` (counted from padding when None), or a clear error for bad token ids or lengths."
+    if not torch.is_tensor(x) or x.dtype.is_floating_point or x.dtype == torch.bool or x.dim() != 2:
         got = f"a {x.dim()}-d {x.dtype} tensor" if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"x must be an integer tensor of token ids (B, T), got {got}: for one article pass x[None]")
-    if lengths is not None and (not torch.is_tensor(lengths) or lengths.shape != x.shape[:1]):
-        got = f"shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
-        raise TypeError(f"lengths must be a tensor (B,) = ({len(x)},), got {got}: pass torch.tensor(lengths)")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}): pass at least one article of at least one token.")
+    if lengths is not None and (not torch.is_tensor(lengths) or lengths.shape != x.shape[:1]
+                                or lengths.dtype.is_floating_point or lengths.dtype == torch.bool):
+        got = f"a {lengths.dtype} tensor of shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
+        raise TypeError(f"lengths must be an integer tensor (B,) = ({len(x)},), got {got}: pass torch.tensor(lengths)")
     n = getattr(model.embedding, 'num_embeddings', None) or getattr(getattr(model.embedding, 'embeddings', [None])[0], 'num_embeddings', None)
-    if n is not None and x.numel() and (x.min() < 0 or x.max() >= n):
+    if n is not None and (x.min() < 0 or x.max() >= n):
         raise IndexError(f"token ids must lie in 0..{n - 1} (the vocabulary), got {x.min().item()}..{x.max().item()}: "
                          "numericalize with the vocabulary the model was built on")
+    lengths = (x != model.cfg.padding_idx).sum(1) if lengths is None else lengths  # (B,)
+    if (lengths < 1).any():
+        raise ValueError("Every article needs at least one token, but a length of 0 was found: drop empty texts first.")
+    if (lengths > x.shape[1]).any():
+        raise ValueError(f"lengths go up to {int(lengths.max())} but x has only T={x.shape[1]} positions: "
+                         "give the lengths of the articles in x (after any truncation), or pad x to the longest.")
+    return lengths
 
 # %% ../nbs/10_cnn_lstm.ipynb #0371f811
 @patch
@@ -219,7 +273,7 @@ def variant_spec(
     variant: str,  # a key of `CNN_LSTM_VARIANTS`
 ) -> dict:
     "The embedding kind, pooling and published figure of a variant, or a clear error."
-    if variant not in CNN_LSTM_VARIANTS:
+    if not isinstance(variant, str) or variant not in CNN_LSTM_VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}: use one of {', '.join(CNN_LSTM_VARIANTS)}.")
     return CNN_LSTM_VARIANTS[variant]
 
@@ -242,6 +296,10 @@ def prepare_text(
     max_size: int | None = None,  # cap on the vocabulary size
 ) -> TextPrep:
     "Tokenize, build the vocabulary on the training split, and make the loaders."
+    _check_task(data)
+    max_len, bs, min_freq = _positive_int('max_len', max_len), _positive_int('bs', bs), _positive_int('min_freq', min_freq)
+    if max_size is not None:
+        max_size = _positive_int('max_size', max_size, 'or None for no cap')
     toks = [tokenize(t)[:max_len] for t in data.train.x]  # what the model reads of each article
     vocab = Vocab.build(toks, min_freq=min_freq, max_size=max_size)
     ds = [TextDataset(s.x, s.y, vocab=vocab, max_len=max_len, n_classes=len(data.classes))
@@ -249,6 +307,19 @@ def prepare_text(
     dls = DataLoaders.from_datasets(*ds, bs=bs)
     label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # 'generated sample (seed 0)'
     return TextPrep(vocab, dls, toks, list(data.classes), str(data.source), label)
+
+# %% ../nbs/10_cnn_lstm.ipynb #8524c766
+def _check_task(data):
+    "A clear error unless `data` has train, valid and test splits with texts and labels, and class names."
+    missing = [a for a in ('train', 'valid', 'test', 'classes') if getattr(data, a, None) is None]
+    if missing:
+        raise ValueError(f"data must be a TaskData with train, valid and test splits and classes (e.g. load_bbc()); "
+                         f"{type(data).__name__} has no {missing}: split off a test set first.")
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name)
+        if not hasattr(s, 'x') or not hasattr(s, 'y') or len(s.x) != len(s.y) or len(s.x) == 0:
+            raise ValueError(f"data.{name} must hold texts .x and as many labels .y, and not be empty; "
+                             f"got {len(getattr(s, 'x', []))} texts and {len(getattr(s, 'y', []))} labels.")
 
 # %% ../nbs/10_cnn_lstm.ipynb #281c7da4
 def _cached_vectors(kinds, prep: TextPrep, embedding_dim: int, vectors: dict | None, seed: int) -> dict | None:
@@ -260,6 +331,32 @@ def _cached_vectors(kinds, prep: TextPrep, embedding_dim: int, vectors: dict | N
             vectors[k] = vectors_for(k, embedding_dim, prep.token_lists, seed=seed)
     return {k: vectors[k] for k in kinds}
 
+# %% ../nbs/10_cnn_lstm.ipynb #5ffd2929
+def scale_embeddings(
+    emb: nn.Module,  # an embedding module: an `nn.Embedding`, or a DME / CDME over several sets
+    std: float,  # the spread (standard deviation) of every table's entries afterwards
+) -> nn.Module:
+    "Rescale every `nn.Embedding` table inside `emb` (a DME's sets too) so its rows have entries of spread `std`; in place."
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
+        raise ValueError(f"embedding_std must be a positive number such as 0.05, got {std!r}: "
+                         "or pass None to keep the tables as they are.")
+    if hasattr(emb, 'projections'):  # a DME: each set with the projection that reads it
+        pairs = list(zip(emb.embeddings, emb.projections))
+    else:
+        pairs = [(m, None) for m in emb.modules() if isinstance(m, nn.Embedding)]
+    with torch.no_grad():
+        for t, proj in pairs:
+            if not isinstance(t, nn.Embedding):
+                continue  # a one-hot set has no table
+            real = torch.ones(t.num_embeddings, dtype=torch.bool)
+            if t.padding_idx is not None:
+                real[t.padding_idx] = False  # the padding row stays zero
+            s = std / t.weight[real].std().clamp(min=1e-12)
+            t.weight.mul_(s)
+            if proj is not None:
+                proj.bias.mul_(s)  # W (s e) + s b = s (W e + b): the set's projected vectors scale as a whole
+    return emb
+
 # %% ../nbs/10_cnn_lstm.ipynb #d4fc90dd
 _DME_SETS = ('glove', 'fasttext')
 
@@ -269,10 +366,13 @@ def build_cnn_lstm(
     vectors: dict | None = None,  # cache of pretrained vectors by kind (filled on first use); None: no cache
     freeze: bool = False,  # keep pretrained vectors fixed (False: fine-tune them, DME sets included)
     seed: int = 0,  # seed of the weights and of trained vectors
+    embedding_std: float | None = None,  # rescale the embedding tables to this spread (`scale_embeddings`); None: as made
     **cfg,  # `CNNLSTMConfig` fields (embedding_dim, num_filters, ...); a `pooling` here replaces the variant's
 ) -> CNNLSTMClassifier:
     "The model of one variant: its embedding from `make_embedding`, the rest from `cfg`."
     spec = variant_spec(variant)
+    if not isinstance(prep, TextPrep):
+        raise TypeError(f"prep must be the TextPrep of prepare_text(data, ...), got {type(prep).__name__}.")
     kind, dim = spec['embedding'], cfg.get('embedding_dim', CNNLSTMConfig.embedding_dim)
     set_seed(seed)
     meta = kind in ('dme', 'cdme')
@@ -282,6 +382,8 @@ def build_cnn_lstm(
         vecs = vecs.get(kind)
     emb = make_embedding(kind, prep.vocab, dim, token_lists=prep.token_lists, vectors=vecs, freeze=freeze,
                          sets=_DME_SETS, seed=seed)
+    if embedding_std is not None:
+        scale_embeddings(emb, embedding_std)
     cfg = {'pooling': spec['pooling'], **cfg, 'embedding_dim': emb.embedding_dim,
            'n_classes': len(prep.classes), 'padding_idx': prep.vocab.pad_idx}
     return CNNLSTMClassifier(CNNLSTMConfig(**cfg), emb)
@@ -296,7 +398,7 @@ def train_variant(
     seed: int = 0,  # seed of weights and vectors
     cbs: list | None = None,  # extra learner callbacks
     device=None,  # None: `default_device()`
-    **cfg,  # `CNNLSTMConfig` fields
+    **cfg,  # `CNNLSTMConfig` fields, and `build_cnn_lstm`'s `freeze` and `embedding_std`
 ) -> Learner:
     "Build the variant's model and train it with Adam and cross-entropy; returns the `Learner`."
     variant_spec(variant)
@@ -313,6 +415,8 @@ _ARTICLE_TRAIN = {  # kind -> train_vectors settings; the window is set to the l
     'fasttext': dict(kind='fasttext', sg=0, epochs=10),  # CBOW: skip-gram with an article-wide window costs far more
     'word2vec': dict(kind='word2vec', sg=1, epochs=3),
 }
+_ARTICLE_SHORT = {'glove': 'CBOW word2vec on the sample (GloVe stand-in)', 'fasttext': 'fastText CBOW on the sample',
+                  'word2vec': 'skip-gram word2vec on the sample'}  # what each set really is, for tables
 
 def article_vectors(
     prep: TextPrep,  # its tokenized training texts are the corpus
@@ -321,7 +425,11 @@ def article_vectors(
     seed: int = 0,  # seed of the vectors
 ) -> dict:
     "`{kind: KeyedVectors}` trained on the training articles (their words in the vocabulary) with an article-long window."
-    bad = [k for k in kinds if k not in _ARTICLE_TRAIN]
+    if not isinstance(prep, TextPrep):
+        raise TypeError(f"prep must be the TextPrep of prepare_text(data, ...), got {type(prep).__name__}.")
+    embedding_dim = _positive_int('embedding_dim', embedding_dim)
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    bad = [k for k in kinds if k not in _ARTICLE_TRAIN] or ([] if kinds else ['(none)'])
     if bad:
         raise ValueError(f"No article-wide training for {bad}: use kinds from {list(_ARTICLE_TRAIN)}.")
     window = max(map(len, prep.token_lists))  # the whole article is the context
@@ -330,6 +438,7 @@ def article_vectors(
     for k in kinds:
         kv = train_vectors(corpus, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
         kv.trained_on = texts_fingerprint(prep.token_lists)  # the same training texts, their unknown words dropped
+        kv.short = _ARTICLE_SHORT[k]
         kv.source = (f"GloVe STAND-IN (CBOW word2vec; gensim has no GloVe trainer), window {window}; " if k == 'glove'
                      else f"window {window}; ") + kv.source
         out[k] = kv
@@ -341,21 +450,90 @@ def micro_f1_on(
     dl,  # the loader to score, e.g. `prep.dls.test`
 ) -> float:
     "Micro-F1 of the learner's model on `dl`."
+    if dl is None or len(dl) == 0:
+        raise ValueError(f"dl has no batches to score ({dl!r}): pass a loader such as prep.dls.test.")
     preds, targs = learn.get_preds(dl)
     return f1_micro(preds, targs)
 
+# %% ../nbs/10_cnn_lstm.ipynb #af6843b6
+def _embedding_note(kind: str, vectors: dict | None) -> str:
+    "The kind, and for pretrained sets what the vectors really are (e.g. a CBOW stand-in for GloVe trained on the sample)."
+    if kind in ('dme', 'cdme'):
+        return f"{kind} over {' + '.join(_DME_SETS)}"
+    kv = (vectors or {}).get(kind)
+    note = getattr(kv, 'short', None) or getattr(kv, 'source', None)
+    return f"{kind}: {note}" if note else kind
+
 # %% ../nbs/10_cnn_lstm.ipynb #76a67684
 def cnn_lstm_results(
-    learners: dict,  # variant name -> trained learner
-    prep: TextPrep,  # the data the learners were trained on (its test loader is scored)
+    runs: dict,  # variant name -> a trained learner, or a list of them (one per seed)
+    prep: TextPrep,  # the data they were trained on (its test loader is scored)
+    vectors: dict | None = None,  # the pretrained vectors used, by kind: the 'embedding' column says what they are
 ) -> pd.DataFrame:
-    "One row per variant: the report's test micro-F1 beside ours, and the data ours comes from."
+    "One row per variant: the report's test micro-F1 beside our mean and spread over seeds, and the data ours comes from."
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict {variant name: learner or list of learners}, e.g. from train_variant.")
     rows = []
-    for name, learn in learners.items():
-        spec = variant_spec(name)
-        rows.append({'variant': name, 'report row': spec.get('label', name), 'embedding': spec['embedding'],
-                     'pooling': learn.model.cfg.pooling, 'report test F1': spec.get('published_f1', np.nan),
-                     'our test F1': round(micro_f1_on(learn, prep.dls.test), 4),
-                     'epochs': len(learn.history), 'train s': round(float(learn.history['seconds'].sum()), 1),
+    for name, learns in runs.items():
+        learns = list(learns) if isinstance(learns, (list, tuple)) else [learns]
+        if not learns:
+            raise ValueError(f"runs[{name!r}] is an empty list: train at least one seed.")
+        spec, test = variant_spec(name), [round(micro_f1_on(l, prep.dls.test), 4) for l in learns]
+        rows.append({'variant': name, 'report row': spec.get('label', name), 'embedding': _embedding_note(spec['embedding'], vectors),
+                     'pooling': learns[0].model.cfg.pooling, 'report test F1': spec.get('published_f1', np.nan),
+                     'our test F1': round(float(np.mean(test)), 4), 'std': round(float(np.std(test, ddof=1)), 4) if len(test) > 1 else np.nan,
+                     'test F1 per seed': tuple(test), 'valid F1': round(float(np.mean([l.history['f1_micro'].iloc[-1] for l in learns])), 4),
+                     'epochs': len(learns[0].history), 's per run': round(float(np.mean([l.history['seconds'].sum() for l in learns])), 1),
                      'our data': prep.label})
     return pd.DataFrame(rows).set_index('variant')
+
+# %% ../nbs/10_cnn_lstm.ipynb #85cae23d
+def compare_rows(
+    res: pd.DataFrame,  # from `cnn_lstm_results`: 'report test F1' and 'test F1 per seed' by variant
+    pairs: list,  # pairs (a, b) of variants: each row of the result is a - b
+) -> pd.DataFrame:
+    "Per pair: the report's difference, our mean paired difference over seeds, its spread, a paired t-test and the difference it could detect."
+    from scipy import stats
+    rows = []
+    for a, b in pairs:
+        missing = [n for n in (a, b) if n not in res.index]
+        if missing:
+            raise ValueError(f"{missing} not among the rows of res ({list(res.index)}): compare variants that were trained.")
+        d = np.subtract(res.loc[a, 'test F1 per seed'], res.loc[b, 'test F1 per seed'])  # (n_seeds,), paired by seed
+        n, sd = len(d), float(np.std(d, ddof=1)) if len(d) > 1 else np.nan
+        se = sd / np.sqrt(n)
+        p = float(2 * stats.t.sf(abs(d.mean()) / se, n - 1)) if n > 1 and sd > 0 else np.nan
+        rows.append({'a': a, 'b': b, 'report a - b': round(res.loc[a, 'report test F1'] - res.loc[b, 'report test F1'], 4),
+                     'our a - b': round(float(d.mean()), 4), 'std': round(sd, 4), 'seeds': n, 'p (paired t)': round(p, 3),
+                     'p < 0.05 needs |a - b| >': round(float(stats.t.ppf(0.975, n - 1) * se), 4) if n > 1 else np.nan})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/10_cnn_lstm.ipynb #4cf1932a
+@torch.no_grad()
+def dme_token_weights(
+    model: CNNLSTMClassifier,  # a model whose embedding is a DME or CDME (the variants 'meta' and 'meta_attn')
+    dl,  # a loader of `((tokens, lengths), target)` batches
+    vocab: Vocab,  # the vocabulary the model was built on
+    min_count: int = 1,  # keep tokens seen at least this often in `dl`
+) -> pd.DataFrame:
+    "The meta-embedding's mean weight on each of its sets, per token of `dl`: one row per token, one column per set."
+    emb = getattr(model, 'embedding', None)
+    if not hasattr(emb, 'names') or not hasattr(emb, 'projections'):
+        raise TypeError(f"model.embedding must be a DME or CDME (variants 'meta', 'meta_attn'), got {type(emb).__name__}.")
+    min_count = _positive_int('min_count', min_count)
+    sums, counts = torch.zeros(len(vocab.itos), len(emb.names)), torch.zeros(len(vocab.itos))  # (V, n_sets), (V,)
+    dev = next(model.parameters()).device
+    for (x, lengths), _ in dl:
+        x, lengths = x.to(dev), lengths.to(dev)
+        _, w = emb(x, lengths, return_attn=True)  # (B, T, n_sets)
+        mask = lengths_to_mask(lengths, x.shape[1])  # (B, T)
+        ids = x[mask].cpu()  # (N,) the real tokens
+        sums.index_add_(0, ids, w[mask].float().cpu())
+        counts.index_add_(0, ids, torch.ones(len(ids)))
+    if counts.sum() == 0:
+        raise ValueError("dl gave no tokens: pass a loader with at least one article, e.g. prep.dls.valid.")
+    keep = (counts >= min_count).nonzero().squeeze(1)
+    df = pd.DataFrame((sums[keep] / counts[keep, None]).numpy(), columns=list(emb.names))
+    df.insert(0, 'count', counts[keep].long().numpy())
+    df.insert(0, 'token', [vocab.itos[i] for i in keep])
+    return df.sort_values('count', ascending=False, kind='stable').reset_index(drop=True)
