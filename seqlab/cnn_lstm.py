@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device
-from .data import tokenize, Vocab, TextDataset, DataLoaders
+from .data import tokenize, Vocab, TextDataset, DataLoaders, _check_count
 from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint
 from .learner import Learner
 from .metrics import f1_micro
@@ -43,13 +43,6 @@ class CNNLSTMConfig:
 
     def __post_init__(self): _check_config(self)
 
-# %% ../nbs/10_cnn_lstm.ipynb #e552c009
-def _positive_int(name: str, v, fix: str = '') -> int:
-    "`v` as an int if it is a whole number >= 1, else a ValueError naming `name`, the value and the fix."
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}" + (f": {fix}" if fix else "."))
-    return int(v)
-
 # %% ../nbs/10_cnn_lstm.ipynb #49e1751b
 def _kernel_sizes(ks) -> tuple:
     "`ks` as a tuple of positive ints, or a clear error."
@@ -66,7 +59,7 @@ def _check_config(cfg: CNNLSTMConfig):
     "Raise a clear error for a bad `CNNLSTMConfig`."
     cfg.kernel_sizes = _kernel_sizes(cfg.kernel_sizes)
     for name in ('embedding_dim', 'n_classes', 'num_filters', 'hidden_size', 'num_layers', 'attn_dim'):
-        _positive_int(name, getattr(cfg, name))
+        _check_count(name, getattr(cfg, name))
     if cfg.pooling not in POOLINGS:
         raise ValueError(f"pooling={cfg.pooling!r} is unknown: use one of {POOLINGS}.")
     if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0:
@@ -104,7 +97,7 @@ class NGramConv(nn.Module):
                  kernel_sizes: tuple,  # n-gram widths
                 ):
         super().__init__()
-        in_channels, num_filters = _positive_int('in_channels', in_channels), _positive_int('num_filters', num_filters)
+        in_channels, num_filters = _check_count('in_channels', in_channels), _check_count('num_filters', num_filters)
         self.kernel_sizes = _kernel_sizes(kernel_sizes)
         self.convs = nn.ModuleList([nn.Conv1d(in_channels, num_filters, k) for k in self.kernel_sizes])
         self.out_channels = num_filters * len(self.kernel_sizes)
@@ -142,7 +135,7 @@ class AdditiveAttention(nn.Module):
                  attn_dim: int,  # hidden width of the scoring network
                 ):
         super().__init__()
-        in_features, attn_dim = _positive_int('in_features', in_features), _positive_int('attn_dim', attn_dim)
+        in_features, attn_dim = _check_count('in_features', in_features), _check_count('attn_dim', attn_dim)
         self.proj = nn.Linear(in_features, attn_dim)
         self.v = nn.Linear(attn_dim, 1, bias=False)
 
@@ -297,9 +290,9 @@ def prepare_text(
 ) -> TextPrep:
     "Tokenize, build the vocabulary on the training split, and make the loaders."
     _check_task(data)
-    max_len, bs, min_freq = _positive_int('max_len', max_len), _positive_int('bs', bs), _positive_int('min_freq', min_freq)
+    max_len, bs, min_freq = _check_count('max_len', max_len), _check_count('bs', bs), _check_count('min_freq', min_freq)
     if max_size is not None:
-        max_size = _positive_int('max_size', max_size, 'or None for no cap')
+        max_size = _check_count('max_size', max_size, what=' (or None for no cap)')
     toks = [tokenize(t)[:max_len] for t in data.train.x]  # what the model reads of each article
     vocab = Vocab.build(toks, min_freq=min_freq, max_size=max_size)
     ds = [TextDataset(s.x, s.y, vocab=vocab, max_len=max_len, n_classes=len(data.classes))
@@ -314,7 +307,7 @@ def _check_task(data):
     missing = [a for a in ('train', 'valid', 'test', 'classes') if getattr(data, a, None) is None]
     if missing:
         raise ValueError(f"data must be a TaskData with train, valid and test splits and classes (e.g. load_bbc()); "
-                         f"{type(data).__name__} has no {missing}: split off a test set first.")
+                         f"{type(data).__name__} has no {missing}: split off validation and test sets first (seqlab.data.stratified_split).")
     for name in ('train', 'valid', 'test'):
         s = getattr(data, name)
         if not hasattr(s, 'x') or not hasattr(s, 'y') or len(s.x) != len(s.y) or len(s.x) == 0:
@@ -427,7 +420,7 @@ def article_vectors(
     "`{kind: KeyedVectors}` trained on the training articles (their words in the vocabulary) with an article-long window."
     if not isinstance(prep, TextPrep):
         raise TypeError(f"prep must be the TextPrep of prepare_text(data, ...), got {type(prep).__name__}.")
-    embedding_dim = _positive_int('embedding_dim', embedding_dim)
+    embedding_dim = _check_count('embedding_dim', embedding_dim)
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     bad = [k for k in kinds if k not in _ARTICLE_TRAIN] or ([] if kinds else ['(none)'])
     if bad:
@@ -471,6 +464,8 @@ def cnn_lstm_results(
     vectors: dict | None = None,  # the pretrained vectors used, by kind: the 'embedding' column says what they are
 ) -> pd.DataFrame:
     "One row per variant: the report's test micro-F1 beside our mean and spread over seeds, and the data ours comes from."
+    if not isinstance(prep, TextPrep):
+        raise TypeError(f"prep must be the TextPrep the learners were trained on, got {type(prep).__name__}.")
     if not isinstance(runs, dict) or not runs:
         raise ValueError("runs must be a non-empty dict {variant name: learner or list of learners}, e.g. from train_variant.")
     rows = []
@@ -520,7 +515,7 @@ def dme_token_weights(
     emb = getattr(model, 'embedding', None)
     if not hasattr(emb, 'names') or not hasattr(emb, 'projections'):
         raise TypeError(f"model.embedding must be a DME or CDME (variants 'meta', 'meta_attn'), got {type(emb).__name__}.")
-    min_count = _positive_int('min_count', min_count)
+    min_count = _check_count('min_count', min_count)
     sums, counts = torch.zeros(len(vocab.itos), len(emb.names)), torch.zeros(len(vocab.itos))  # (V, n_sets), (V,)
     dev = next(model.parameters()).device
     for (x, lengths), _ in dl:

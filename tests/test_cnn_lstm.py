@@ -300,7 +300,7 @@ def test_token_ids_beyond_the_vocabulary_are_a_clear_error():
 # ---- input checks at every public entry --------------------------------------------------------------
 
 @pytest.mark.parametrize('kw, err, msg', [
-    (dict(attn_dim=0), ValueError, 'attn_dim must be a positive int, got 0'),
+    (dict(attn_dim=0), ValueError, 'attn_dim must be an int >= 1, got 0'),
     (dict(num_layers=-1), ValueError, 'num_layers'),
     (dict(embedding_dim=2.5), ValueError, 'embedding_dim'),
     (dict(kernel_sizes=(2, True)), ValueError, 'positive ints'),
@@ -460,11 +460,11 @@ def test_prepare_text_checks_its_inputs():
     from dataclasses import replace as dc_replace
     from seqlab.datasets import load_bbc
     data = load_bbc(quick=True, n=200, verbose=False)
-    with pytest.raises(ValueError, match='split off a test set'):
+    with pytest.raises(ValueError, match='split off validation and test sets'):
         prepare_text(dc_replace(data, test=None))
-    with pytest.raises(ValueError, match='max_len must be a positive int, got 0'):
+    with pytest.raises(ValueError, match='max_len must be an int >= 1, got 0'):
         prepare_text(data, max_len=0)
-    with pytest.raises(ValueError, match='bs must be a positive int'):
+    with pytest.raises(ValueError, match='bs must be an int >= 1'):
         prepare_text(data, bs=-4)
     with pytest.raises(ValueError, match='or None for no cap'):
         prepare_text(data, max_size=0)
@@ -475,7 +475,7 @@ def test_prepare_text_checks_its_inputs():
 def test_build_and_article_vectors_check_their_inputs(prep):
     with pytest.raises(TypeError, match='prep must be the TextPrep'):
         build_cnn_lstm('learned', prep=None)
-    with pytest.raises(ValueError, match='embedding_dim must be a positive int, got 0'):
+    with pytest.raises(ValueError, match='embedding_dim must be an int >= 1, got 0'):
         article_vectors(prep, 0)
     with pytest.raises(ValueError, match='No article-wide training'):
         article_vectors(prep, 8, kinds=())
