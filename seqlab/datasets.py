@@ -362,7 +362,8 @@ _EMO_SLOTS = _words(
     e='i got home|my mom called|the bus was late|i read the news|we talked|i woke up|he left|i saw the results',
     w='and tired|and restless|but okay|and a bit lost|for no reason|all day|like a child|when i think about it')
 _EMO_TEMPLATES = ['i feel {k}', 'i feel {k} {t}', 'im feeling {k} {t}', 'i am so {k} {t}', 'i was feeling {k} when {e}',
-                  'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}']
+                  'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}',
+                  'i feel {k} and {k}', 'im so {k} and {k} {t}']  # two words of one emotion: they share contexts, as in real text
 _EMO_SHARES = [0.29, 0.335, 0.08, 0.135, 0.12, 0.04]
 _EMO_HEAD = ('i and the to a my that it feel of me so like was just in im really have am about not be with for when but '
              'this all you feeling do what more can because think know get still little some people things myself how time '
@@ -434,9 +435,9 @@ def trec_sample(
         f, t = rnd.choice(_TREC_TEMPLATES[TREC_CLASSES[c]])
         slots = {k: ([' '.join(w.capitalize() for w in names(rnd.randint(1, 2)))] if rnd.random() < 0.4 else v)
                  for k, v in _TREC_SLOTS.items()}
-        q = _fill(t, slots, rnd)
-        extra = int(m) - len(q.split())
-        qs.append(q[:-2] + ' ' + ' '.join(zipf(extra)) + ' ?' if extra > 0 else q)
+        q = _fill(t, slots, rnd).split()
+        extra = int(m) - len(q)  # a longer question gets filler inside, after its first two words: it still ends as its template
+        qs.append(' '.join(q[:2] + zipf(extra) + q[2:]) if extra > 0 else ' '.join(q))
         fine.append(f'{TREC_CLASSES[c]}:{f}')
     return qs, np.array(y, dtype=np.int64), fine, list(TREC_CLASSES)
 
@@ -518,7 +519,9 @@ def cifar10_sample(
         i = np.flatnonzero(y == k)
         bg = rng.uniform(40, 200, (len(i), 1, 1, 3))
         if k in (0, 2, 8): bg[..., 2] = rng.uniform(150, 230, (len(i), 1, 1))  # sky or water: bluish
-        fg = rng.uniform(0, 255, (len(i), 1, 1, 3))
+        lum = bg.mean(-1, keepdims=True)  # the shape stands out: 80-120 levels darker on a light background, lighter on a dark one
+        fg = np.clip(bg + np.where(lum > 120, -1, 1) * rng.uniform(80, 120, (len(i), 1, 1, 1))
+                     + rng.uniform(-40, 40, (len(i), 1, 1, 3)), 0, 255)  # in a colour near the background's
         m = _shape_masks(k, len(i), rng)[..., None]
         imgs[i] = bg * (1 - m) + fg * m
     imgs += 18 * rng.standard_normal(imgs.shape, dtype=np.float32)
@@ -1160,16 +1163,16 @@ def brackets(
     "`n` balanced bracket strings with 1..`max_pairs` pairs, of varied length and nesting depth."
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if not 0 <= min_pairs <= max_pairs:
-        raise ValueError(f"need 0 <= min_pairs <= max_pairs, got {min_pairs}, {max_pairs}")
+    if not 1 <= min_pairs <= max_pairs:
+        raise ValueError(f"need 1 <= min_pairs <= max_pairs (a string of the language has at least one pair), got {min_pairs}, {max_pairs}")
     rng = np.random.default_rng(seed)
     sizes = rng.integers(min_pairs, max_pairs + 1, size=n)
     return [_dyck_word(int(k), rng) for k in sizes]
 
 # %% ../nbs/02_datasets.ipynb #3a0bf150
 def is_balanced(s: str) -> bool:
-    "True if `s` consists only of `(` and `)` and every bracket is closed in order."
-    if not isinstance(s, str):
+    "True if `s` is a non-empty string of `(` and `)` in which every bracket is closed in order (the empty string is not one)."
+    if not isinstance(s, str) or s == '':
         return False
     depth = 0
     for c in s:
@@ -1186,6 +1189,8 @@ def is_balanced(s: str) -> bool:
 # %% ../nbs/02_datasets.ipynb #7c017a80
 def bracket_depth(s: str) -> int:
     "Deepest nesting level of a bracket string (`'(())()'` -> 2)."
+    if not isinstance(s, str) or set(s) - {'(', ')'}:
+        raise ValueError(f"bracket_depth reads strings of '(' and ')' only, got {s!r}")
     depth = best = 0
     for c in s:
         depth += 1 if c == '(' else -1

@@ -498,6 +498,16 @@ def test_sample_sizes_and_types():
         D.esc10_sample(n=123)
 
 
+@pytest.mark.parametrize('seed', [0, 1])
+def test_cifar10_sample_shapes_stand_out(seed):
+    """Every generated image shows its shape: the brightness of 2x2 blocks spans at least 45 levels (1st to 99th percentile).
+    A foreground drawn at random, as the first sample did, can match its background and leave an image with no visible shape."""
+    x, _, _ = D.cifar10_sample(1000, seed=seed)
+    lum = x.astype(np.float32).reshape(len(x), 16, 2, 16, 2, 3).mean((2, 4, 5)).reshape(len(x), -1)  # (n, 256)
+    lo, hi = np.percentile(lum, [1, 99], axis=1)
+    assert (hi - lo).min() >= 45, np.sort(hi - lo)[:5]
+
+
 TEXT_SAMPLES = [D.bbc_sample, D.emotion_sample, D.trec_sample, D.imdb_sample]
 
 
@@ -532,10 +542,32 @@ def test_emotion_keywords_found_by_lift_not_by_count():
             assert set(lift.sort_values(ascending=False).index[:5]) <= set(D.EMOTION_KEYWORDS[name]), (seed, name)
 
 
+def test_emotion_words_share_contexts_with_their_own_class():
+    """Some sentences hold two emotion words of one class, as real text does, so word vectors can group a class's words."""
+    x, y, classes = D.emotion_sample(seed=0)
+    kw = {w: c for c, ws in D.EMOTION_KEYWORDS.items() for w in ws}
+    pairs = [[kw[w] for w in t.split() if w in kw] for t in x]
+    two = [p for p in pairs if len(p) >= 2]
+    assert len(two) > 0.1 * len(x) and all(len(set(p)) == 1 for p in two)  # two words, always of one class
+
+
 def test_trec_sample_keeps_fine_labels():
     td = load_trec(quick=True, verbose=False)
     fine = td.train.meta['fine']
     assert len(fine) == len(td.train) and all(f.split(':')[0] == td.classes[y] for f, y in zip(fine, td.train.y))
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_trec_sample_questions_end_as_their_template(seed):
+    """Filler never comes last: a question ends on its template's words (or a name), where a last-state RNN reads them."""
+    ends = {w for ts in D._TREC_TEMPLATES.values() for _, t in ts for w in t.split()}
+    ends |= {w for vs in D._TREC_SLOTS.values() for v in vs for w in v.split()}
+    qs, y, fine, classes = D.trec_sample(seed=seed)
+    lens = [len(q.split()) for q in qs]
+    assert max(lens) >= 5 * np.median(lens)  # filler still gives the long tail
+    last = [q.split()[-2] for q in qs]
+    assert all(q.endswith(' ?') for q in qs)
+    assert all(w in ends or w[0].isupper() for w in last), [q for q, w in zip(qs, last) if not (w in ends or w[0].isupper())][:3]
 
 
 def test_split_and_taskdata():
@@ -557,7 +589,7 @@ def ndfa_oracle(s: str) -> bool:
 
 
 def balanced_oracle(s: str) -> bool:
-    if set(s) - {'(', ')'}:
+    if set(s) - {'(', ')'} or s == '':  # the language has at least one pair
         return False
     depth = np.cumsum([1 if c == '(' else -1 for c in s]) if s else np.array([0])
     return bool(depth.min() >= 0 and depth[-1] == 0)
@@ -580,7 +612,7 @@ def test_is_ndfa_rejects(s):
     assert is_ndfa(s) is False
 
 
-@pytest.mark.parametrize('s', [')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
+@pytest.mark.parametrize('s', ['', ')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
 def test_is_balanced_rejects(s):
     assert is_balanced(s) is False
 
@@ -592,6 +624,12 @@ def test_bad_generator_arguments():
         ndfa(3, p_stop=0)
     with pytest.raises(ValueError, match='min_pairs'):
         brackets(3, min_pairs=5, max_pairs=2)
+    with pytest.raises(ValueError, match='at least one pair'):
+        brackets(3, min_pairs=0)  # would make empty strings, which are not in the language
+    with pytest.raises(ValueError, match=r"'\(' and '\)' only"):
+        D.bracket_depth('(a)')
+    with pytest.raises(ValueError, match='only'):
+        D.bracket_depth(None)
 
 
 @settings(max_examples=300, deadline=None)
