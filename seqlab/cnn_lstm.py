@@ -12,11 +12,12 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, mode_banner, set_seed, default_device, n_params
 from .data import tokenize, Vocab, TextDataset, DataLoaders, _check_count
-from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint
+from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint, DME, OneHotEmbedding
 from .learner import Learner
 from .metrics import f1_micro
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['POOLINGS', 'CNN_LSTM_VARIANTS', 'CNNLSTMConfig', 'lengths_to_mask', 'NGramConv', 'AdditiveAttention', 'masked_pool',
@@ -532,3 +533,236 @@ def dme_token_weights(
     df.insert(0, 'count', counts[keep].long().numpy())
     df.insert(0, 'token', [vocab.itos[i] for i in keep])
     return df.sort_values('count', ascending=False, kind='stable').reset_index(drop=True)
+
+# %% ../nbs/10_cnn_lstm.ipynb #6b820aae
+def _not_a_function(f, signature: str):
+    "The failed verdict for an answer `f` that is not the function the exercise asks for."
+    return expect('your answer is a function', False, f'got a {type(f).__name__}: define {signature} and pass the function itself')
+
+def _first_weights_ref(embedding: str, vocab_size: int, cfg: CNNLSTMConfig) -> int:
+    "Trainable weights of the embedding and `NGramConv` a model of `cfg` builds over `vocab_size` tokens (the check's reference)."
+    emb = OneHotEmbedding(vocab_size) if embedding == 'onehot' else nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=0)
+    return n_params(emb) + n_params(NGramConv(emb.embedding_dim, cfg.num_filters, cfg.kernel_sizes))
+
+@exercise('10.1', "count the first layers' weights")
+def _check_10_1(first_weights):
+    "Your count of the embedding's and n-gram convolutions' weights against the built layers, one-hot and learned, at several sizes."
+    if not callable(first_weights):
+        yield _not_a_function(first_weights, 'first_weights(embedding, vocab_size, cfg)')
+        return
+    cases = {"the notebook's quick sizes, 400 tokens": (400, dict(embedding_dim=24, num_filters=16, kernel_sizes=(2, 3))),
+             "the report's sizes, 5,000 tokens": (5000, dict(embedding_dim=200, num_filters=150, kernel_sizes=(3, 4, 5))),
+             'one kernel size, 50 tokens': (50, dict(embedding_dim=8, num_filters=4, kernel_sizes=(5,)))}
+    got = first_weights('learned', 400, CNNLSTMConfig(embedding_dim=24, num_filters=16, kernel_sizes=(2, 3)))
+    is_int = isinstance(got, (int, np.integer)) and not isinstance(got, bool)
+    yield expect('returns a whole number', is_int, f'got {type(got).__name__}: return the count as an int')
+    if not is_int:
+        return
+    for label, (V, kw) in cases.items():
+        cfg = CNNLSTMConfig(**kw)
+        for emb in ('learned', 'onehot'):
+            got, want = int(first_weights(emb, V, cfg)), _first_weights_ref(emb, V, cfg)
+            yield expect(f'{emb}, {label}', got == want, f'off by {got - want:+,} weights: n_params of the embedding and of '
+                         'NGramConv(width, num_filters, kernel_sizes) give the parts to compare yours with')
+
+# %% ../nbs/10_cnn_lstm.ipynb #6350d52f
+def _lstm_case(T: int = 9, lengths=(9, 3, 1, 6, 4), C: int = 6, H: int = 5, seed: int = 0) -> tuple:
+    "A seeded LSTM, inputs `(B, T, C)` with random values after each length, its unpacked states `(B, T, H)` and the packed run's final state `(B, H)`."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        lstm, c = nn.LSTM(C, H, batch_first=True), torch.randn(len(lengths), T, C)  # (B, T, C)
+    lengths = torch.tensor(lengths)
+    with torch.no_grad():
+        h, _ = lstm(c)  # (B, T, H): unpacked, so the states after each length have read padding
+        _, (h_n, _) = lstm(pack_padded_sequence(c, lengths, batch_first=True, enforce_sorted=False))
+    return h, lengths, h_n[-1]
+
+@exercise('10.2', 'the last real state without packing')
+def _check_10_2(last_state):
+    "The state at each row's last real token, against the final state of the packed LSTM, for full and short rows."
+    if not callable(last_state):
+        yield _not_a_function(last_state, 'last_state(h, lengths)')
+        return
+    h, lengths, want = _lstm_case()
+    got = last_state(h, lengths)
+    ok = torch.is_tensor(got) and tuple(got.shape) == (5, 5)
+    yield expect('returns states (B, H)', ok, f'expected (5, 5), got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}')
+    if not ok:
+        return
+    full = lengths == h.shape[1]
+    yield compare('a row of full length: the packed LSTM\'s final state', got[full], want[full])
+    v = compare('rows shorter than T: the packed LSTM\'s final state', got[~full], want[~full])
+    if not v.ok:
+        v.detail += ': for these rows yours is not the state after their last real token (which time step is that, for a row of length L?)'
+    yield v
+    h2, lengths2, want2 = _lstm_case(T=12, lengths=(12, 12, 2, 7), C=3, H=4, seed=1)
+    yield compare('another batch: lengths (12, 12, 2, 7), T = 12', last_state(h2, lengths2), want2)
+    yield expect('leaves h unchanged', torch.equal(h, _lstm_case()[0]), 'h was changed in place: index it, do not write into it')
+
+# %% ../nbs/10_cnn_lstm.ipynb #6980b951
+def _conv_case(kernel_sizes: tuple, lengths=(7, 4, 1), E: int = 5, n_filters: int = 3, seed: int = 0) -> tuple:
+    "Seeded `nn.Conv1d`s, embeddings `(B, T, E)` with random values on padding, the mask, and `NGramConv`'s output with those convolutions."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        ref = NGramConv(E, n_filters, kernel_sizes)
+        x = torch.randn(len(lengths), max(lengths), E)  # (B, T, E): padded positions hold random values, not zeros
+    mask = lengths_to_mask(torch.tensor(lengths), max(lengths))  # (B, T)
+    with torch.no_grad():
+        return list(ref.convs), x, mask, ref(x, mask)
+
+@exercise('10.3', 'n-gram convolutions that ignore padding')
+def _check_10_3(ngram_conv):
+    "Your n-gram features against `NGramConv` with the same convolutions: odd and even widths, full rows and rows with padding."
+    if not callable(ngram_conv):
+        yield _not_a_function(ngram_conv, 'ngram_conv(x, mask, convs)')
+        return
+    convs, x, mask, want = _conv_case((3,), lengths=(7, 7, 7))
+    with torch.no_grad():
+        got = ngram_conv(x, mask, convs)
+    ok = torch.is_tensor(got) and tuple(got.shape) == tuple(want.shape)
+    yield expect('returns features (B, T, n_filters * n_kernels)', ok,
+                 f'expected {tuple(want.shape)}, got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}')
+    if not ok:
+        return
+    yield compare('width 3, rows without padding', got, want)
+    for label, ks in (('widths 2 and 4 (even)', (2, 4)), ('widths 3, 4 and 5', (3, 4, 5))):
+        convs, x, mask, want = _conv_case(ks, lengths=(7, 7, 7), seed=1)
+        with torch.no_grad():
+            v = compare(f'{label}, rows without padding', ngram_conv(x, mask, convs), want)
+        if not v.ok:
+            v.detail += ': the output must keep T positions, with the extra position of an even width on the right'
+        yield v
+    convs, x, mask, want = _conv_case((2, 3, 4), seed=2)
+    x0 = x.clone()
+    with torch.no_grad():
+        v = compare('rows with padding: random values at padded positions do not reach the features', ngram_conv(x, mask, convs), want)
+    if not v.ok:
+        v.detail += ': what is in x at padded positions must not matter'
+    yield v
+    yield expect('leaves x unchanged', torch.equal(x, x0), 'x was changed in place: build the masked input in a new tensor')
+
+# %% ../nbs/10_cnn_lstm.ipynb #24c11391
+def _attn_case(lengths=(6, 2, 4), H: int = 5, A: int = 4, seed: int = 0) -> tuple:
+    "Seeded `AdditiveAttention`, states `(B, T, H)` with random values on padding, and the mask."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        ref = AdditiveAttention(H, A)
+        h = torch.randn(len(lengths), max(lengths), H)  # (B, T, H)
+    return ref, h, lengths_to_mask(torch.tensor(lengths), max(lengths))
+
+@exercise('10.4', 'additive attention pooling')
+def _check_10_4(attention_pool):
+    "Weights and pooled vectors against `AdditiveAttention` with the same layers; rows sum to 1, padding gets weight 0."
+    if not callable(attention_pool):
+        yield _not_a_function(attention_pool, 'attention_pool(h, mask, proj, v)')
+        return
+    ref, h, mask = _attn_case()
+    with torch.no_grad():
+        out = attention_pool(h, mask, ref.proj, ref.v)
+        z_ref, w_ref = ref(h, mask)
+    ok = isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(t) for t in out) and \
+        tuple(out[0].shape) == (3, 5) and tuple(out[1].shape) == (3, 6)
+    shapes = tuple(tuple(t.shape) if torch.is_tensor(t) else type(t).__name__ for t in out) if isinstance(out, tuple) else type(out).__name__
+    yield expect('returns (z, w): z (B, H), w (B, T)', ok, f'expected ((3, 5), (3, 6)), got {shapes}')
+    if not ok:
+        return
+    z, w = out
+    yield compare('each row of w sums to 1', w.sum(1), torch.ones(3))
+    yield expect('padded positions get weight exactly 0', bool((w[~mask] == 0).all()),
+                 f'the largest weight on a padded position is {w[~mask].abs().max():.3f}: a padded position must not be able to win any weight')
+    yield compare('w equals AdditiveAttention\'s weights', w, w_ref)
+    yield compare('z equals AdditiveAttention\'s pooled vector', z, z_ref)
+    ref, h, mask = _attn_case(lengths=(3, 8), H=7, A=2, seed=1)
+    with torch.no_grad():
+        yield compare('another batch: z', attention_pool(h, mask, ref.proj, ref.v)[0], ref(h, mask)[0])
+
+# %% ../nbs/10_cnn_lstm.ipynb #7e516c2c
+def _dme_case(seed: int = 0, V: int = 20, D: int = 6) -> tuple:
+    "A seeded `DME` over three sets (two tables of different widths, one-hot) and token ids `(B, T)` with padding (id 0) at the end."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        sets = [nn.Embedding(V, 5, padding_idx=0), nn.Embedding(V, 8, padding_idx=0), OneHotEmbedding(V)]
+        dme = DME(sets, D, names=['a', 'b', 'one-hot'])
+        tokens = torch.randint(1, V, (3, 7))  # (B, T)
+    tokens[1, 4:], tokens[2, 2:] = 0, 0  # padding
+    return dme, tokens
+
+@exercise('10.5', 'mix the embedding sets per token')
+def _check_10_5(meta_embed):
+    "Mixed vectors and per-token weights against `DME` with the same sets; weights sum to 1 over the sets, 0 on padding."
+    if not callable(meta_embed):
+        yield _not_a_function(meta_embed, 'meta_embed(dme, tokens)')
+        return
+    dme, tokens = _dme_case()
+    with torch.no_grad():
+        out = meta_embed(dme, tokens)
+        e_ref, w_ref = dme(tokens, return_attn=True)
+    ok = isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(t) for t in out) and \
+        tuple(out[0].shape) == (3, 7, 6) and tuple(out[1].shape) == (3, 7, 3)
+    shapes = tuple(tuple(t.shape) if torch.is_tensor(t) else type(t).__name__ for t in out) if isinstance(out, tuple) else type(out).__name__
+    yield expect('returns (vectors (B, T, D), weights (B, T, n_sets))', ok, f'expected ((3, 7, 6), (3, 7, 3)), got {shapes}')
+    if not ok:
+        return
+    e, w = out
+    real = tokens != 0
+    yield compare('on every real token the weights sum to 1 over the sets', w[real].sum(-1), torch.ones(int(real.sum())))
+    yield expect('padding: weights and vectors exactly 0', bool((w[~real] == 0).all() and (e[~real] == 0).all()),
+                 'a padded position got a non-zero weight or vector: zero them where the token is the padding id')
+    yield compare("the weights equal DME's", w, w_ref)
+    yield compare("the vectors equal DME's", e, e_ref)
+    dme, tokens = _dme_case(seed=1, V=12, D=4)
+    with torch.no_grad():
+        yield compare('another DME (vocabulary 12, D = 4): the vectors', meta_embed(dme, tokens)[0], dme(tokens))
+
+# %% ../nbs/10_cnn_lstm.ipynb #d40bdd49
+class _AttentionOnPadding(AdditiveAttention):
+    "Additive attention that forgets the mask: padded positions get weight too (a model for the check of 10.6)."
+    def forward(self, h, mask): return super().forward(h, torch.ones_like(mask))  # (B, H), (B, T)
+
+class _MeanOverPadding(CNNLSTMClassifier):
+    "A classifier that averages its states over every position, padding included (a model for the check of 10.6)."
+    def forward(self, x, lengths=None):
+        h, mask, _ = self.encode(x, lengths)  # (B, T, H): zero on padding
+        return self.head(self.drop(h.mean(1)))  # (B, n_classes): the zeros of the padding dilute the mean
+
+def _padding_models(seed: int = 0) -> dict:
+    "Small seeded classifiers in eval mode, two that ignore padding and two that do not."
+    cfg = dict(embedding_dim=8, n_classes=3, num_filters=4, kernel_sizes=(2, 3), hidden_size=6, attn_dim=5)
+    out = {}
+    for name, cls, pooling in (('attention', CNNLSTMClassifier, 'attention'), ('max pooling', CNNLSTMClassifier, 'max'),
+                               ('attention that forgets the mask', CNNLSTMClassifier, 'attention'),
+                               ('a mean over every position', _MeanOverPadding, 'mean')):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            m = cls(CNNLSTMConfig(**cfg, pooling=pooling), nn.Embedding(30, 8, padding_idx=0))
+            if 'forgets' in name:
+                m.attn.__class__ = _AttentionOnPadding
+        out[name] = m.eval()
+    return out
+
+@exercise('10.6', 'a padding test of your own')
+def _check_10_6(padding_change):
+    "Your test gives 0 for models that ignore padding and finds the leak in two models that let padding in."
+    if not callable(padding_change):
+        yield _not_a_function(padding_change, 'padding_change(model, x, lengths, n_pad)')
+        return
+    models = _padding_models()
+    x, lengths = torch.tensor([[5, 9, 2, 7, 3, 8], [4, 6, 11, 0, 0, 0]]), torch.tensor([6, 3])  # (B, T), (B,)
+    x0 = x.clone()
+    got = padding_change(models['attention'], x, lengths, 5)
+    got = got.item() if torch.is_tensor(got) and got.numel() == 1 else got
+    ok = isinstance(got, (int, float, np.number)) and not isinstance(got, bool)
+    yield expect('returns a number', ok, f'got {type(got).__name__}: return the largest change of the logits as a float')
+    if not ok:
+        return
+    yield expect('leaves x unchanged', torch.equal(x, x0), 'x was changed in place: build the padded batch as a new tensor')
+    for name in ('attention', 'max pooling'):
+        d = float(padding_change(models[name], x, lengths, 5))
+        yield expect(f'a model with {name} that ignores padding: change below 1e-5', abs(d) < 1e-5,
+                     f'got {d:.2e}: append padding ids (model.cfg.padding_idx) after every row and compare the logits')
+    for name in ('attention that forgets the mask', 'a mean over every position'):
+        d = float(padding_change(models[name], x, lengths, 5))
+        yield expect(f'finds the leak in a model with {name}: change above 1e-4', d > 1e-4,
+                     f'got {d:.2e}: this model\'s logits do change with padding; does your test compare the logits themselves?')
+    yield expect('n_pad=0 gives 0', abs(float(padding_change(models['a mean over every position'], x, lengths, 0))) < 1e-6,
+                 'without padding appended, nothing should change')

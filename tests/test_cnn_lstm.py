@@ -545,3 +545,177 @@ def test_micro_f1_on_an_empty_loader_is_a_clear_error(two_seeds):
     runs, _ = two_seeds
     with pytest.raises(ValueError, match='no batches to score'):
         micro_f1_on(runs['learned'][0], [])
+
+
+# ---- exercises 10.1-10.6: each check passes a worked solution and fails typical wrong answers ---------
+
+import json
+import time
+from pathlib import Path
+
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from seqlab.exercises import EXERCISES, check
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = [f'10.{n}' for n in range(1, 7)]
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _first_weights(embedding, vocab_size, cfg, biases=True, onehot_width=True):
+    onehot = embedding == 'onehot'
+    width = vocab_size if onehot and onehot_width else cfg.embedding_dim
+    table = 0 if onehot else vocab_size * cfg.embedding_dim
+    return table + sum(width * k * cfg.num_filters + biases * cfg.num_filters for k in cfg.kernel_sizes)
+
+
+def _last_state(h, lengths):
+    return h[torch.arange(len(h)), lengths - 1]
+
+
+def _ngram_conv(x, mask, convs, masked=True, even_right=True):
+    x = (x * mask.unsqueeze(-1) if masked else x).transpose(1, 2)
+    pads = [((c.kernel_size[0] - 1) // 2, c.kernel_size[0] // 2) if even_right else (c.kernel_size[0] // 2, (c.kernel_size[0] - 1) // 2)
+            for c in convs]
+    return torch.cat([F.relu(c(F.pad(x, p))) for c, p in zip(convs, pads)], 1).transpose(1, 2)
+
+
+def _attention_pool(h, mask, proj, v, masked=True):
+    s = v(torch.tanh(proj(h))).squeeze(-1)
+    w = (s.masked_fill(~mask, float('-inf')) if masked else s).softmax(-1)
+    return (w.unsqueeze(-1) * h).sum(1), w
+
+
+def _meta_embed(dme, tokens, dim=-1):
+    proj = torch.stack([p(e(tokens)) for e, p in zip(dme.embeddings, dme.projections)], 2)
+    w = dme.attn(proj).squeeze(-1).softmax(dim) * (tokens != dme.padding_idx).unsqueeze(-1)
+    return (w.unsqueeze(-1) * proj).sum(2), w
+
+
+def _padding_change(model, x, lengths, n_pad, argmax=False, in_place=False):
+    pad = x.new_full((len(x), n_pad), model.cfg.padding_idx)
+    xp = torch.cat([x, pad], 1)
+    with torch.no_grad():
+        a, b = model(xp, lengths), model(x, lengths)
+    if in_place:
+        x[:, -1] = model.cfg.padding_idx
+    return float((a.argmax(1) != b.argmax(1)).sum()) if argmax else (a - b).abs().max().item()
+
+
+SOLUTIONS = {'10.1': _first_weights, '10.2': _last_state, '10.3': _ngram_conv, '10.4': _attention_pool,
+             '10.5': _meta_embed, '10.6': _padding_change}
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_exercise_solution_passes_and_stubs_are_not_attempted(key):
+    assert check(key, SOLUTIONS[key], quiet=True)
+    assert check(key, None, quiet=True).status == 'not attempted'
+    assert check(key, _stub, quiet=True).status == 'not attempted'
+    r = check(key, 3, quiet=True)  # a number where a function is asked for: a failed verdict, not a crash
+    assert r.status == 'checked' and [v.label for v in r.failed] == ['your answer is a function'] and 'got a int' in _details(r)
+
+
+def test_exercise_checks_are_quick():
+    t0 = time.process_time()
+    for key in KEYS:
+        check(key, SOLUTIONS[key], quiet=True)
+    assert time.process_time() - t0 < 10  # all six together: seconds of CPU
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    "Each exercise of 10 is registered, and both notebooks head it with its registered title."
+    assert [k for k in sorted(EXERCISES) if k.startswith('10.')] == KEYS
+    for nb, level in (('nbs/10_cnn_lstm.ipynb', '### '), ('nbs/solutions/10_cnn_lstm_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 10.')]
+        assert heads == [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in KEYS], nb
+
+
+def test_exercise_10_1_first_weights():
+    r = check('10.1', lambda e, V, cfg: _first_weights(e, V, cfg, onehot_width=False), quiet=True)  # one-hot read as E channels
+    assert [v.label.split(',')[0] for v in r.failed] == ['onehot'] * 3
+    assert 'off by -30,080 weights' in _details(r)
+    assert '32,032' not in _details(r) and '32032' not in _details(r)  # the count itself is not given away
+    r = check('10.1', lambda e, V, cfg: _first_weights(e, V, cfg, biases=False), quiet=True)  # biases forgotten
+    assert len(r.failed) == 6 and 'off by -32 weights' in _details(r)
+    r = check('10.1', lambda e, V, cfg: float(_first_weights(e, V, cfg)), quiet=True)
+    assert [v.label for v in r.failed] == ['returns a whole number']
+
+
+def test_exercise_10_2_last_state():
+    r = check('10.2', lambda h, lengths: h[:, -1], quiet=True)  # the last padded step
+    assert {v.label.split(':')[0] for v in r.failed} == {'rows shorter than T', 'another batch'}
+    assert 'last real token' in _details(r) and 'lengths - 1' not in _details(r)
+    r = check('10.2', lambda h, lengths: h[torch.arange(len(h)), lengths.clamp(max=h.shape[1] - 1)], quiet=True)  # off by one
+    assert r.failed and 'rows shorter than T' in r.failed[0].label
+    r = check('10.2', lambda h, lengths: h.max(1).values, quiet=True)  # a pooling, not a state
+    assert not r
+    r = check('10.2', lambda h, lengths: h[:, -1:], quiet=True)
+    assert [v.label for v in r.failed] == ['returns states (B, H)'] and 'expected (5, 5), got (5, 1, 5)' in _details(r)
+
+
+def test_exercise_10_3_ngram_conv():
+    r = check('10.3', lambda x, m, c: _ngram_conv(x, m, c, masked=False), quiet=True)  # the mask forgotten
+    assert [v.label.split(':')[0] for v in r.failed] == ['rows with padding']
+    assert 'padded positions must not matter' in _details(r) and 'mask' not in _details(r)
+    r = check('10.3', lambda x, m, c: _ngram_conv(x, m, c, even_right=False), quiet=True)  # even widths padded on the left
+    assert 'widths 2 and 4 (even), rows without padding' in [v.label for v in r.failed]
+    assert 'width 3, rows without padding' not in [v.label for v in r.failed]  # odd widths pad alike on both sides
+    r = check('10.3', lambda x, m, c: torch.cat([F.relu(cv(x.transpose(1, 2))) for cv in c], 1).transpose(1, 2), quiet=True)
+    assert [v.label for v in r.failed] == ['returns features (B, T, n_filters * n_kernels)']  # no padding: T - k + 1 positions
+
+    def in_place(x, mask, convs):
+        x.mul_(mask.unsqueeze(-1))
+        return _ngram_conv(x, mask, convs)
+    assert 'leaves x unchanged' in [v.label for v in check('10.3', in_place, quiet=True).failed]
+
+
+def test_exercise_10_4_attention_pool():
+    r = check('10.4', lambda h, m, p, v: _attention_pool(h, m, p, v, masked=False), quiet=True)  # softmax over every position
+    labels = [v.label for v in r.failed]
+    assert 'padded positions get weight exactly 0' in labels and 'each row of w sums to 1' not in labels
+    assert '-inf' not in _details(r) and 'masked_fill' not in _details(r)
+    r = check('10.4', lambda h, m, p, v: _attention_pool(h, m, p, v)[::-1], quiet=True)  # (w, z) instead of (z, w)
+    assert [v.label for v in r.failed] == ['returns (z, w): z (B, H), w (B, T)']
+
+
+def test_exercise_10_5_meta_embed():
+    r = check('10.5', lambda d, t: _meta_embed(d, t, dim=1), quiet=True)  # softmax over the tokens, not the sets
+    labels = [v.label for v in r.failed]
+    assert 'on every real token the weights sum to 1 over the sets' in labels and 'padding: weights and vectors exactly 0' not in labels
+    assert 'dim' not in _details(r)
+
+    def no_padding_mask(dme, tokens):
+        proj = torch.stack([p(e(tokens)) for e, p in zip(dme.embeddings, dme.projections)], 2)
+        w = dme.attn(proj).squeeze(-1).softmax(-1)
+        return (w.unsqueeze(-1) * proj).sum(2), w
+    r = check('10.5', no_padding_mask, quiet=True)
+    assert 'padding: weights and vectors exactly 0' in [v.label for v in r.failed] and 'padding id' in _details(r)
+
+
+def test_exercise_10_6_padding_change():
+    r = check('10.6', lambda *a: _padding_change(*a, argmax=True), quiet=True)  # compares predictions, not logits
+    assert [v.label.split(':')[0] for v in r.failed] == ['finds the leak in a model with attention that forgets the mask',
+                                                          'finds the leak in a model with a mean over every position']
+    assert 'logits themselves' in _details(r) and 'argmax' not in _details(r)
+    r = check('10.6', lambda *a: _padding_change(*a, in_place=True), quiet=True)
+    assert 'leaves x unchanged' in [v.label for v in r.failed]
+    r = check('10.6', lambda m, x, lengths, n: _padding_change(m, x, None if n else lengths, n + 1), quiet=True)  # pads even for n_pad=0
+    assert not r
+
+
+def test_the_padding_models_of_10_6_leak_only_where_meant():
+    from seqlab.cnn_lstm import _padding_models
+    models = _padding_models()
+    x, lengths = torch.tensor([[5, 9, 2, 7, 3, 8], [4, 6, 11, 0, 0, 0]]), torch.tensor([6, 3])
+    change = {n: _padding_change(m, x, lengths, 5) for n, m in models.items()}
+    assert change['attention'] < 1e-6 and change['max pooling'] < 1e-6
+    assert change['attention that forgets the mask'] > 1e-3 and change['a mean over every position'] > 1e-3
