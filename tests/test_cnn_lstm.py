@@ -510,6 +510,8 @@ def test_results_over_seeds_and_paired_comparisons(prep, two_seeds):
         cnn_lstm_results({}, prep)
     with pytest.raises(ValueError, match='empty list'):
         cnn_lstm_results({'learned': []}, prep)
+    with pytest.raises(TypeError, match='prep must be the TextPrep the learners were trained on, got DataLoaders'):
+        cnn_lstm_results(runs, prep.dls)  # the loaders instead of the TextPrep
 
 
 def test_glove_row_says_what_its_vectors_are(prep):
