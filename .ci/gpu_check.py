@@ -15,7 +15,9 @@ sum over its fits; its time per epoch is that of its costliest fit. Loops a note
 `each_run` are not multiplied: their projection is a lower bound.
 
 Without a CUDA device it still runs end to end, on the CPU: the bench GPU branches are skipped (and say so),
-and the table goes to runs/gpu_check.md, since CPU timings on a shared machine are not the record.
+the table goes to runs/gpu_check.md, since CPU timings on a shared machine are not the record, and
+bench/gpu_check.md says that the check was not run on a CUDA device (when, and the command to run there), unless it
+already holds a table from a GPU run. Putting the CPU table in bench/gpu_check.md (`--out`) is refused.
 
     python .ci/gpu_check.py                                  # everything (about 10 minutes on one GPU)
     python .ci/gpu_check.py nbs/12_image_cnn.ipynb --no-bench  # a few notebooks
@@ -99,6 +101,44 @@ def report(results: list, bench_rows: list, device: str, cuda: bool, batches: in
     return '\n'.join(lines) + '\n'
 
 
+NOT_RUN = '# GPU check: not run on a CUDA device'
+
+
+def not_run_note(device: str, when: str, torch_version: str, results: list = ()) -> str:
+    "What bench/gpu_check.md says when the check ran without a CUDA device: no GPU numbers, and how to get them."
+    ran = ', '.join(f"{r['notebook']} ({r['status']})" for r in results) or 'none'
+    return '\n'.join([NOT_RUN, '',
+        f'- last tried: {when}, on {device}, torch {torch_version}: no CUDA device, so this file records no GPU numbers.',
+        f'- notebooks run then, in full mode as a smoke run on the CPU: {ran}; the bench/ GPU branches were skipped. The CPU '
+        'table is in runs/gpu_check.md (not a record: CPU timings on a shared machine).',
+        '- to make the table on a machine with a CUDA GPU (no internet needed): `make gpu-check` '
+        '(or `python .ci/gpu_check.py`; one notebook: `make gpu-check NB=nbs/12_image_cnn.ipynb`). It writes the '
+        'table of time per epoch, projected full run and peak GPU memory here, with the device named.', ''])
+
+
+def targets(cuda: bool, out: Path | None, root: Path | None = None) -> tuple:
+    "Where the table goes and where the not-run note goes (None: none); refuses to put CPU numbers in bench/gpu_check.md."
+    root = root or ROOT
+    record = root / 'bench' / 'gpu_check.md'
+    if cuda:
+        return (out or record), None
+    if out is not None and Path(out).resolve() == record.resolve():
+        raise SystemExit(f'gpu-check: --out {out} refused: there is no CUDA device here, and {record.relative_to(root)} '
+                         'holds GPU numbers only. Leave --out out (the CPU table goes to runs/gpu_check.md) or run on a CUDA machine.')
+    note = record
+    if record.exists() and not record.read_text().startswith(NOT_RUN):
+        note = None  # a table from a real GPU run stays as it is
+    return (out or root / 'runs' / 'gpu_check.md'), note
+
+
+def check_args(a) -> None:
+    "Refuse settings that cannot make a table, before anything runs."
+    if a.batches < 2:
+        raise SystemExit(f'gpu-check: --batches {a.batches} is too few: CostCB times batches 2-4 of each fit; give --batches 4 or more (default 8).')
+    if a.timeout <= 0:
+        raise SystemExit(f'gpu-check: --timeout {a.timeout} must be a positive number of seconds per notebook (default 420).')
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument('notebooks', nargs='*', help='notebooks to run (default: every notebook in nbs/)')
@@ -107,19 +147,27 @@ def main(argv=None):
     ap.add_argument('--no-bench', action='store_true', help='skip the bench/ scripts')
     ap.add_argument('--out', type=Path, help='the table (default: bench/gpu_check.md on CUDA, runs/gpu_check.md otherwise)')
     a = ap.parse_args(argv)
+    check_args(a)
     import torch
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name(0) if cuda else f'CPU ({os.cpu_count()} cores)'
-    out = a.out or (ROOT / 'bench' / 'gpu_check.md' if cuda else ROOT / 'runs' / 'gpu_check.md')
+    out, note = targets(cuda, a.out)
+    notebooks = rehearse.select(a.notebooks)
     print(f'gpu-check on {device}' + ('' if cuda else ': no CUDA device, so the notebooks run on the CPU and the bench GPU branches are skipped'))
     def keep_cost(r): r['summary'] = summarise(r)  # read the cost log before the rehearsal folder goes
-    results = rehearse.rehearse(rehearse.select(a.notebooks), a.timeout, smoke_batches=a.batches, on_result=keep_cost,
+    results = rehearse.rehearse(notebooks, a.timeout, smoke_batches=a.batches, on_result=keep_cost,
                                 report=ROOT / 'runs' / 'gpu_check_rehearse.md', title=f'GPU check on {device}: notebooks')
     rows = [] if a.no_bench else bench(cuda, a.timeout)
     text = report(results, rows, device, cuda, a.batches)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print('\n' + text + f'\nwritten to {out}')
+    if note is not None:
+        when = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+        note.write_text(not_run_note(device, when, torch.__version__, results))
+        print(f'no CUDA device: {note} says the check was not run on a CUDA device and how to run it on one')
+    elif not cuda:
+        print(f'no CUDA device: {ROOT / "bench" / "gpu_check.md"} holds a table from a GPU run and is left as it is')
     return 0 if all(r['status'] == 'passed' for r in results) and all(r[1] in ('passed',) or r[1].startswith('skipped') for r in rows) else 1
 
 

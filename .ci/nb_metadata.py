@@ -12,7 +12,7 @@ those two keys (and drops the saved widget state, which JupyterLab does not writ
   with another Python minor or patch release still changes that one field.
 
 Usage (with the project's environment): `.venv/bin/python .ci/nb_metadata.py [NOTEBOOK ...]` (default:
-every notebook in nbs/), then `.venv/bin/nbdev_clean`.
+every notebook in nbs/ and nbs/solutions/), then `.venv/bin/nbdev_clean`.
 """
 import json
 import sys
@@ -40,7 +40,12 @@ def set_metadata(path: Path) -> bool:
     return new != text
 
 
+def default_paths(root: Path = Path('.')) -> list:
+    "Every notebook the project ships: nbs/*.ipynb and the worked solutions in nbs/solutions/."
+    return sorted((root / 'nbs').glob('*.ipynb')) + sorted((root / 'nbs' / 'solutions').glob('*.ipynb'))
+
+
 if __name__ == '__main__':
-    paths = [Path(p) for p in sys.argv[1:]] or sorted(Path('nbs').glob('*.ipynb'))
+    paths = [Path(p) for p in sys.argv[1:]] or default_paths()
     for p in paths:
         print(f"{p}: {'updated' if set_metadata(p) else 'unchanged'}")

@@ -21,6 +21,7 @@ from fastcore.basics import patch
 from .core import set_seed
 from .data import LengthBatchSampler, DataLoaders, _check_count
 from .datasets import bracket_depth, brackets, is_balanced
+from .exercises import exercise, expect, compare, check
 from .learner import Callback, Learner, CheckpointCB, load_model_state
 
 # %% auto #0
@@ -666,3 +667,178 @@ def plot_counting(
     fig.legend(loc='upper left', bbox_to_anchor=(0.07, 0.95))
     fig.tight_layout()
     return fig
+
+# %% ../nbs/17_autoregressive.ipynb #4c5fd61a
+@exercise('17.1', 'a smaller LSTM that still counts')
+def _check_17_1(model, max_hidden: int = 8, min_valid: float = 0.8):
+    "A trained bracket model of at most `max_hidden` units: `min_valid` of 300 samples from `.start` balanced, and a unit that tracks the depth."
+    ok = isinstance(model, CharLSTM)
+    yield expect('a trained CharLSTM', ok, f'got a {type(model).__name__}: pass the model itself, learn.model' if isinstance(model, Learner)
+                 else f'got a {type(model).__name__}: train a model with fit_char_lm and pass learn.model')
+    if not ok:
+        return
+    hidden = model.lstm.hidden_size
+    yield expect(f'at most {max_hidden} hidden units', hidden <= max_hidden, f'hidden_size={hidden}: train a smaller model')
+    ok = set(model.vocab.chars) == set('()')
+    yield expect('a bracket model', ok, f'its vocabulary is {model.vocab.chars!r}: train it on the bracket strings (br_train)')
+    if not ok:
+        return
+    m = copy.deepcopy(model).cpu()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        valid = sample_table(m, [m.vocab.start] * 300, is_balanced, max_new_tokens=100).valid.mean()
+    yield expect(f'at least {min_valid:.0%} of 300 samples from .start are balanced', valid >= min_valid,
+                 f'{valid:.0%} are: train longer or with another learning rate, and watch the validation loss')
+    unit, r = counting_unit(m, brackets(200, seed=12345))
+    yield expect('one cell unit follows the depth (|correlation| >= 0.9)', abs(r) >= 0.9, f'the best, unit {unit}, correlates {r:+.2f} with the depth')
+
+# %% ../nbs/17_autoregressive.ipynb #f3684fe3
+def _gru_setup(I: int = 5, H: int = 4, seed: int = 0) -> tuple:
+    "A reference `nn.GRU` (one layer) and its weights as `gru_step` takes them."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        ref = nn.GRU(I, H, batch_first=True)
+    return ref, [ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_ih_l0, ref.bias_hh_l0]
+
+def _gate_bias(bias: torch.Tensor, gate: int, value: float) -> torch.Tensor:
+    "`bias` (3H,) with one gate's part (0: reset, 1: update, 2: candidate, PyTorch's order) set to `value`."
+    b, H = bias.detach().clone(), len(bias) // 3
+    b[gate * H:(gate + 1) * H] = value
+    return b
+
+# %% ../nbs/17_autoregressive.ipynb #da6669a4
+@exercise('17.2', 'a GRU step by hand')
+def _check_17_2(gru_step):
+    "One step and a sequence against `nn.GRU` with the same weights, gradients against autograd, and what each gate does."
+    ref, W = _gru_setup()
+    g = torch.Generator().manual_seed(0)
+    x, h, xs = torch.randn(3, 5, generator=g), torch.randn(3, 4, generator=g), torch.randn(3, 6, 5, generator=g)
+    out = gru_step(x, h, *[w.detach() for w in W])
+    ok = torch.is_tensor(out) and tuple(out.shape) == (3, 4)
+    yield expect('returns the next state (B, H)', ok, f'expected (3, 4), got {tuple(out.shape) if torch.is_tensor(out) else type(out).__name__}')
+    if not ok:
+        return
+    with torch.no_grad():
+        yield compare('one step equals nn.GRU with the same weights', out, ref(x[:, None], h[None])[1][0])
+    Wd = [w.detach().clone().requires_grad_() for w in W]
+    hs, ht = [], h
+    for t in range(xs.shape[1]):
+        ht = gru_step(xs[:, t], ht, *Wd)
+        hs.append(ht)
+    ref.zero_grad()
+    want = ref(xs, h[None])[0]  # (B, T, H)
+    yield compare('six steps equal nn.GRU over the sequence', torch.stack(hs, 1), want.detach())
+    pull = torch.randn(3, 6, 4, generator=g)  # a random direction to take gradients along
+    (want * pull).sum().backward()
+    (torch.stack(hs, 1) * pull).sum().backward()
+    for name, mine, theirs in zip(('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'), Wd, W):
+        yield compare(f'gradient of {name} equals autograd through nn.GRU', mine.grad if mine.grad is not None else torch.zeros_like(theirs), theirs.grad)
+    b_ih, b_hh = W[2].detach(), W[3].detach()
+    with torch.no_grad():
+        keep = gru_step(x, h, W[0].detach(), W[1].detach(), _gate_bias(b_ih, 1, 50.), b_hh)
+        yield compare('update gate pushed open by its bias (z = 1): the state is kept', keep, h)
+        h2 = torch.randn(3, 4, generator=g)
+        shut = [gru_step(x, hh, W[0].detach(), W[1].detach(), _gate_bias(_gate_bias(b_ih, 0, -50.), 1, -50.), b_hh) for hh in (h, h2)]
+        yield compare('reset and update gates shut (r = 0, z = 0): the new state does not depend on the old one', shut[0], shut[1])
+
+# %% ../nbs/17_autoregressive.ipynb #37fcfa55
+def _lm_for_check(chars: str = '()', hidden: int = 8, seed: int = 0) -> CharLSTM:
+    "A small untrained `CharLSTM` over `chars`, drawn without touching the global random state."
+    with torch.random.fork_rng():
+        return new_char_lm(CharVocab(chars), seed, embedding_dim=8, hidden_size=hidden).eval()
+
+@torch.no_grad()
+def _ref_logprob(model: CharLSTM, s: str) -> tuple:
+    "A string's log-probability from the model's logits, and the part of it that is the final `.end`: `(total, end)`."
+    ids = torch.tensor(model.vocab.encode(s))  # .start, the characters, .end
+    lp = F.log_softmax(model(ids[None, :-1])[0][0].double(), -1)  # (T, V)
+    steps = lp[torch.arange(len(ids) - 1), ids[1:]]  # (T,)
+    return float(steps.sum()), float(steps[-1])
+
+# %% ../nbs/17_autoregressive.ipynb #d0e83ee4
+@exercise('17.3', 'the log-probability of a string')
+def _check_17_3(string_logprob):
+    "Log-probabilities `(N,)` of whole strings, `.end` included, against the model's predictions; one call or one string at a time."
+    model, strings = _lm_for_check(), ['()', '(())()', '((()))(())', ')', '']
+    got = string_logprob(model, strings)
+    ok = torch.is_tensor(got) and got.is_floating_point() and tuple(got.shape) == (5,)
+    yield expect('returns a float tensor (N,)', ok, f'expected shape (5,), got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}')
+    if not ok:
+        return
+    ref = [_ref_logprob(model, s) for s in strings]
+    want = torch.tensor([r for r, _ in ref], dtype=torch.float64)
+    one = torch.cat([torch.as_tensor(string_logprob(model, [s])).reshape(-1) for s in strings]).double()
+    yield compare('each string alone: the log-probability of writing it from .start', one, want, atol=1e-4)
+    hint = ('each is too high by the log-probability of .end after the last character: ending is a choice the model makes too'
+            if torch.allclose(got.double(), want - torch.tensor([e for _, e in ref], dtype=torch.float64), atol=1e-4) else
+            'differs from one string at a time: do strings of other lengths in the same call change the result?'
+            if torch.allclose(one, want, atol=1e-4) else
+            'a string\'s probability is the product of the probabilities of its steps')
+    ok = torch.allclose(got.double(), want, atol=1e-4)
+    yield expect('five strings of different lengths in one call', ok, hint)
+    yield expect('a probability is at most 1: every value <= 0', bool((got <= 1e-6).all()), f'largest value {float(got.max()):.3f}')
+
+# %% ../nbs/17_autoregressive.ipynb #6ad55136
+@exercise('17.4', 'read the depth off the whole cell state')
+def _check_17_4(depth_probe):
+    "`(w (H,), b)` whose squared error on every character of the strings is the least that a linear read-out reaches."
+    model, strings = _lm_for_check(hidden=6, seed=1), brackets(40, seed=7, max_pairs=8)
+    out = depth_probe(model, strings)
+    ok = isinstance(out, tuple) and len(out) == 2
+    yield expect('returns (w, b)', ok, f'got {type(out).__name__}: return a pair, the weights and the constant')
+    if not ok:
+        return
+    w, b = (torch.as_tensor(np.asarray(v, dtype=np.float64) if not torch.is_tensor(v) else v).double() for v in out)
+    ok = tuple(w.shape) == (6,) and b.numel() == 1
+    yield expect('w (H,) and one number b', ok, f'w {tuple(w.shape)}, b {tuple(b.shape)}: expected (6,) and a number')
+    if not ok:
+        return
+    c = torch.cat(cell_trace(model, strings)).double()  # (N, H)
+    d = torch.tensor([x for s in strings for x in depth_along(s)], dtype=torch.float64)  # (N,)
+    X = torch.cat([c, torch.ones(len(c), 1, dtype=torch.float64)], 1)  # (N, H + 1)
+    best = float(((X @ torch.linalg.lstsq(X, d[:, None]).solution)[:, 0] - d).pow(2).sum())
+    yours = float((c @ w + b.reshape(()) - d).pow(2).sum())
+    yield expect(f'least squared error over all {len(d):,} characters of the {len(strings)} strings', yours <= best * (1 + 1e-4) + 1e-8,
+                 f'your read-out leaves {yours / best:.2f} times the squared error of the best one: fit w and b together, on every character of every string')
+
+# %% ../nbs/17_autoregressive.ipynb #788fcc4f
+def _ref_balanced2(s: str) -> bool:
+    "Balanced over two bracket types; the empty string is not (as in `is_balanced`)."
+    stack = []
+    for ch in s:
+        if ch in '([':
+            stack.append(ch)
+        elif not stack or stack.pop() + ch not in ('()', '[]'):
+            return False
+    return not stack and s != ''
+
+def _two_type_cases(seed: int = 0) -> list:
+    "Every string over `()[]` of length <= 6, and longer ones from `brackets`: each pair given one type (balanced), or each bracket its own (mostly not)."
+    from itertools import product
+    out, rng = [''.join(p) for n in range(7) for p in product('()[]', repeat=n)], np.random.default_rng(seed)
+    for s in brackets(150, seed=seed, min_pairs=4, max_pairs=12):
+        for per_pair in (True, False):
+            chars, stack = [], []
+            for ch in s:
+                t = int(rng.integers(2)) if ch == '(' or not per_pair else stack.pop()
+                if ch == '(':
+                    stack.append(t)
+                chars.append(('([' if ch == '(' else ')]')[t])
+            out.append(''.join(chars))
+    return out
+
+# %% ../nbs/17_autoregressive.ipynb #847d2786
+@exercise('17.5', 'two kinds of brackets')
+def _check_17_5(is_balanced2):
+    "Agrees with the definition on every string of `()[]` up to length 6 and on longer ones."
+    got = is_balanced2('([])')
+    yield expect('returns True or False', isinstance(got, (bool, np.bool_)), f'is_balanced2("([])") returned {got!r}')
+    if not isinstance(got, (bool, np.bool_)):
+        return
+    for name, strings in (('every string up to 6 characters', [s for s in _two_type_cases() if len(s) <= 6]),
+                          ('random longer strings, up to 24 characters', [s for s in _two_type_cases() if len(s) > 6])):
+        wrong = [s for s in strings if bool(is_balanced2(s)) != _ref_balanced2(s)]
+        yield expect(name, not wrong, f'{len(wrong)} of {len(strings):,} judged wrongly, e.g. {wrong[0]!r} ({"is" if _ref_balanced2(wrong[0]) else "is not"} balanced)'
+                     if wrong else '')
+    nested = ''.join('([' * 200) + ''.join('])' * 200)
+    yield expect('a string nested 400 deep', bool(is_balanced2(nested)) is True, 'judged unbalanced: deep nesting is balanced too')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #96aedcc3
 from __future__ import annotations
-import os, random, platform, sys
+import numbers, os, random, platform, sys
 import numpy as np
 import torch
 
@@ -55,7 +55,7 @@ def set_seed(
         raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     if not 0 <= seed <= _SEED_MAX:
         raise ValueError(f"seed must lie in 0 .. 2**64 - 1 (what torch accepts), got {seed}; e.g. use seed % 2**32.")
-    random.seed(seed)
+    random.seed(int(seed))  # Python's random takes no numpy ints
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))
     if torch.cuda.is_available():
@@ -111,8 +111,11 @@ def smoke_limit(
     n: int = 1,  # how many to keep in a smoke run
 ):
     "`items` unchanged, or only their first `n` in a smoke run (a dict keeps its first `n` entries; `.n_all` tells how many there were)."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a whole number >= 1, got {n!r}.")
+    if not isinstance(n, numbers.Integral) or isinstance(n, (bool, np.bool_)) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1 (how many items a smoke run keeps), got {n!r}.")
+    if items is None or isinstance(items, (str, bytes)) or not hasattr(items, '__iter__'):
+        raise TypeError(f"items must be a list, tuple or dict of runs (seeds, folds, configurations), got {items!r}; "
+                        "for a number of runs n pass range(n).")
     if not smoke_mode():
         return items
     every = list(items.items()) if isinstance(items, dict) else list(items)
@@ -127,6 +130,9 @@ def mode_banner(
     sample: str = 'an offline GENERATED sample',  # what quick mode trains on
 ) -> str:
     "One line that says which mode is on, which data it means, and how to switch (and that a smoke run is one)."
+    for k, v in (('data', data), ('sample', sample)):
+        if not isinstance(v, str) or not v.strip():
+            raise TypeError(f"{k} must be a non-empty string that names the data, e.g. 'BBC News (2,225 articles)'; got {v!r}.")
     if quick_mode():
         line = f'QUICK mode: {sample}, short training (set SEQLAB_QUICK=0 for {data} and the full settings)'
     else:
@@ -141,6 +147,8 @@ def n_params(
     model: torch.nn.Module,  # any module
 ) -> int:
     "The number of trainable parameters of `model` (those with `requires_grad`)."
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}; pass the model itself (not its class or output).")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 # %% ../nbs/00_core.ipynb #6dc53ddf

@@ -36,17 +36,30 @@ def init_distributed(
     return dist.get_rank(), dist.get_world_size()
 
 # %% ../nbs/07_distributed.ipynb #acc4e4f3
+def _check_shard(num_replicas, rank) -> tuple:
+    "`(num_replicas, rank)` as ints, if `num_replicas >= 1` and `0 <= rank < num_replicas` (numpy ints too)."
+    whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+    if not whole(num_replicas) or num_replicas < 1:
+        raise ValueError(f"num_replicas must be a whole number >= 1 (the world size: how many processes share the data), got {num_replicas!r}.")
+    if not whole(rank) or not 0 <= rank < num_replicas:
+        raise ValueError(f"rank must be a whole number in 0..{num_replicas - 1} (this process among num_replicas={num_replicas}), got {rank!r}.")
+    return int(num_replicas), int(rank)
+
 class DistributedBatchSampler:
     "Shard a length-aware batch sampler (e.g. `TokenBudgetSampler`): every rank gets as many batches, of similar token counts."
     def __init__(self,
                  sampler,  # a `seqlab.data.LengthBatchSampler` (TokenBudgetSampler, BucketSampler)
                  num_replicas: int | None = None,  # world size; None: from the process group
                  rank: int | None = None):  # this rank; None: from the process group
+        if not all(hasattr(sampler, a) for a in ('batches', 'lengths', 'set_epoch')):
+            raise TypeError(f"sampler must be a length-aware batch sampler (seqlab.data.TokenBudgetSampler or BucketSampler), "
+                            f"got {type(sampler).__name__}; for a plain DataLoader use shard_loader(dl, num_replicas, rank).")
         self.sampler = sampler
-        self.num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-        self.rank = dist.get_rank() if rank is None else rank
-        if not 0 <= self.rank < self.num_replicas:
-            raise ValueError(f"rank must lie in 0..{self.num_replicas - 1}, got {self.rank}.")
+        if (num_replicas is None or rank is None) and not dist.is_initialized():
+            raise ValueError("num_replicas and rank default to the process group's, but none is running: call "
+                             "init_distributed() first (inside launch or torchrun), or pass num_replicas= and rank=.")
+        self.num_replicas, self.rank = _check_shard(dist.get_world_size() if num_replicas is None else num_replicas,
+                                                    dist.get_rank() if rank is None else rank)
     def set_epoch(self, epoch: int): self.sampler.set_epoch(epoch)
     def _mine(self) -> list:
         bs, n = self.sampler.batches(), self.num_replicas
@@ -69,6 +82,11 @@ def shard_loader(
     seed: int = 0,  # shuffle seed of the DistributedSampler
 ) -> DataLoader:
     "A loader over this rank's disjoint shard of `dl`, with as many batches on every rank."
+    if not isinstance(dl, DataLoader):
+        raise TypeError(f"dl must be a torch DataLoader (e.g. dls.train), got {type(dl).__name__}.")
+    num_replicas, rank = _check_shard(num_replicas, rank)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be a whole number (the shuffle seed every rank shares), got {seed!r}.")
     kw = _loader_kw(dl)
     bsm = dl.batch_sampler
     if hasattr(bsm, 'batches') and hasattr(bsm, 'lengths'):
@@ -83,6 +101,9 @@ def shard_valid_loader(
     num_replicas: int, rank: int,  # world size and this rank
 ) -> DataLoader | None:
     "Batches `rank`, `rank + N`, `rank + 2N`, ... of `dl`; None when `dl` has fewer batches than ranks (then every rank scores it all)."
+    if not isinstance(dl, DataLoader):
+        raise TypeError(f"dl must be a torch DataLoader (e.g. dls.valid), got {type(dl).__name__}.")
+    num_replicas, rank = _check_shard(num_replicas, rank)
     if dl.batch_sampler is None:  # an IterableDataset: no batch plan to deal out
         return None
     batches = [list(b) for b in dl.batch_sampler]

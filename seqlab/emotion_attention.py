@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from scipy.stats import hypergeom
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import f1_score
-from .core import quick_mode, set_seed
+from .core import quick_mode, set_seed, n_params
 from .data import tokenize, _check_count
 from .datasets import emotion_sample
 from .learner import Learner
 from .metrics import accuracy, f1_macro, f1_micro, to_labels
 from .embeddings import pretrained_embedding, train_vectors, load_vectors
+from .exercises import exercise, expect, compare, check
 from .transformer import TransformerConfig, TransformerClassifier
 
 # %% auto #0
@@ -366,3 +367,189 @@ def uninformative_ids(
         raise TypeError(f"vocab must be a seqlab.data.Vocab (with itos), got {type(vocab).__name__}")
     specials = {getattr(vocab, a, None) for a in ('pad_idx', 'unk_idx', 'bos_idx', 'eos_idx')} - {None}
     return specials | {i for i, t in enumerate(vocab.itos) if not any(ch.isalnum() for ch in t) or t in stop_words}
+
+# %% ../nbs/13_emotion_attention.ipynb #3b52a1a6
+@exercise('13.1', 'freeze the pretrained rows, train the rest')
+def _check_13_1(freeze_found_rows):
+    "Three Adam steps leave the rows with a vector as they were and train the rows without one and every other weight."
+    cfg = TransformerConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.0, max_len=12, vocab_size=40, n_classes=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = TransformerClassifier(cfg)
+        found = torch.rand(40) < 0.6  # (V,): the rows that came from the vectors; padding has none
+        found[cfg.padding_idx] = False
+        x, y = torch.randint(1, 40, (16, 10)), torch.randint(0, 3, (16,))  # (B, T), (B,)
+    ids = torch.arange(40)
+    with torch.no_grad():
+        before, logits = model.embedding(ids).clone(), model(x)  # (V, C), (B, n_classes)
+    m = freeze_found_rows(model, found.clone()) if callable(freeze_found_rows) else freeze_found_rows
+    yield expect('returns the classifier', isinstance(m, nn.Module), f'got {type(m).__name__}: write a function that returns the model')
+    if not isinstance(m, nn.Module):
+        return
+    with torch.no_grad():
+        yield compare('the same logits before training', m(x), logits)
+    others = {n: p.detach().clone() for n, p in m.named_parameters() if not n.startswith('embedding.')}
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)  # as the Learner trains
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(m(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        moved = (m.embedding(ids) - before).abs().amax(1) > 0  # (V,)
+    used = torch.isin(ids, x) & ~found  # rows without a vector that the batch reads
+    yield expect('the rows with a vector stay exactly as they were', not moved[found].any(),
+                 f'{int(moved[found].sum())} of {int(found.sum())} rows with a vector changed in training')
+    yield expect('the rows without a vector learn', moved[used].all(), f'{int((~moved[used]).sum())} of {int(used.sum())} rows without a vector '
+                 '(those the batch reads) did not change: they start random, and only training can give them a meaning')
+    still = sorted(n for n, p in m.named_parameters() if n in others and torch.equal(p, others[n]))
+    yield expect('every other weight learns', others and not still, f'unchanged by training: {still[:4]}' if still else 'no weights outside the embedding')
+
+# %% ../nbs/13_emotion_attention.ipynb #cde6dd0c
+def _lift_sample() -> tuple:
+    "400 held-out sentences of 6 classes, as unequal as the sample's, and the winning token of each: `(top_ids, labels)`."
+    y = np.repeat(np.arange(6), [136, 112, 34, 54, 48, 16])  # each class a block of sentences
+    top = np.random.default_rng(0).integers(10, 60, len(y))  # background winners
+    top[::7] = 7  # a frequent word: wins in every class
+    top[[390, 395, 10, 60, 140, 200, 250, 290, 300, 340]] = 5  # 2 wins in the rarest class (16 sentences), 8 elsewhere
+    top[[260, 261, 263, 265, 270, 275, 20, 170]] = 6  # 6 wins in class 2 (34 sentences), 2 elsewhere
+    return top.tolist(), y.tolist()
+
+@exercise('13.2', 'how lucky is a lift? a permutation test')
+def _check_13_2(permutation_p, n_perm: int = 2000):
+    "Your p-value from shuffled labels against the exact chance for three tokens, within the noise of `n_perm` shuffles; repeatable."
+    (top, y), p = _lift_sample(), permutation_p
+    cases = {'2 wins in the rarest class, 10 in all': (5, 5), '6 wins in a class of 34, 8 in all': (6, 2), 'a word that wins in every class': (7, 0)}
+    got = p(list(top), list(y), 5, 5, n_perm=n_perm, seed=0) if callable(p) else p
+    ok = isinstance(got, (int, float, np.number)) and not isinstance(got, bool) and 0 <= got <= 1
+    yield expect('returns a fraction between 0 and 1', ok, f'got {got!r}' + ('' if callable(p) else ': write a function permutation_p(...)'))
+    if not ok:
+        return
+    yield expect('the same seed repeats the result', p(list(top), list(y), 5, 5, n_perm=n_perm, seed=0) == got, 'draw every shuffle from np.random.default_rng(seed)')
+    t, yy = np.array(top), np.array(y)
+    for label, (tok, c) in cases.items():
+        exact = float(hypergeom.sf(((t == tok) & (yy == c)).sum() - 1, len(t), (yy == c).sum(), (t == tok).sum()))  # P(>= the wins by chance)
+        est = got if (tok, c) == (5, 5) else p(list(top), list(y), tok, c, n_perm=n_perm, seed=0)
+        tol = 5 * math.sqrt(exact * (1 - exact) / n_perm) + 2e-3  # five standard errors of the shuffles
+        yield expect(label, abs(est - exact) <= tol, f'off by {abs(est - exact):.3f}, more than the {tol:.3f} that {n_perm:,} shuffles allow: '
+                     'does a shuffle with exactly as many wins count, and are only the wins in class cls counted?')
+
+# %% ../nbs/13_emotion_attention.ipynb #3df90aea
+def _last_layer_first_query(model, x, lengths) -> torch.Tensor:
+    "Recomputed from the last encoder block's weights: its first query's attention over the sentence, mean of the heads `(B, T)`."
+    store, blk = {}, model.encoder.blocks[-1]
+    hook = blk.register_forward_hook(lambda mod, inp, out: store.update(h=inp[0], mask=inp[1] if len(inp) > 1 else None))
+    try:
+        model(x, lengths)
+    finally:
+        hook.remove()
+    h = blk.ln1(store['h'])  # (B, 1 + T, C)
+    B, T1, C = h.shape
+    H = blk.attn.n_heads
+    q, k, _ = blk.attn.qkv(h).split(C, dim=-1)
+    q = q.view(B, T1, H, C // H).transpose(1, 2)[:, :, :1]  # (B, H, 1, D)
+    k = k.view(B, T1, H, C // H).transpose(1, 2)  # (B, H, 1 + T, D)
+    s = q @ k.transpose(-1, -2) / math.sqrt(C // H)  # (B, H, 1, 1 + T)
+    if store['mask'] is not None:
+        s = s.masked_fill(~store['mask'][:, None, None, :], float('-inf'))
+    return s.softmax(-1).mean(1)[:, 0, 1:]  # (B, T)
+
+# %% ../nbs/13_emotion_attention.ipynb #d1953998
+@exercise('13.3', 'a CLS token instead of mean pooling')
+def _check_13_3(ClsClassifier):
+    "One learned vector more than TransformerClassifier, the head on the CLS output, padding changes nothing, and the row it reads through."
+    cfg = TransformerConfig(d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.1, max_len=12, vocab_size=30, n_classes=3)
+    x, lengths = torch.randint(1, 30, (4, 8), generator=torch.Generator().manual_seed(0)), torch.tensor([8, 5, 3, 1])  # (B, T), (B,)
+    x[torch.arange(8)[None] >= lengths[:, None]] = cfg.padding_idx
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        base, m = TransformerClassifier(cfg), (ClsClassifier(cfg) if callable(ClsClassifier) else ClsClassifier)
+    ok = isinstance(m, nn.Module) and all(hasattr(m, a) for a in ('embedding', 'encoder', 'head'))
+    yield expect("keeps TransformerClassifier's embedding, encoder and head", ok, f'got a {type(m).__name__}: subclass TransformerClassifier')
+    if not ok:
+        return
+    extra = n_params(m) - n_params(base)
+    yield expect(f'one learned vector more than TransformerClassifier(cfg) (d_model = {cfg.d_model} weights)', extra == cfg.d_model, f'{extra:+,} weights')
+    m.eval()
+    with torch.no_grad():
+        seen = {}
+        hooks = [m.encoder.register_forward_hook(lambda mod, inp, o: seen.update(h=o)), m.head.register_forward_hook(lambda mod, inp, o: seen.update(z=inp[0]))]
+        try:
+            logits = m(x, lengths)
+        finally:
+            for hk in hooks: hk.remove()
+        ok = torch.is_tensor(logits) and tuple(logits.shape) == (4, 3)
+        yield expect('logits (B, n_classes)', ok, f'expected (4, 3), got {tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__}')
+        if not ok:
+            return
+        h, z = seen.get('h'), seen.get('z')
+        ok = torch.is_tensor(h) and h.dim() == 3 and h.shape[1] == 9 and torch.is_tensor(z) and z.shape == h[:, 0].shape and torch.allclose(z, h[:, 0], atol=1e-6)
+        yield expect('the head reads the output at the CLS position, in front of the tokens', ok,
+                     'the head does not get the encoder output at position 0 of 1 + T: put the CLS vector in front and classify its output alone')
+        yield compare('padding changes nothing', m(F.pad(x, (0, 3)), lengths), logits)
+        out = m(x, lengths, return_attn=True)
+        shape = tuple(out[1].shape) if isinstance(out, tuple) and len(out) == 2 and torch.is_tensor(out[1]) else None
+        yield expect('return_attn=True gives (logits, attn (B, n_layers, n_heads, 1 + T, 1 + T))', shape == (4, 2, 2, 9, 9), f'expected attn (4, 2, 2, 9, 9), got {shape or type(out).__name__}')
+        w = m.most_attended(x, lengths) if hasattr(m, 'most_attended') else None
+        ok = torch.is_tensor(w) and tuple(w.shape) == (4, 8)
+        yield expect('most_attended(x, lengths) gives a weight per token of the sentence (B, T)', ok,
+                     'add the method most_attended(x, lengths)' if w is None else f'expected (4, 8), got {tuple(w.shape) if torch.is_tensor(w) else type(w).__name__}')
+        if ok:
+            yield compare('most_attended: the weights with which the classified output mixes the tokens, last layer, mean of the heads', w, _last_layer_first_query(m, x, lengths))
+
+# %% ../nbs/13_emotion_attention.ipynb #e79dbafa
+def _even_attention(B: int, L: int, H: int, lengths: torch.Tensor, seed: int = 0) -> tuple:
+    "Attention `(B, L, H, T, T)` whose real queries of a layer and head all attend alike (padded ones attend to token 0), and that row's mean over the heads `(B, L, T)`."
+    g = torch.Generator().manual_seed(seed)
+    T = int(lengths.max())
+    real = torch.arange(T)[None] < lengths[:, None]  # (B, T)
+    row = torch.rand(B, L, H, T, generator=g).masked_fill(~real[:, None, None], 0)  # (B, L, H, T): one row per layer and head
+    row = row / row.sum(-1, keepdim=True)
+    attn = row[:, :, :, None, :].expand(B, L, H, T, T).clone()  # every query attends alike
+    pad_q = (~real)[:, None, None, :, None].expand(B, L, H, T, T)
+    attn[pad_q] = 0
+    attn[..., 0] += (~real)[:, None, None, :].float()  # padded queries: all on the first token
+    return attn, row.mean(2)
+
+@exercise('13.4', 'the attention each layer gives')
+def _check_13_4(received_by_layer):
+    "Per layer `(B, n_layers, T)`: on attention with a known answer; its mean over the layers is `received_attention`; padding changes nothing."
+    lengths = torch.tensor([6, 4, 2])
+    attn, want = _even_attention(3, 3, 2, lengths)
+    got = received_by_layer(attn, lengths) if callable(received_by_layer) else received_by_layer
+    ok = torch.is_tensor(got) and tuple(got.shape) == (3, 3, 6)
+    yield expect('returns (B, n_layers, T)', ok, f'expected (3, 3, 6), got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}')
+    if not ok:
+        return
+    yield compare('where all real queries attend alike, each layer gives that row (mean of the heads)', got, want)
+    cfg = TransformerConfig(d_model=16, n_heads=2, n_layers=3, d_ff=32, dropout=0.0, max_len=16, vocab_size=30, n_classes=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model, x = TransformerClassifier(cfg).eval(), torch.randint(1, 30, (4, 9))  # x: (B, T)
+    lengths = torch.tensor([9, 6, 3, 1])
+    with torch.no_grad():
+        a, a_pad = model(x, lengths, return_attn=True)[1], model(F.pad(x, (0, 4)), lengths, return_attn=True)[1]  # 4 more padding tokens
+    got, padded = received_by_layer(a, lengths), received_by_layer(a_pad, lengths)
+    yield compare("a 3-layer classifier: the mean over the layers is received_attention", got.mean(1), received_attention(a, lengths))
+    yield compare('padding changes nothing', padded[..., :9], got)
+    yield compare('padded positions receive nothing', padded[..., 9:], torch.zeros(4, 3, 4))
+
+# %% ../nbs/13_emotion_attention.ipynb #f70959c0
+@exercise('13.5', 'trade recall for precision after training')
+def _check_13_5(adjust_logits):
+    "Probabilities divided by the class shares to the power tau and renormalised; tau=0 changes nothing; only the shares matter; logits untouched."
+    logits = torch.randn(50, 6, generator=torch.Generator().manual_seed(0)) * 2  # (N, C)
+    counts, x0 = torch.tensor([136, 112, 34, 54, 48, 16]), logits.clone()  # training sentences per class
+    out = adjust_logits(logits, counts, 1.0) if callable(adjust_logits) else adjust_logits
+    ok = torch.is_tensor(out) and out.shape == logits.shape and out.is_floating_point()
+    yield expect('returns float logits (N, C)', ok, f'expected (50, 6), got {tuple(out.shape) if torch.is_tensor(out) else type(out).__name__}')
+    if not ok:
+        return
+    yield expect('leaves the logits passed in unchanged', torch.equal(logits, x0), 'the logits passed in were changed in place: build a new tensor')
+    prob = lambda z: torch.softmax(z.double(), -1)
+    yield compare('tau=0 changes no probability', prob(adjust_logits(x0.clone(), counts, 0.0)), prob(x0))
+    yield compare('only the class shares matter: ten times every count gives the same probabilities', prob(adjust_logits(x0.clone(), 10 * counts, 1.0)), prob(out))
+    share = counts.double() / counts.sum()
+    for tau in (1.0, 0.5):
+        p = prob(x0) / share ** tau
+        got = out if tau == 1.0 else adjust_logits(x0.clone(), counts, tau)
+        yield compare(f'tau={tau}: each probability divided by its class share to the power tau, renormalised', prob(got), p / p.sum(-1, keepdim=True))

@@ -31,6 +31,8 @@ def expect(
     detail: str = '',  # the hint shown with the verdict
 ) -> Verdict:
     "A verdict from a condition; the hint is shown only when it fails."
+    if not isinstance(label, str) or not label.strip():
+        raise TypeError(f"label must be a non-empty string saying what is tested, e.g. 'output shape', got {label!r}.")
     return Verdict(label, bool(ok), '' if ok else detail)
 
 # %% ../nbs/08_exercises.ipynb #b4e5508e
@@ -49,6 +51,11 @@ def compare(
     rtol: float = 1e-4,  # relative tolerance, as in `torch.allclose`
 ) -> Verdict:
     "Exact, approximately equal (`torch.allclose` with atol/rtol), or not, with the largest difference."
+    if not isinstance(label, str) or not label.strip():
+        raise TypeError(f"label must be a non-empty string saying what is compared, e.g. 'gradient of W_hh', got {label!r}.")
+    for k, v in (('atol', atol), ('rtol', rtol)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"{k} must be a finite number >= 0 (a tolerance, e.g. 1e-5), got {v!r}.")
     if got is None:
         return Verdict(label, False, 'got None: return the value instead of printing it')
     try:
@@ -111,14 +118,21 @@ def exercise(
     title: str,  # what it asks for, in a few words
 ):
     "Register the decorated generator of verdicts as the check of exercise `key`."
+    k = _check_key(key)  # a bad key fails where it is written, not at the first check
+    if not isinstance(title, str) or not title.strip():
+        raise TypeError(f"title must be a non-empty string saying what exercise {k} asks for, got {title!r}.")
     def register(fn: Callable) -> Callable:
-        EXERCISES[_check_key(key)] = (title, fn)
+        if not callable(fn):
+            raise TypeError(f"@exercise({key!r}, ...) decorates a function that yields verdicts, got {fn!r}.")
+        EXERCISES[k] = (title, fn)
         return fn
     return register
 
 # %% ../nbs/08_exercises.ipynb #998c3437
 def _check_key(key) -> str:
     "`key` as '<topic>.<n>' (a number such as 15.2 is accepted too), or a clear error."
+    if not isinstance(key, (str, int, float)) or isinstance(key, bool):
+        raise ValueError(f"An exercise is named '<topic>.<number>', e.g. '15.2'; got {key!r}.")
     k = str(key).strip()
     topic, _, n = k.partition('.')
     if not (topic.isdigit() and n.isdigit()):

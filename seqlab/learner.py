@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #1ecd8517
 from __future__ import annotations
-import contextlib, copy, io, itertools, json, math, os, random, socket, tempfile, time, warnings
+import contextlib, copy, io, itertools, json, math, numbers, os, random, socket, tempfile, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from string import Formatter
@@ -309,10 +309,18 @@ def _check_metrics(metrics) -> list:
     return metrics
 
 # %% ../nbs/05_learner.ipynb #0a6cabef
+def _is_num(v) -> bool:
+    "A real number, Python's or numpy's (np.float32, np.int64), but not a bool."
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+def _is_whole(v) -> bool:
+    "A whole number, Python's or numpy's (np.int64), but not a bool."
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
 def _check_lr(lr) -> float:
-    "`lr` as a float, if it is a positive number."
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    "`lr` as a float, if it is a positive finite number (numpy numbers too)."
+    if not _is_num(lr) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number (finite, e.g. 1e-3), got {lr!r}.")
     return float(lr)
 
 # %% ../nbs/05_learner.ipynb #eb276ccc
@@ -538,7 +546,7 @@ def _one_epoch(self: Learner):
 # %% ../nbs/05_learner.ipynb #a8fa794d
 def _check_epochs(n_epochs) -> int:
     "`n_epochs` as an int, if it is a whole number >= 1."
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1:
+    if not _is_whole(n_epochs) or n_epochs < 1:
         raise ValueError(f"n_epochs must be a whole number >= 1, got {n_epochs!r}.")
     return int(n_epochs)
 
@@ -764,14 +772,15 @@ def overfit_batch(
     metrics: list | None = None,  # metrics to compute on the batch at the end, e.g. `[accuracy]`
     opt_func: Callable = torch.optim.Adam,  # the optimizer
     device=None,  # where to train; None: `default_device()`
+    cbs: list | None = None,  # callbacks for the copy's learner, e.g. `[GradClipCB(1.0)]` (as the real run uses them)
 ) -> dict:
     "Train a copy of `model` on `batch` alone: `{'first_loss', 'last_loss', **metrics}` (the last in `eval()` mode)."
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
+    if not _is_whole(steps) or steps < 1:
+        raise ValueError(f"steps must be a whole number >= 1 (optimizer steps on the batch), got {steps!r}.")
     one = [batch]
-    learn = Learner(copy.deepcopy(model), SimpleNamespace(train=one, valid=None), loss_func, opt_func, lr, metrics, device=device,
-                    smoke=False, cost=False)  # a sanity check must run in full, in a smoke run too
-    learn.fit(steps)
+    learn = Learner(copy.deepcopy(model), SimpleNamespace(train=one, valid=None), loss_func, opt_func, lr, metrics, _check_cbs(cbs),
+                    device=device, smoke=False, cost=False)  # a sanity check must run in full, in a smoke run too
+    learn.fit(int(steps))
     end = learn.validate(one)
     return {'first_loss': float(learn.history.train_loss.iloc[0]), 'last_loss': end['valid_loss'],
             **{m.__name__: end[m.__name__] for m in learn.metrics}}
@@ -794,11 +803,11 @@ class EarlyStoppingCB(Callback):
                  verbose: bool = True):  # print a line when it stops
         if mode not in ('auto', 'min', 'max'):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}.")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta):
+        if not _is_num(min_delta) or not math.isfinite(min_delta):
             raise ValueError(f"min_delta must be a finite number (the smallest change that counts), got {min_delta!r}.")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        if not _is_whole(patience) or patience < 1:
             raise ValueError(f"patience must be a whole number >= 1, got {patience!r}.")
-        self.monitor, self.patience, self.min_delta, self.restore_best, self.verbose = monitor, patience, abs(min_delta), restore_best, verbose
+        self.monitor, self.patience, self.min_delta, self.restore_best, self.verbose = monitor, int(patience), abs(float(min_delta)), restore_best, verbose
         self.mode = ('min' if _lower_is_better(monitor) else 'max') if mode == 'auto' else mode
         self.best_epoch = self.best_state = self.stopped_epoch = None  # set by each fit
 
@@ -842,7 +851,7 @@ class GradClipCB(Callback):
     "Clip the total gradient norm to `max_norm` before each step (the norm before clipping is recorded)."
     order = 10
     def __init__(self, max_norm: float = 1.0):  # the largest allowed total 2-norm of the gradients
-        if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not max_norm > 0:
+        if not _is_num(max_norm) or not max_norm > 0:
             raise ValueError(f"max_norm must be a positive number, got {max_norm!r}.")
         self.max_norm = float(max_norm)
     def before_step(self, learn):
@@ -856,9 +865,9 @@ class WeightPenaltyCB(Callback):
                  l1: float = 0.,  # L1 strength
                  l2: float = 0.,  # L2 strength
                  skip_1d: bool = True):  # leave biases and norm weights (1-d parameters) alone
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in (l1, l2)):
-            raise ValueError(f"l1 and l2 must be >= 0, got l1={l1!r}, l2={l2!r}.")
-        self.l1, self.l2, self.skip_1d = l1, l2, skip_1d
+        if not all(_is_num(v) and math.isfinite(v) and v >= 0 for v in (l1, l2)):
+            raise ValueError(f"l1 and l2 must be >= 0 (finite numbers), got l1={l1!r}, l2={l2!r}.")
+        self.l1, self.l2, self.skip_1d = float(l1), float(l2), skip_1d
     @torch.no_grad()
     def before_step(self, learn):
         for p in learn.model.parameters():
@@ -889,6 +898,12 @@ class LRSchedCB(Callback):
                  **kwargs):  # passed to the scheduler, e.g. `eta_min=1e-5` or `pct_start=0.3`
         if name not in LR_SCHEDULES:
             raise ValueError(f"Unknown LR schedule {name!r}; the valid names are {sorted(LR_SCHEDULES)}.")
+        if 'eta_min' in kwargs and not (_is_num(kwargs['eta_min']) and kwargs['eta_min'] >= 0):
+            raise ValueError(f"eta_min must be a learning rate >= 0 (where cosine annealing ends), got {kwargs['eta_min']!r}.")
+        try:  # a misspelt or impossible setting fails here, not at the first fit
+            LR_SCHEDULES[name](torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1e-3), 10, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"LRSchedCB({name!r}) cannot use {kwargs}: {err}. See torch.optim.lr_scheduler for its settings.") from None
         self.name, self.kwargs = name, kwargs
     def before_fit(self, learn):
         n = _n_batches(learn.dls.train)
@@ -978,6 +993,8 @@ def save(self: Learner, path) -> Path:
 def _read_checkpoint(path_or_state, map_location='cpu') -> dict:
     "A checkpoint as a dict with key 'model' (a bare state dict is wrapped), from a file or given as a dict."
     obj, where = path_or_state, 'the state given'
+    if not isinstance(obj, (Mapping, str, os.PathLike)):
+        raise TypeError(f"path_or_state must be a checkpoint file's path or a state dict, got {type(obj).__name__} {obj!r:.60}.")
     if not isinstance(obj, Mapping):
         path = Path(path_or_state)
         if not path.is_file():
@@ -1093,11 +1110,11 @@ class each_run:
                  desc: str = 'runs',  # what the runs are, for the messages, e.g. 'seeds'
                  keep: int = 1,  # how many runs a smoke run keeps (as `smoke_limit`)
                  show: bool | None = None):  # print the projection and progress; None: in full mode
-        if isinstance(items, (int, np.integer)) and not isinstance(items, bool):
+        if _is_whole(items):
             items = range(int(items))
         if isinstance(items, (str, bytes)) or not hasattr(items, '__iter__'):
             raise TypeError(f"items must be a list, tuple, range or dict of runs (or a number of runs), got {items!r}.")
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        if not _is_whole(keep) or keep < 1:
             raise ValueError(f"keep must be a whole number >= 1 (the runs a smoke run keeps), got {keep!r}.")
         every = list(items)
         if not every:
@@ -1149,7 +1166,7 @@ def _first(self: each_run, wall: float):
 # %% ../nbs/05_learner.ipynb #60046f61
 def _is_range(v) -> bool:
     "True for a `(low, high)` or `(low, high, 'log')` range."
-    return (isinstance(v, tuple) and len(v) in (2, 3) and all(isinstance(o, (int, float)) for o in v[:2])
+    return (isinstance(v, tuple) and len(v) in (2, 3) and all(_is_num(o) for o in v[:2])
             and (len(v) == 2 or v[2] == 'log'))
 
 # %% ../nbs/05_learner.ipynb #e3e739b9
@@ -1163,7 +1180,7 @@ def _draw(v, rng: random.Random):
     if lo > hi or (len(v) == 3 and lo <= 0):
         raise ValueError(f"Bad range {v!r}: need low <= high (and low > 0 for 'log').")
     x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if len(v) == 3 else rng.uniform(lo, hi)
-    return int(round(x)) if isinstance(lo, int) and isinstance(hi, int) else x
+    return int(round(x)) if _is_whole(lo) and _is_whole(hi) else x
 
 # %% ../nbs/05_learner.ipynb #c2dd528b
 def sweep_points(
@@ -1172,6 +1189,8 @@ def sweep_points(
     seed: int = 0,  # seed of the random draw
 ) -> list[dict]:
     "The parameter dicts a sweep runs: the grid of `space`, or `n` random points of it."
+    if not _is_whole(seed):
+        raise TypeError(f"seed must be a whole number (the random draw repeats with it), got {seed!r}.")
     if not isinstance(space, dict) or not space:
         raise ValueError(f"space must be a non-empty dict of parameter -> values, got {space!r}.")
     for k, v in space.items():
@@ -1183,7 +1202,7 @@ def sweep_points(
             raise ValueError(f"Parameters {ranges} are ranges (low, high): give n=... for a random search, or lists of values for a grid.")
         lists = {k: (v if isinstance(v, list) else [v]) for k, v in space.items()}
         return [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not _is_whole(n) or n < 1:
         raise ValueError(f"n must be a whole number >= 1 (or None for the grid), got {n!r}.")
     rng = random.Random(seed)
     return [{k: _draw(v, rng) for k, v in space.items()} for _ in range(n)]
@@ -1259,6 +1278,7 @@ def sweep(
 @contextlib.contextmanager
 def fit_callbacks(*cbs):
     "Add `cbs` to every `Learner.fit` run inside the `with` block (how `sweep` reaches a learner that `train_fn` builds)."
+    cbs = _check_cbs(cbs, 'fit_callbacks')
     _FIT_CBS.extend(cbs)
     try:
         yield
@@ -1328,7 +1348,7 @@ def _suggest(trial, space: dict) -> dict:
             lo, hi = v[:2]
             if lo > hi or (len(v) == 3 and lo <= 0):
                 raise ValueError(f"Bad range {v!r} for {k!r}: need low <= high (and low > 0 for 'log').")
-            kind = trial.suggest_int if isinstance(lo, int) and isinstance(hi, int) else trial.suggest_float
+            kind = trial.suggest_int if _is_whole(lo) and _is_whole(hi) else trial.suggest_float
             params[k] = kind(k, lo, hi, log=len(v) == 3)
         else:
             params[k] = v
@@ -1390,7 +1410,7 @@ def optuna_sweep(
     optuna = _optuna()
     if not metric:
         raise ValueError("engine='optuna' needs metric=... (e.g. metric='accuracy' or 'valid_loss'): the study must know what to optimise.")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+    if not _is_whole(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be a whole number >= 1 (the trials of the whole study), got {n_trials!r}.")
     if smoke_mode():
         n_trials = min(n_trials, 2)  # a smoke run: two trials
@@ -1415,9 +1435,9 @@ def kfold(
     "Train once per fold; one row per fold, scored at its final epoch, then rows 'mean' and 'std'."
     if not callable(train_fn):
         raise TypeError(f"train_fn must be a function train_fn(fold) -> fitted Learner, got {train_fn!r}.")
-    if isinstance(folds, bool) or not (isinstance(folds, int) or hasattr(folds, '__iter__')) or isinstance(folds, (str, bytes)):
+    if isinstance(folds, (bool, str, bytes)) or not (_is_whole(folds) or hasattr(folds, '__iter__')):
         raise TypeError(f"folds must be a number of folds k or a list of folds (e.g. seqlab.data.stratified_kfold(...)), got {folds!r}.")
-    folds = list(range(folds)) if isinstance(folds, int) else list(folds)
+    folds = list(range(int(folds))) if _is_whole(folds) else list(folds)
     if len(folds) < 2:
         raise ValueError(f"kfold needs at least 2 folds, got {len(folds)}.")
     rows = []

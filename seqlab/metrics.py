@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_metrics.ipynb #ae844090
 from __future__ import annotations
-import io
+import io, math, numbers
 import numpy as np
 import pandas as pd
 import torch
@@ -17,8 +17,8 @@ from .data import tokenize
 
 # %% auto #0
 __all__ = ['to_numpy', 'to_labels', 'check_preds_targs', 'accuracy', 'f1_micro', 'f1_macro', 'precision_macro', 'recall_macro',
-           'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'in_words', 'plot_curves',
-           'plot_confusion', 'plot_roc', 'sweep_table', 'plot_sweep_heatmap', 'tfidf_logreg']
+           'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'in_words', 'ShownFigure',
+           'plot_curves', 'plot_confusion', 'plot_roc', 'sweep_table', 'plot_sweep_heatmap', 'tfidf_logreg']
 
 # %% ../nbs/04_metrics.ipynb #9447ff1c
 def to_numpy(
@@ -30,6 +30,8 @@ def to_numpy(
         if x.dtype in (torch.bfloat16, torch.float16):
             x = x.float()
         return x.numpy()
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"x must be a tensor, array, list or Series of numbers, got {x!r}; pass the predictions or targets themselves.")
     return np.asarray(x)
 
 # %% ../nbs/04_metrics.ipynb #20c5fe51
@@ -274,6 +276,8 @@ def in_words(
     column: str,  # a history column, e.g. 'f1_micro'
 ) -> str:
     "How a plot names a history column: 'f1_micro' -> 'F1 score (micro average)'; others with spaces for underscores."
+    if not isinstance(column, str):
+        raise TypeError(f"column must be the name of a history column (a string such as 'f1_micro'), got {column!r}.")
     return _IN_WORDS.get(str(column), str(column).replace('_', ' '))
 
 # %% ../nbs/04_metrics.ipynb #8b950967
@@ -282,7 +286,7 @@ def _check_figsize(figsize):
     if figsize is None:
         return None
     ok = isinstance(figsize, (tuple, list)) and len(figsize) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in figsize)
+        isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and v > 0 for v in figsize)
     if not ok:
         raise ValueError(f"figsize must be (width, height) in inches, two positive numbers, e.g. (9, 3.2); got {figsize!r}.")
     return tuple(figsize)
@@ -294,12 +298,14 @@ def _check_classes(classes) -> list:
     return [str(c) for c in classes]
 
 # %% ../nbs/04_metrics.ipynb #914b94e6
-class _ShownFigure(Figure):
+class ShownFigure(Figure):
     "A Figure made without pyplot that shows itself as a PNG when it ends a notebook cell, whatever the backend."
     def _repr_png_(self):
         buf = io.BytesIO()
         self.savefig(buf, format='png', bbox_inches='tight')
         return buf.getvalue()
+
+_ShownFigure = ShownFigure  # the name it had before it was public
 
 # %% ../nbs/04_metrics.ipynb #66ddd8da
 def plot_curves(
@@ -317,7 +323,7 @@ def plot_curves(
     if n_epochs is not None and (isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1):
         raise ValueError(f"n_epochs must be a whole number >= 1 (the epochs the x-axis shows), or None; got {n_epochs!r}.")
     if fig is None:
-        fig = _ShownFigure(figsize=figsize if metric else (figsize[0] / 2, figsize[1]))
+        fig = ShownFigure(figsize=figsize if metric else (figsize[0] / 2, figsize[1]))
     fig.clear()
     axs = fig.subplots(1, 2 if metric else 1, squeeze=False)[0]
     for i, (label, h) in enumerate(runs.items()):
@@ -346,7 +352,7 @@ def plot_confusion(
     classes, figsize = _check_classes(classes), _check_figsize(figsize)
     cm = confusion(preds, targs, len(classes), normalize=normalize)
     n = len(classes)
-    fig = _ShownFigure(figsize=figsize or (1.8 + 0.8 * n, 1.4 + 0.7 * n))
+    fig = ShownFigure(figsize=figsize or (1.8 + 0.8 * n, 1.4 + 0.7 * n))
     ax = fig.subplots()
     sns.heatmap(cm, annot=n <= 20, fmt='.2f' if normalize else 'd', cmap='Blues', cbar=False,
                 xticklabels=classes, yticklabels=classes, square=True, ax=ax)
@@ -367,7 +373,7 @@ def plot_roc(
 ):
     "One-vs-rest ROC curves of every class with their AUC, and the macro average; returns the figure."
     roc = roc_ovr(probs, targs, classes)
-    fig = _ShownFigure(figsize=figsize)
+    fig = ShownFigure(figsize=_check_figsize(figsize))
     ax = fig.subplots()
     for name, r in roc.items():
         if name == 'macro' or np.isnan(r['auc']):
@@ -409,14 +415,22 @@ def plot_sweep_heatmap(
     y: str,  # the parameter along the rows
     metric: str,  # the score to average and colour by
     figsize=None,  # figure size; None grows with the table
+    vmin=None,  # the value at the bottom of the colour scale; None: the table's lowest (give vmin/vmax to compare heatmaps)
+    vmax=None,  # the value at the top of the colour scale; None: the table's highest
 ):
     "Heatmap of the mean `metric` for each pair of values of two hyperparameters; returns the figure."
+    for k, v in (('vmin', vmin), ('vmax', vmax)):
+        if v is not None and (not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)) or not math.isfinite(v)):
+            raise ValueError(f"{k} must be a finite number (an end of the colour scale) or None, got {v!r}.")
+    if vmin is not None and vmax is not None and not vmin < vmax:
+        raise ValueError(f"vmin must be below vmax, got vmin={vmin!r}, vmax={vmax!r}; swap them or leave one as None.")
     tab = sweep_table(df, x, y, metric)
     short = lambda v: f'{v:.3g}' if isinstance(v, (float, np.floating)) else str(v)
     tab.index, tab.columns = [short(v) for v in tab.index], [short(v) for v in tab.columns]
-    fig = _ShownFigure(figsize=figsize or (2.6 + 0.9 * tab.shape[1], 1.9 + 0.5 * tab.shape[0]))
+    fig = ShownFigure(figsize=_check_figsize(figsize) if figsize is not None else (2.6 + 0.9 * tab.shape[1], 1.9 + 0.5 * tab.shape[0]))
     ax = fig.subplots()
-    sns.heatmap(tab, annot=True, fmt='.3g', cmap='viridis', cbar_kws={'label': f'mean {metric}'}, ax=ax)
+    sns.heatmap(tab, annot=True, fmt='.3g', cmap='viridis', vmin=vmin, vmax=vmax,
+                cbar_kws={'label': f'mean {metric}'}, ax=ax)
     ax.set(xlabel=x, ylabel=y, title=f'mean {metric}')
     ax.tick_params(axis='y', rotation=0)
     fig.tight_layout()
@@ -440,12 +454,25 @@ def tfidf_logreg(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from threadpoolctl import threadpool_limits
+    if texts is None or isinstance(texts, (str, bytes)) or labels is None:
+        raise TypeError(f"texts must be a list of strings and labels their class ids, got texts={texts!r:.60}, labels={labels!r:.60}.")
     texts, labels = list(texts), np.asarray(labels)
+    if bad := next(((i, t) for i, t in enumerate(texts) if not isinstance(t, str)), None):
+        raise TypeError(f"texts must be strings; texts[{bad[0]}] is {bad[1]!r}: drop or fill the missing texts first.")
+    if not (isinstance(C, numbers.Real) and math.isfinite(C) and C > 0):
+        raise ValueError(f"C must be a positive number (inverse regularisation strength, e.g. 1.0), got {C!r}.")
+    if max_len is not None and (not isinstance(max_len, numbers.Integral) or isinstance(max_len, bool) or max_len < 1):
+        raise ValueError(f"max_len must be a whole number >= 1 (tokens read per text) or None for all, got {max_len!r}.")
+    ng = tuple(ngram_range) if isinstance(ngram_range, (tuple, list)) else ()
+    if len(ng) != 2 or not all(isinstance(v, numbers.Integral) and v >= 1 for v in ng) or ng[0] > ng[1]:
+        raise ValueError(f"ngram_range must be (low, high) with 1 <= low <= high, e.g. (1, 2), got {ngram_range!r}.")
     if len(texts) != len(labels):
         raise ValueError(f"texts and labels must pair up, got {len(texts)} texts and {len(labels)} labels.")
     if len(np.unique(labels)) < 2:
         raise ValueError(f"A classifier needs at least two classes in the training labels, got {np.unique(labels).tolist()}.")
     tok = tokenize if max_len is None else (lambda t: tokenize(t)[:max_len])
+    if not any(tok(t) for t in texts):
+        raise ValueError(f"texts have no words at all ({len(texts)} texts, all empty): nothing to learn from; check how they were loaded.")
     vec = TfidfVectorizer(tokenizer=tok, token_pattern=None, lowercase=False, ngram_range=tuple(ngram_range),
                           sublinear_tf=sublinear_tf, min_df=min_df, max_features=max_features)
     with threadpool_limits(n_threads):

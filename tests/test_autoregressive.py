@@ -294,9 +294,9 @@ def test_fit_char_lm_trains_and_checkpoints(tmp_path):
     learn = fit_char_lm(dls, 2, seed=0, embedding_dim=8, hidden_size=8, ckpt=tmp_path / 'ep{epoch}.pt')
     h = learn.history
     assert len(h) == 2 and h.train_loss.iloc[-1] < h.train_loss.iloc[0]  # it learns
-    assert (tmp_path / 'ep0.pt').exists() and (tmp_path / 'ep1.pt').exists()
+    assert sorted(f.name for f in tmp_path.glob('ep*.pt')) == ['ep1.pt', 'ep2.pt']  # epochs count from 1
     m = learn.model
-    load_weights(m, tmp_path / 'ep0.pt')
+    load_weights(m, tmp_path / 'ep1.pt')
     for fig in (plot_length_depth(train, ['()', '(())']), plot_counting('(())', cell_trace(m, '(())'), 0)):
         assert isinstance(fig, plt.Figure)
         plt.close(fig)
@@ -514,3 +514,160 @@ def test_vocab_and_dataset_inputs():
         CharVocab.build(['()', 3])
     with pytest.raises(TypeError, match='vocab must be a CharVocab'):
         LMDataset(['()'], None)
+
+
+# ---- Exercises 17.1-17.5: each check passes a correct answer, fails a typical wrong one with a message that says what is
+# wrong without giving the answer away, and reports None or a stub as not attempted.
+import copy  # noqa: E402
+import json  # noqa: E402
+from itertools import product  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from seqlab.autoregressive import fit_char_lm, new_char_lm  # noqa: E402
+from seqlab.exercises import EXERCISES, check  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.fixture(scope='module')
+def small_run(tmp_path_factory):
+    "A 4-unit bracket LSTM trained by the notebook's recipe (50 epochs), with its checkpoints."
+    tr, va = brackets(1_500, seed=0), brackets(500, seed=1)
+    d = tmp_path_factory.mktemp('small')
+    learn = fit_char_lm(lm_dataloaders(tr, va, max_tokens=10_000, seed=0), 50, 0, hidden_size=4, lr=0.01,
+                        ckpt=d / 'e{epoch}.pt')
+    return learn, d
+
+
+def _gru_step(x, h, w_ih, w_hh, b_ih, b_hh, other_mix=False, reset_inside=False):
+    i_r, i_z, i_n = (x @ w_ih.T + b_ih).chunk(3, -1)
+    h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, -1)
+    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    if reset_inside:  # the reset gate applied to h before its matrix, as in the original paper
+        W_hn, b_hn = w_hh.chunk(3, 0)[2], b_hh.chunk(3)[2]
+        n = torch.tanh(i_n + (r * h) @ W_hn.T + b_hn)
+    else:
+        n = torch.tanh(i_n + r * h_n)
+    return z * n + (1 - z) * h if other_mix else (1 - z) * n + z * h
+
+
+@torch.no_grad()
+def _logprob(model, strings, end=True, mean=False):
+    out = []
+    for s in strings:
+        ids = torch.tensor(model.vocab.encode(s))
+        lp = F.log_softmax(model(ids[None, :-1])[0][0], -1)[torch.arange(len(ids) - 1), ids[1:]]
+        lp = lp if end else lp[:-1]
+        out.append(lp.mean() if mean else lp.sum())
+    return torch.stack(out)
+
+
+def _depth_probe(model, strings, bias=True):
+    c = torch.cat(cell_trace(model, list(strings))).double()
+    d = torch.tensor([x for s in strings for x in depth_along(s)], dtype=torch.float64)
+    X = torch.cat([c, torch.ones(len(c), 1, dtype=torch.float64)], 1) if bias else c
+    sol = torch.linalg.lstsq(X, d[:, None]).solution[:, 0]
+    return (sol[:-1], float(sol[-1])) if bias else (sol, 0.0)
+
+
+def _balanced2(s, counters=False):
+    if counters:
+        a = b = 0
+        for ch in s:
+            a, b = a + (ch == '(') - (ch == ')'), b + (ch == '[') - (ch == ']')
+            if a < 0 or b < 0:
+                return False
+        return s != '' and a == b == 0
+    stack = []
+    for ch in s:
+        if ch in '([':
+            stack.append(ch)
+        elif not stack or stack.pop() + ch not in ('()', '[]'):
+            return False
+    return s != '' and not stack
+
+
+@pytest.mark.parametrize('key', ['17.1', '17.2', '17.3', '17.4', '17.5'])
+def test_exercise_not_attempted(key):
+    assert check(key, None, quiet=True).status == 'not attempted'
+    if key != '17.1':  # 17.1's answer is a trained model, not a function
+        assert check(key, _stub, quiet=True).status == 'not attempted'
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    "Each exercise of 17 is registered, and both notebooks head it with its registered title."
+    keys = [f'17.{n}' for n in range(1, 6)]
+    assert [k for k in sorted(EXERCISES) if k.startswith('17.')] == keys
+    for nb, level in (('nbs/17_autoregressive.ipynb', '### '), ('nbs/solutions/17_autoregressive_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 17.')]
+        assert heads == [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in keys], nb
+
+
+def test_exercise_17_1_small_lstm(small_run):
+    learn, d = small_run
+    assert check('17.1', learn.model, quiet=True)
+    r = check('17.1', load_weights(copy.deepcopy(learn.model), d / 'e10.pt'), quiet=True)  # stopped too early
+    assert [v.label for v in r.failed] == ['at least 80% of 300 samples from .start are balanced'] and 'train longer' in _details(r)
+    r = check('17.1', learn, quiet=True)  # the Learner instead of its model
+    assert [v.label for v in r.failed] == ['a trained CharLSTM'] and 'learn.model' in _details(r)
+    r = check('17.1', new_char_lm(learn.model.vocab, 0, hidden_size=32), quiet=True)  # the notebook's size, untrained
+    assert 'at most 8 hidden units' in [v.label for v in r.failed] and 'hidden_size=32' in _details(r)
+    r = check('17.1', new_char_lm(CharVocab.build(ndfa(50, seed=0)), 0, hidden_size=4), quiet=True)
+    assert [v.label for v in r.failed] == ['a bracket model']
+
+
+def test_exercise_17_2_gru_step():
+    assert check('17.2', _gru_step, quiet=True)
+    r = check('17.2', lambda *a: _gru_step(*a, other_mix=True), quiet=True)
+    assert 'update gate pushed open by its bias (z = 1): the state is kept' in [v.label for v in r.failed]
+    r = check('17.2', lambda *a: _gru_step(*a, reset_inside=True), quiet=True)
+    labels = [v.label for v in r.failed]
+    assert 'one step equals nn.GRU with the same weights' in labels and not any('gate' in l for l in labels)  # the gates do their jobs
+    assert 'differs, largest difference' in _details(r) and 'chunk' not in _details(r)
+    r = check('17.2', lambda x, h, *w: h[:, :2], quiet=True)
+    assert [v.label for v in r.failed] == ['returns the next state (B, H)'] and 'expected (3, 4), got (3, 2)' in _details(r)
+
+
+def test_exercise_17_3_string_logprob():
+    assert check('17.3', _logprob, quiet=True)
+    r = check('17.3', lambda m, s: _logprob(m, s, end=False), quiet=True)
+    assert 'five strings of different lengths in one call' in [v.label for v in r.failed]
+    assert 'too high by the log-probability of .end' in _details(r) and 'log_softmax' not in _details(r)
+    r = check('17.3', lambda m, s: _logprob(m, s, mean=True), quiet=True)  # the loss's mean, not a sum
+    assert 'product of the probabilities of its steps' in _details(r)
+    r = check('17.3', lambda m, s: _logprob(m, s).tolist(), quiet=True)
+    assert [v.label for v in r.failed] == ['returns a float tensor (N,)']
+
+
+def test_exercise_17_4_depth_probe():
+    assert check('17.4', _depth_probe, quiet=True)
+    r = check('17.4', lambda m, s: _depth_probe(m, s, bias=False), quiet=True)
+    assert len(r.failed) == 1 and r.failed[0].label.startswith('least squared error') and 'times the squared error' in _details(r)
+    r = check('17.4', lambda m, s: _depth_probe(m, s[:1]), quiet=True)  # fitted on the first string only
+    assert len(r.failed) == 1 and r.failed[0].label.startswith('least squared error')
+    r = check('17.4', lambda m, s: _depth_probe(m, s)[0], quiet=True)
+    assert [v.label for v in r.failed] == ['returns (w, b)']
+
+
+def test_exercise_17_5_is_balanced2():
+    assert check('17.5', _balanced2, quiet=True)
+    r = check('17.5', lambda s: _balanced2(s, counters=True), quiet=True)
+    assert 'every string up to 6 characters' in [v.label for v in r.failed] and "'([)]'" in _details(r)
+    assert 'stack' not in _details(r)
+    r = check('17.5', lambda s: _balanced2(s) or s == '', quiet=True)  # the empty string called balanced
+    assert [v.label for v in r.failed] == ['every string up to 6 characters'] and "'' (is not balanced)" in _details(r)
+    r = check('17.5', lambda s: 'yes' if _balanced2(s) else 'no', quiet=True)
+    assert [v.label for v in r.failed] == ['returns True or False']

@@ -226,3 +226,168 @@ def test_winner_stats_tells_a_frequent_word_from_a_meaningful_one():
 def test_emotion_classifier_refuses_what_is_not_vectors(prep):
     with pytest.raises(TypeError, match='KeyedVectors'):
         emotion_classifier(prep, 'word2vec', d_model=16, n_heads=2, max_len=16)
+
+
+# ---- Exercises 13.1-13.5: each check passes a correct answer, fails a typical wrong one with a message that says what is
+# wrong without giving the answer away, and reports None or a stub as not attempted.
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from torch import nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from seqlab.cnn_lstm import lengths_to_mask  # noqa: E402
+from seqlab.exercises import EXERCISES, check  # noqa: E402
+from seqlab.transformer import TransformerClassifier  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _freeze_found_rows(model, found):
+    keep = (~found).float()[:, None]
+    model.embedding.weight.register_hook(lambda g: g * keep)
+    return model
+
+
+def _freeze_all(model, found):
+    model.embedding.weight.requires_grad_(False)
+    return model
+
+
+def _permutation_p(top_ids, labels, token, cls, n_perm=2000, seed=0, strict=False):
+    won, y = np.asarray(top_ids) == token, np.asarray(labels)
+    wins = (won & (y == cls)).sum()
+    shuffled = np.random.default_rng(seed).permuted(np.tile(y, (n_perm, 1)), axis=1)
+    counts = (won & (shuffled == cls)).sum(1)
+    return float(((counts > wins) if strict else (counts >= wins)).mean())
+
+
+class _Cls(TransformerClassifier):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.cls = nn.Parameter(torch.randn(cfg.d_model))
+
+    def forward(self, x, lengths=None, return_attn=False):
+        if lengths is None:
+            lengths = (x != self.cfg.padding_idx).sum(1)
+        e = torch.cat([self.cls.expand(len(x), 1, -1), self.embedding(x) * math.sqrt(self.cfg.d_model)], dim=1)
+        out = self.encoder(e, lengths_to_mask(lengths + 1, e.shape[1]), return_attn=return_attn)
+        h, attn = out if return_attn else (out, None)
+        logits = self.head(self.drop(h[:, 0]))
+        return (logits, attn) if return_attn else logits
+
+    @torch.no_grad()
+    def most_attended(self, x, lengths=None):
+        return self(x, lengths, return_attn=True)[1][:, -1, :, 0, 1:].mean(1)
+
+
+class _ClsColumn(_Cls):
+    @torch.no_grad()
+    def most_attended(self, x, lengths=None):
+        return self(x, lengths, return_attn=True)[1][:, -1, :, 1:, 0].mean(1)
+
+
+class _ClsMean(_Cls):
+    "The CLS vector in front, but the head still reads the mean of every position."
+    def forward(self, x, lengths=None, return_attn=False):
+        if lengths is None:
+            lengths = (x != self.cfg.padding_idx).sum(1)
+        e = torch.cat([self.cls.expand(len(x), 1, -1), self.embedding(x) * math.sqrt(self.cfg.d_model)], dim=1)
+        mask = lengths_to_mask(lengths + 1, e.shape[1])
+        h, attn = self.encoder(e, mask, return_attn=True)
+        logits = self.head(self.drop((h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)))
+        return (logits, attn) if return_attn else logits
+
+
+def _received_by_layer(attn, lengths, all_rows=False):
+    if all_rows:
+        return attn.float().mean(dim=(2, 3))
+    real = (torch.arange(attn.shape[-1])[None] < lengths[:, None]).float()
+    got = (attn.float().mean(2) * real[:, None, :, None]).sum(2) / real.sum(1)[:, None, None]
+    return got * real[:, None]
+
+
+def _adjust_logits(logits, counts, tau=1.0):
+    share = torch.as_tensor(counts, dtype=torch.float64)
+    return logits - tau * (share / share.sum()).log().to(logits.dtype)
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize('key', ['13.1', '13.2', '13.3', '13.4', '13.5'])
+def test_exercise_not_attempted(key):
+    assert check(key, None, quiet=True).status == 'not attempted'
+    assert check(key, _stub, quiet=True).status == 'not attempted'
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    "Each exercise of 13 is registered, and both notebooks head it with its registered title."
+    keys = [f'13.{n}' for n in range(1, 6)]
+    assert [k for k in sorted(EXERCISES) if k.startswith('13.')] == keys
+    for nb, level in (('nbs/13_emotion_attention.ipynb', '### '), ('nbs/solutions/13_emotion_attention_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 13.')]
+        assert heads == [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in keys], nb
+
+
+def test_exercise_13_1_freeze_found_rows():
+    assert check('13.1', _freeze_found_rows, quiet=True)
+    r = check('13.1', _freeze_all, quiet=True)
+    assert [v.label for v in r.failed] == ['the rows without a vector learn'] and 'did not change' in _details(r)
+    assert 'hook' not in _details(r) and 'requires_grad' not in _details(r)  # a hint, not the answer
+    r = check('13.1', lambda m, found: m, quiet=True)  # nothing frozen: the found rows move
+    assert [v.label for v in r.failed] == ['the rows with a vector stay exactly as they were'] and 'changed in training' in _details(r)
+    r = check('13.1', lambda m, found: None, quiet=True)
+    assert [v.label for v in r.failed] == ['returns the classifier']
+
+
+def test_exercise_13_2_permutation_p():
+    assert check('13.2', _permutation_p, quiet=True)
+    r = check('13.2', lambda *a, **k: _permutation_p(*a, **k, strict=True), quiet=True)
+    assert r.failed and all('more than the' in v.detail for v in r.failed) and 'off by' in _details(r)
+    assert '>=' not in _details(r)  # says what to think about, not what to write
+    r = check('13.2', lambda *a, seed=0, **k: _permutation_p(*a, seed=np.random.randint(10**6), **k), quiet=True)
+    assert 'the same seed repeats the result' in [v.label for v in r.failed]
+    r = check('13.2', lambda *a, **k: 100 * _permutation_p(*a, **k), quiet=True)  # a percentage instead of a fraction
+    assert [v.label for v in r.failed] == ['returns a fraction between 0 and 1']
+
+
+def test_exercise_13_3_cls_classifier():
+    assert check('13.3', _Cls, quiet=True)
+    r = check('13.3', _ClsColumn, quiet=True)
+    assert [v.label for v in r.failed] == ['most_attended: the weights with which the classified output mixes the tokens, '
+                                           'last layer, mean of the heads'] and 'differs' in _details(r)
+    assert ':, 0, 1:' not in _details(r) and 'row 0' not in _details(r)
+    r = check('13.3', _ClsMean, quiet=True)
+    assert 'the head reads the output at the CLS position, in front of the tokens' in [v.label for v in r.failed]
+    r = check('13.3', TransformerClassifier, quiet=True)  # no CLS token at all
+    assert 'one learned vector more than TransformerClassifier(cfg) (d_model = 16 weights)' in [v.label for v in r.failed]
+    assert '+0 weights' in _details(r)
+
+
+def test_exercise_13_4_received_by_layer():
+    assert check('13.4', _received_by_layer, quiet=True)
+    r = check('13.4', lambda a, l: _received_by_layer(a, l, all_rows=True), quiet=True)
+    labels = [v.label for v in r.failed]
+    assert 'where all real queries attend alike, each layer gives that row (mean of the heads)' in labels
+    assert 'padding changes nothing' in labels and 'differs' in _details(r)
+    r = check('13.4', lambda a, l: _received_by_layer(a, l).mean(1), quiet=True)  # averaged over the layers: received_attention
+    assert [v.label for v in r.failed] == ['returns (B, n_layers, T)'] and 'expected (3, 3, 6), got (3, 6)' in _details(r)
+
+
+def test_exercise_13_5_adjust_logits():
+    assert check('13.5', _adjust_logits, quiet=True)
+    r = check('13.5', lambda z, c, tau=1.0: z / (torch.as_tensor(c, dtype=z.dtype) / sum(c)) ** tau, quiet=True)
+    assert r.failed and all(v.label.startswith(('tau=1.0', 'tau=0.5', 'only the class shares')) for v in r.failed)
+    assert 'log' not in _details(r)  # the trick is not given away
+    r = check('13.5', lambda z, c, tau=1.0: z.sub_(tau * (torch.as_tensor(c, dtype=z.dtype) / sum(c)).log()), quiet=True)
+    assert [v.label for v in r.failed] == ['leaves the logits passed in unchanged'] and 'in place' in _details(r)
+    r = check('13.5', lambda z, c, tau=1.0: _adjust_logits(z, c, tau).softmax(-1).argmax(-1), quiet=True)  # labels, not logits
+    assert [v.label for v in r.failed] == ['returns float logits (N, C)']

@@ -1042,3 +1042,39 @@ def test_each_run_over_a_list_smoke_limit_already_cut_projects_every_run():
 def test_callbacks_and_helpers_check_their_arguments(make, err, msg):
     with pytest.raises(err, match=msg):
         make()
+
+
+# --- numpy numbers where Python numbers are accepted ----------------------------------------
+
+import numpy as np
+
+
+def test_numpy_numbers_are_accepted_where_python_numbers_are():
+    "np.float32/np.float64 learning rates and np.int64 counts (what a sweep table or np.arange gives) work as Python numbers."
+    learn = make_learner(lr=np.float32(1e-2), smoke=False)
+    assert isinstance(learn.lr, float)
+    learn.fit(np.int64(2), lr=np.float64(1e-2), cbs=[EarlyStoppingCB(patience=np.int64(3), min_delta=np.float32(0.0), verbose=False),
+                                                    GradClipCB(np.float32(1.0)), WeightPenaltyCB(l2=np.float64(1e-4))])
+    assert len(learn.history) == 2
+    assert sweep_points({'lr': (np.float64(1e-3), np.float64(1e-2), 'log'), 'h': (np.int64(2), np.int64(8))}, n=np.int64(3), seed=0)[0]['h'] in range(2, 9)
+    seen = []
+    def one_fold(f):
+        seen.append(f)
+        learn = make_learner(smoke=False)
+        learn.fit(1)
+        return learn
+    kfold(one_fold, np.int64(2))
+    assert seen == [0, 1]
+    with pytest.raises(ValueError, match='n_epochs must be a whole number'):
+        learn.fit(np.float64(2.0))
+    with pytest.raises(ValueError, match='lr must be a positive number'):
+        learn.fit(1, lr=np.float64('nan'))
+
+
+def test_overfit_batch_passes_callbacks_to_its_copy():
+    x, y = points(16)
+    counter = CountStepsCB()
+    r = overfit_batch(mlp(), (x, y), steps=np.int64(7), lr=np.float64(1e-2), cbs=[counter], device='cpu')
+    assert counter.steps == 7 and r['last_loss'] < r['first_loss']
+    with pytest.raises(TypeError, match='pass an instance, CountStepsCB()'):
+        overfit_batch(mlp(), (x, y), steps=2, cbs=[CountStepsCB], device='cpu')

@@ -300,7 +300,7 @@ def test_tfidf_logreg_bad_input():
         tfidf_logreg(['a', 'b'], [0])
     with pytest.raises(ValueError, match='two classes'):
         tfidf_logreg(['a', 'b'], [1, 1])
-    with pytest.raises(TypeError, match='tokenize expects a str'):
+    with pytest.raises(TypeError, match=r'texts must be strings; texts\[0\] is 1'):
         tfidf_logreg([1, 2], [0, 1])
 
 
@@ -330,3 +330,16 @@ def test_plot_arguments_are_checked_at_the_boundary():
         plot_confusion(torch.randn(4, 3), torch.tensor([0, 1, 2, 2]), 'abc')
     with pytest.raises(TypeError, match="a learner's `history`"):
         metric_columns([1, 2])
+
+
+def test_shown_figure_is_public_and_heatmap_scale_can_be_fixed():
+    from seqlab.metrics import ShownFigure, _ShownFigure
+    assert _ShownFigure is ShownFigure and 'ShownFigure' in __import__('seqlab.metrics').metrics.__all__
+    df = pd.DataFrame({'lr': [1e-3, 1e-2, 1e-3, 1e-2], 'bs': [8, 8, 16, 16], 'acc': [0.5, 0.6, 0.7, 0.8]})
+    fig = plot_sweep_heatmap(df, 'lr', 'bs', 'acc', vmin=np.float64(0), vmax=1)
+    assert isinstance(fig, ShownFigure) and fig.axes[0].collections[0].get_clim() == (0, 1)
+    assert plot_sweep_heatmap(df, 'lr', 'bs', 'acc').axes[0].collections[0].get_clim() == (0.5, 0.8)
+    for kw, msg in (({'vmin': 1, 'vmax': 0}, 'vmin must be below vmax'), ({'vmin': 'low'}, 'vmin must be a finite number'),
+                    ({'vmax': float('inf')}, 'vmax must be a finite number')):
+        with pytest.raises(ValueError, match=msg):
+            plot_sweep_heatmap(df, 'lr', 'bs', 'acc', **kw)
