@@ -12,16 +12,17 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
-from .data import tokenize, Vocab, TextDataset, DataLoaders
-from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint
+from .core import quick_mode, mode_banner, set_seed, default_device, n_params
+from .data import tokenize, Vocab, TextDataset, DataLoaders, _check_count
+from .embeddings import make_embedding, vectors_for, train_vectors, texts_fingerprint, DME, OneHotEmbedding
 from .learner import Learner
 from .metrics import f1_micro
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['POOLINGS', 'CNN_LSTM_VARIANTS', 'CNNLSTMConfig', 'lengths_to_mask', 'NGramConv', 'AdditiveAttention', 'masked_pool',
-           'CNNLSTMClassifier', 'variant_spec', 'TextPrep', 'prepare_text', 'build_cnn_lstm', 'train_variant',
-           'article_vectors', 'micro_f1_on', 'cnn_lstm_results']
+           'CNNLSTMClassifier', 'variant_spec', 'TextPrep', 'prepare_text', 'scale_embeddings', 'build_cnn_lstm',
+           'train_variant', 'article_vectors', 'micro_f1_on', 'cnn_lstm_results', 'compare_rows', 'dme_token_weights']
 
 # %% ../nbs/10_cnn_lstm.ipynb #6b060d8b
 POOLINGS = ('attention', 'max', 'mean', 'last')
@@ -43,25 +44,31 @@ class CNNLSTMConfig:
 
     def __post_init__(self): _check_config(self)
 
+# %% ../nbs/10_cnn_lstm.ipynb #49e1751b
+def _kernel_sizes(ks) -> tuple:
+    "`ks` as a tuple of positive ints, or a clear error."
+    if isinstance(ks, (int, str)) or not hasattr(ks, '__len__'):
+        raise TypeError(f"kernel_sizes must be a tuple of ints, e.g. (3, 4, 5); got {ks!r}.")
+    if len(ks) == 0:
+        raise ValueError("kernel_sizes is empty: give at least one convolution width, e.g. kernel_sizes=(3, 4, 5).")
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks):
+        raise ValueError(f"kernel_sizes must be positive ints, got {tuple(ks)}.")
+    return tuple(int(k) for k in ks)
+
 # %% ../nbs/10_cnn_lstm.ipynb #ecaf75e5
 def _check_config(cfg: CNNLSTMConfig):
     "Raise a clear error for a bad `CNNLSTMConfig`."
-    ks = cfg.kernel_sizes
-    if isinstance(ks, int) or not hasattr(ks, '__len__'):
-        raise TypeError(f"kernel_sizes must be a tuple of ints, e.g. (3, 4, 5); got {ks!r}.")
-    cfg.kernel_sizes = tuple(ks)
-    if len(cfg.kernel_sizes) == 0:
-        raise ValueError("kernel_sizes is empty: give at least one convolution width, e.g. kernel_sizes=(3, 4, 5).")
-    if any(not isinstance(k, int) or k < 1 for k in cfg.kernel_sizes):
-        raise ValueError(f"kernel_sizes must be positive ints, got {cfg.kernel_sizes}.")
+    cfg.kernel_sizes = _kernel_sizes(cfg.kernel_sizes)
     for name in ('embedding_dim', 'n_classes', 'num_filters', 'hidden_size', 'num_layers', 'attn_dim'):
-        v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}.")
+        _check_count(name, getattr(cfg, name))
     if cfg.pooling not in POOLINGS:
         raise ValueError(f"pooling={cfg.pooling!r} is unknown: use one of {POOLINGS}.")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {cfg.dropout!r}.")
+    if not isinstance(cfg.bidirectional, bool):
+        raise TypeError(f"bidirectional must be True or False, got {cfg.bidirectional!r}.")
+    if isinstance(cfg.padding_idx, bool) or not isinstance(cfg.padding_idx, (int, np.integer)) or cfg.padding_idx < 0:
+        raise ValueError(f"padding_idx must be a token id >= 0, got {cfg.padding_idx!r}.")
 
 # %% ../nbs/10_cnn_lstm.ipynb #db34bd5b
 def lengths_to_mask(
@@ -69,7 +76,16 @@ def lengths_to_mask(
     max_len: int | None = None,  # T; None: the longest length
 ) -> torch.Tensor:
     "Boolean mask `(B, T)`: True on the first `lengths[b]` positions of each row, False on padding."
-    max_len = int(lengths.max()) if max_len is None else max_len
+    if not torch.is_tensor(lengths) or lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        got = f"a {lengths.dtype} tensor of shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
+        raise TypeError(f"lengths must be an integer tensor (B,), got {got}: pass torch.tensor(lengths).")
+    if len(lengths) == 0:
+        raise ValueError("lengths is empty: pass one length per article.")
+    longest, shortest = int(lengths.max()), int(lengths.min())
+    max_len = longest if max_len is None else max_len
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or shortest < 0 or longest > max_len:
+        raise ValueError(f"lengths must lie in 0..max_len, got {shortest}..{longest} with max_len={max_len!r}: "
+                         "give max_len >= the longest length (or None).")
     pos = torch.arange(max_len, device=lengths.device)  # (T,)
     return pos[None, :] < lengths[:, None]  # (B, T)
 
@@ -82,11 +98,13 @@ class NGramConv(nn.Module):
                  kernel_sizes: tuple,  # n-gram widths
                 ):
         super().__init__()
-        self.kernel_sizes = tuple(kernel_sizes)
+        in_channels, num_filters = _check_count('in_channels', in_channels), _check_count('num_filters', num_filters)
+        self.kernel_sizes = _kernel_sizes(kernel_sizes)
         self.convs = nn.ModuleList([nn.Conv1d(in_channels, num_filters, k) for k in self.kernel_sizes])
         self.out_channels = num_filters * len(self.kernel_sizes)
 
     def forward(self, x, mask):  # (B, T, E), (B, T) -> (B, T, C)
+        _check_states(x, mask, 'NGramConv')
         x = x * mask.unsqueeze(-1).to(x.dtype)  # (B, T, E): padded positions -> 0
         x = x.transpose(1, 2)  # (B, E, T)
         feats = []
@@ -96,6 +114,20 @@ class NGramConv(nn.Module):
             feats.append(F.relu(conv(xp)))  # (B, F, T)
         return torch.cat(feats, dim=1).transpose(1, 2)  # (B, T, F * n_kernels)
 
+# %% ../nbs/10_cnn_lstm.ipynb #ffdc91a4
+def _check_states(h, mask, what: str):
+    "Clear errors for a float `h (B, T, H)` and a bool `mask (B, T)` that do not fit, or a row with no real token."
+    if not torch.is_tensor(h) or h.dim() != 3 or not h.dtype.is_floating_point:
+        got = f"a {h.dim()}-d {h.dtype} tensor" if torch.is_tensor(h) else type(h).__name__
+        raise ValueError(f"{what} takes float vectors (B, T, H), got {got}: add the batch axis with [None] for one article.")
+    if not torch.is_tensor(mask) or mask.dtype != torch.bool or mask.shape != h.shape[:2]:
+        got = f"a {mask.dtype} tensor of shape {tuple(mask.shape)}" if torch.is_tensor(mask) else type(mask).__name__
+        raise ValueError(f"{what}: mask must be a bool tensor (B, T) = {tuple(h.shape[:2])}, got {got}: "
+                         "make it with lengths_to_mask(lengths, T).")
+    if not bool(mask.any(1).all()):
+        raise ValueError(f"{what}: row {int((~mask.any(1)).nonzero()[0])} of mask has no real token: "
+                         "every article needs at least one (drop empty texts first).")
+
 # %% ../nbs/10_cnn_lstm.ipynb #c2576f36
 class AdditiveAttention(nn.Module):
     "Self-attention pooling over time: weights softmax(v . tanh(W h_t)) over real tokens."
@@ -104,10 +136,12 @@ class AdditiveAttention(nn.Module):
                  attn_dim: int,  # hidden width of the scoring network
                 ):
         super().__init__()
+        in_features, attn_dim = _check_count('in_features', in_features), _check_count('attn_dim', attn_dim)
         self.proj = nn.Linear(in_features, attn_dim)
         self.v = nn.Linear(attn_dim, 1, bias=False)
 
     def forward(self, h, mask):  # (B, T, H), (B, T) -> (B, H), (B, T)
+        _check_states(h, mask, 'AdditiveAttention')  # a row without real tokens would give NaN weights
         scores = self.v(torch.tanh(self.proj(h))).squeeze(-1)  # (B, T)
         scores = scores.masked_fill(~mask, float('-inf'))  # padding: weight exactly 0
         w = torch.softmax(scores, dim=-1)  # (B, T), each row sums to 1
@@ -121,12 +155,13 @@ def masked_pool(
     how: str = 'max',  # 'max' or 'mean'
 ) -> torch.Tensor:
     "Max or mean of `h` over the real time steps -> `(B, H)`."
+    if how not in ('max', 'mean'):
+        raise ValueError(f"how={how!r} is unknown: use 'max' or 'mean'.")
+    _check_states(h, mask, 'masked_pool')  # a row without real tokens would give -inf or 0
     m = mask.unsqueeze(-1)  # (B, T, 1)
     if how == 'max':
         return h.masked_fill(~m, float('-inf')).amax(dim=1)  # (B, H)
-    if how == 'mean':
-        return (h * m.to(h.dtype)).sum(1) / m.sum(1).clamp(min=1).to(h.dtype)  # (B, H)
-    raise ValueError(f"how={how!r} is unknown: use 'max' or 'mean'.")
+    return (h * m.to(h.dtype)).sum(1) / m.sum(1).to(h.dtype)  # (B, H)
 
 # %% ../nbs/10_cnn_lstm.ipynb #fc0f5125
 class CNNLSTMClassifier(nn.Module):
@@ -136,6 +171,10 @@ class CNNLSTMClassifier(nn.Module):
                  embedding: nn.Module,  # token ids (B, T) -> vectors (B, T, cfg.embedding_dim)
                 ):
         super().__init__()
+        if not isinstance(cfg, CNNLSTMConfig):
+            raise TypeError(f"cfg must be a CNNLSTMConfig, got {type(cfg).__name__}: pass CNNLSTMConfig(**cfg).")
+        if not isinstance(embedding, nn.Module):
+            raise TypeError(f"embedding must be an nn.Module mapping token ids to vectors, got {type(embedding).__name__}.")
         width = getattr(embedding, 'embedding_dim', cfg.embedding_dim)
         if width != cfg.embedding_dim:
             raise ValueError(f"The embedding gives vectors of size {width} but cfg.embedding_dim={cfg.embedding_dim}: set them equal.")
@@ -155,34 +194,43 @@ def encode(self: CNNLSTMClassifier,
            x: torch.Tensor,  # token ids (B, T)
            lengths: torch.Tensor | None = None,  # true lengths (B,); None: count non-padding tokens
           ) -> tuple:
-    "LSTM states `(B, T, H)` (zero on padding), the mask `(B, T)` and the final hidden state `h_n`."
-    _check_inputs(self, x, lengths)
-    if lengths is None:
-        lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
-    if (lengths < 1).any():
-        raise ValueError("Every article needs at least one token, but a length of 0 was found: drop empty texts first.")
+    "LSTM states `(B, T, H)` (zero on padding), the mask `(B, T)` and the final hidden state `h_n` (None if unpacked)."
+    lengths = _check_inputs(self, x, lengths)  # (B,)
     B, T = x.shape
     mask = lengths_to_mask(lengths.to(x.device), T)  # (B, T)
     e = self.embedding(x)  # (B, T, E)
     c = self.conv(e, mask)  # (B, T, C)
+    if not (self.cfg.bidirectional or self.cfg.pooling == 'last'):
+        h, _ = self.lstm(c)  # (B, T, H): a forward LSTM's state at t sees only steps <= t
+        return h * mask.unsqueeze(-1).to(h.dtype), mask, None  # padding after the end cannot reach a real step
     packed = pack_padded_sequence(c, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, (h_n, _) = self.lstm(packed)
     h, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H)
     return h, mask, h_n
 
 # %% ../nbs/10_cnn_lstm.ipynb #f15feea2
-def _check_inputs(model: CNNLSTMClassifier, x, lengths):
-    "Clear errors for token ids that are not `(B, T)` integers in the vocabulary, or lengths that are not a `(B,)` tensor."
-    if not torch.is_tensor(x) or x.dtype.is_floating_point or x.dim() != 2:
+def _check_inputs(model: CNNLSTMClassifier, x, lengths) -> torch.Tensor:
+    "The lengths `(B,)` of `x` (counted from padding when None), or a clear error for bad token ids or lengths."
+    if not torch.is_tensor(x) or x.dtype.is_floating_point or x.dtype == torch.bool or x.dim() != 2:
         got = f"a {x.dim()}-d {x.dtype} tensor" if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"x must be an integer tensor of token ids (B, T), got {got}: for one article pass x[None]")
-    if lengths is not None and (not torch.is_tensor(lengths) or lengths.shape != x.shape[:1]):
-        got = f"shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
-        raise TypeError(f"lengths must be a tensor (B,) = ({len(x)},), got {got}: pass torch.tensor(lengths)")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}): pass at least one article of at least one token.")
+    if lengths is not None and (not torch.is_tensor(lengths) or lengths.shape != x.shape[:1]
+                                or lengths.dtype.is_floating_point or lengths.dtype == torch.bool):
+        got = f"a {lengths.dtype} tensor of shape {tuple(lengths.shape)}" if torch.is_tensor(lengths) else type(lengths).__name__
+        raise TypeError(f"lengths must be an integer tensor (B,) = ({len(x)},), got {got}: pass torch.tensor(lengths)")
     n = getattr(model.embedding, 'num_embeddings', None) or getattr(getattr(model.embedding, 'embeddings', [None])[0], 'num_embeddings', None)
-    if n is not None and x.numel() and (x.min() < 0 or x.max() >= n):
+    if n is not None and (x.min() < 0 or x.max() >= n):
         raise IndexError(f"token ids must lie in 0..{n - 1} (the vocabulary), got {x.min().item()}..{x.max().item()}: "
                          "numericalize with the vocabulary the model was built on")
+    lengths = (x != model.cfg.padding_idx).sum(1) if lengths is None else lengths  # (B,)
+    if (lengths < 1).any():
+        raise ValueError("Every article needs at least one token, but a length of 0 was found: drop empty texts first.")
+    if (lengths > x.shape[1]).any():
+        raise ValueError(f"lengths go up to {int(lengths.max())} but x has only T={x.shape[1]} positions: "
+                         "give the lengths of the articles in x (after any truncation), or pad x to the longest.")
+    return lengths
 
 # %% ../nbs/10_cnn_lstm.ipynb #0371f811
 @patch
@@ -219,7 +267,7 @@ def variant_spec(
     variant: str,  # a key of `CNN_LSTM_VARIANTS`
 ) -> dict:
     "The embedding kind, pooling and published figure of a variant, or a clear error."
-    if variant not in CNN_LSTM_VARIANTS:
+    if not isinstance(variant, str) or variant not in CNN_LSTM_VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}: use one of {', '.join(CNN_LSTM_VARIANTS)}.")
     return CNN_LSTM_VARIANTS[variant]
 
@@ -242,6 +290,10 @@ def prepare_text(
     max_size: int | None = None,  # cap on the vocabulary size
 ) -> TextPrep:
     "Tokenize, build the vocabulary on the training split, and make the loaders."
+    _check_task(data)
+    max_len, bs, min_freq = _check_count('max_len', max_len), _check_count('bs', bs), _check_count('min_freq', min_freq)
+    if max_size is not None:
+        max_size = _check_count('max_size', max_size, what=' (or None for no cap)')
     toks = [tokenize(t)[:max_len] for t in data.train.x]  # what the model reads of each article
     vocab = Vocab.build(toks, min_freq=min_freq, max_size=max_size)
     ds = [TextDataset(s.x, s.y, vocab=vocab, max_len=max_len, n_classes=len(data.classes))
@@ -249,6 +301,19 @@ def prepare_text(
     dls = DataLoaders.from_datasets(*ds, bs=bs)
     label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # 'generated sample (seed 0)'
     return TextPrep(vocab, dls, toks, list(data.classes), str(data.source), label)
+
+# %% ../nbs/10_cnn_lstm.ipynb #8524c766
+def _check_task(data):
+    "A clear error unless `data` has train, valid and test splits with texts and labels, and class names."
+    missing = [a for a in ('train', 'valid', 'test', 'classes') if getattr(data, a, None) is None]
+    if missing:
+        raise ValueError(f"data must be a TaskData with train, valid and test splits and classes (e.g. load_bbc()); "
+                         f"{type(data).__name__} has no {missing}: split off validation and test sets first (seqlab.data.stratified_split).")
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name)
+        if not hasattr(s, 'x') or not hasattr(s, 'y') or len(s.x) != len(s.y) or len(s.x) == 0:
+            raise ValueError(f"data.{name} must hold texts .x and as many labels .y, and not be empty; "
+                             f"got {len(getattr(s, 'x', []))} texts and {len(getattr(s, 'y', []))} labels.")
 
 # %% ../nbs/10_cnn_lstm.ipynb #281c7da4
 def _cached_vectors(kinds, prep: TextPrep, embedding_dim: int, vectors: dict | None, seed: int) -> dict | None:
@@ -260,6 +325,32 @@ def _cached_vectors(kinds, prep: TextPrep, embedding_dim: int, vectors: dict | N
             vectors[k] = vectors_for(k, embedding_dim, prep.token_lists, seed=seed)
     return {k: vectors[k] for k in kinds}
 
+# %% ../nbs/10_cnn_lstm.ipynb #5ffd2929
+def scale_embeddings(
+    emb: nn.Module,  # an embedding module: an `nn.Embedding`, or a DME / CDME over several sets
+    std: float,  # the spread (standard deviation) of every table's entries afterwards
+) -> nn.Module:
+    "Rescale every `nn.Embedding` table inside `emb` (a DME's sets too) so its rows have entries of spread `std`; in place."
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
+        raise ValueError(f"embedding_std must be a positive number such as 0.05, got {std!r}: "
+                         "or pass None to keep the tables as they are.")
+    if hasattr(emb, 'projections'):  # a DME: each set with the projection that reads it
+        pairs = list(zip(emb.embeddings, emb.projections))
+    else:
+        pairs = [(m, None) for m in emb.modules() if isinstance(m, nn.Embedding)]
+    with torch.no_grad():
+        for t, proj in pairs:
+            if not isinstance(t, nn.Embedding):
+                continue  # a one-hot set has no table
+            real = torch.ones(t.num_embeddings, dtype=torch.bool)
+            if t.padding_idx is not None:
+                real[t.padding_idx] = False  # the padding row stays zero
+            s = std / t.weight[real].std().clamp(min=1e-12)
+            t.weight.mul_(s)
+            if proj is not None:
+                proj.bias.mul_(s)  # W (s e) + s b = s (W e + b): the set's projected vectors scale as a whole
+    return emb
+
 # %% ../nbs/10_cnn_lstm.ipynb #d4fc90dd
 _DME_SETS = ('glove', 'fasttext')
 
@@ -269,10 +360,13 @@ def build_cnn_lstm(
     vectors: dict | None = None,  # cache of pretrained vectors by kind (filled on first use); None: no cache
     freeze: bool = False,  # keep pretrained vectors fixed (False: fine-tune them, DME sets included)
     seed: int = 0,  # seed of the weights and of trained vectors
+    embedding_std: float | None = None,  # rescale the embedding tables to this spread (`scale_embeddings`); None: as made
     **cfg,  # `CNNLSTMConfig` fields (embedding_dim, num_filters, ...); a `pooling` here replaces the variant's
 ) -> CNNLSTMClassifier:
     "The model of one variant: its embedding from `make_embedding`, the rest from `cfg`."
     spec = variant_spec(variant)
+    if not isinstance(prep, TextPrep):
+        raise TypeError(f"prep must be the TextPrep of prepare_text(data, ...), got {type(prep).__name__}.")
     kind, dim = spec['embedding'], cfg.get('embedding_dim', CNNLSTMConfig.embedding_dim)
     set_seed(seed)
     meta = kind in ('dme', 'cdme')
@@ -282,6 +376,8 @@ def build_cnn_lstm(
         vecs = vecs.get(kind)
     emb = make_embedding(kind, prep.vocab, dim, token_lists=prep.token_lists, vectors=vecs, freeze=freeze,
                          sets=_DME_SETS, seed=seed)
+    if embedding_std is not None:
+        scale_embeddings(emb, embedding_std)
     cfg = {'pooling': spec['pooling'], **cfg, 'embedding_dim': emb.embedding_dim,
            'n_classes': len(prep.classes), 'padding_idx': prep.vocab.pad_idx}
     return CNNLSTMClassifier(CNNLSTMConfig(**cfg), emb)
@@ -296,7 +392,7 @@ def train_variant(
     seed: int = 0,  # seed of weights and vectors
     cbs: list | None = None,  # extra learner callbacks
     device=None,  # None: `default_device()`
-    **cfg,  # `CNNLSTMConfig` fields
+    **cfg,  # `CNNLSTMConfig` fields, and `build_cnn_lstm`'s `freeze` and `embedding_std`
 ) -> Learner:
     "Build the variant's model and train it with Adam and cross-entropy; returns the `Learner`."
     variant_spec(variant)
@@ -313,6 +409,8 @@ _ARTICLE_TRAIN = {  # kind -> train_vectors settings; the window is set to the l
     'fasttext': dict(kind='fasttext', sg=0, epochs=10),  # CBOW: skip-gram with an article-wide window costs far more
     'word2vec': dict(kind='word2vec', sg=1, epochs=3),
 }
+_ARTICLE_SHORT = {'glove': 'CBOW word2vec on the sample (GloVe stand-in)', 'fasttext': 'fastText CBOW on the sample',
+                  'word2vec': 'skip-gram word2vec on the sample'}  # what each set really is, for tables
 
 def article_vectors(
     prep: TextPrep,  # its tokenized training texts are the corpus
@@ -321,7 +419,11 @@ def article_vectors(
     seed: int = 0,  # seed of the vectors
 ) -> dict:
     "`{kind: KeyedVectors}` trained on the training articles (their words in the vocabulary) with an article-long window."
-    bad = [k for k in kinds if k not in _ARTICLE_TRAIN]
+    if not isinstance(prep, TextPrep):
+        raise TypeError(f"prep must be the TextPrep of prepare_text(data, ...), got {type(prep).__name__}.")
+    embedding_dim = _check_count('embedding_dim', embedding_dim)
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    bad = [k for k in kinds if k not in _ARTICLE_TRAIN] or ([] if kinds else ['(none)'])
     if bad:
         raise ValueError(f"No article-wide training for {bad}: use kinds from {list(_ARTICLE_TRAIN)}.")
     window = max(map(len, prep.token_lists))  # the whole article is the context
@@ -330,6 +432,7 @@ def article_vectors(
     for k in kinds:
         kv = train_vectors(corpus, vector_size=embedding_dim, window=window, seed=seed, **_ARTICLE_TRAIN[k])
         kv.trained_on = texts_fingerprint(prep.token_lists)  # the same training texts, their unknown words dropped
+        kv.short = _ARTICLE_SHORT[k]
         kv.source = (f"GloVe STAND-IN (CBOW word2vec; gensim has no GloVe trainer), window {window}; " if k == 'glove'
                      else f"window {window}; ") + kv.source
         out[k] = kv
@@ -341,21 +444,325 @@ def micro_f1_on(
     dl,  # the loader to score, e.g. `prep.dls.test`
 ) -> float:
     "Micro-F1 of the learner's model on `dl`."
+    if dl is None or len(dl) == 0:
+        raise ValueError(f"dl has no batches to score ({dl!r}): pass a loader such as prep.dls.test.")
     preds, targs = learn.get_preds(dl)
     return f1_micro(preds, targs)
 
+# %% ../nbs/10_cnn_lstm.ipynb #af6843b6
+def _embedding_note(kind: str, vectors: dict | None) -> str:
+    "The kind, and for pretrained sets what the vectors really are (e.g. a CBOW stand-in for GloVe trained on the sample)."
+    if kind in ('dme', 'cdme'):
+        return f"{kind} over {' + '.join(_DME_SETS)}"
+    kv = (vectors or {}).get(kind)
+    note = getattr(kv, 'short', None) or getattr(kv, 'source', None)
+    return f"{kind}: {note}" if note else kind
+
 # %% ../nbs/10_cnn_lstm.ipynb #76a67684
 def cnn_lstm_results(
-    learners: dict,  # variant name -> trained learner
-    prep: TextPrep,  # the data the learners were trained on (its test loader is scored)
+    runs: dict,  # variant name -> a trained learner, or a list of them (one per seed)
+    prep: TextPrep,  # the data they were trained on (its test loader is scored)
+    vectors: dict | None = None,  # the pretrained vectors used, by kind: the 'embedding' column says what they are
 ) -> pd.DataFrame:
-    "One row per variant: the report's test micro-F1 beside ours, and the data ours comes from."
+    "One row per variant: the report's test micro-F1 beside our mean and spread over seeds, and the data ours comes from."
+    if not isinstance(prep, TextPrep):
+        raise TypeError(f"prep must be the TextPrep the learners were trained on, got {type(prep).__name__}.")
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict {variant name: learner or list of learners}, e.g. from train_variant.")
     rows = []
-    for name, learn in learners.items():
-        spec = variant_spec(name)
-        rows.append({'variant': name, 'report row': spec.get('label', name), 'embedding': spec['embedding'],
-                     'pooling': learn.model.cfg.pooling, 'report test F1': spec.get('published_f1', np.nan),
-                     'our test F1': round(micro_f1_on(learn, prep.dls.test), 4),
-                     'epochs': len(learn.history), 'train s': round(float(learn.history['seconds'].sum()), 1),
+    for name, learns in runs.items():
+        learns = list(learns) if isinstance(learns, (list, tuple)) else [learns]
+        if not learns:
+            raise ValueError(f"runs[{name!r}] is an empty list: train at least one seed.")
+        spec, test = variant_spec(name), [round(micro_f1_on(l, prep.dls.test), 4) for l in learns]
+        rows.append({'variant': name, 'report row': spec.get('label', name), 'embedding': _embedding_note(spec['embedding'], vectors),
+                     'pooling': learns[0].model.cfg.pooling, 'report test F1': spec.get('published_f1', np.nan),
+                     'our test F1': round(float(np.mean(test)), 4), 'std': round(float(np.std(test, ddof=1)), 4) if len(test) > 1 else np.nan,
+                     'test F1 per seed': tuple(test), 'valid F1': round(float(np.mean([l.history['f1_micro'].iloc[-1] for l in learns])), 4),
+                     'epochs': len(learns[0].history), 's per run': round(float(np.mean([l.history['seconds'].sum() for l in learns])), 1),
                      'our data': prep.label})
     return pd.DataFrame(rows).set_index('variant')
+
+# %% ../nbs/10_cnn_lstm.ipynb #85cae23d
+def compare_rows(
+    res: pd.DataFrame,  # from `cnn_lstm_results`: 'report test F1' and 'test F1 per seed' by variant
+    pairs: list,  # pairs (a, b) of variants: each row of the result is a - b
+) -> pd.DataFrame:
+    "Per pair: the report's difference, our mean paired difference over seeds, its spread, a paired t-test and the difference it could detect."
+    from scipy import stats
+    rows = []
+    for a, b in pairs:
+        missing = [n for n in (a, b) if n not in res.index]
+        if missing:
+            raise ValueError(f"{missing} not among the rows of res ({list(res.index)}): compare variants that were trained.")
+        d = np.subtract(res.loc[a, 'test F1 per seed'], res.loc[b, 'test F1 per seed'])  # (n_seeds,), paired by seed
+        n, sd = len(d), float(np.std(d, ddof=1)) if len(d) > 1 else np.nan
+        se = sd / np.sqrt(n)
+        p = float(2 * stats.t.sf(abs(d.mean()) / se, n - 1)) if n > 1 and sd > 0 else np.nan
+        rows.append({'a': a, 'b': b, 'report a - b': round(res.loc[a, 'report test F1'] - res.loc[b, 'report test F1'], 4),
+                     'our a - b': round(float(d.mean()), 4), 'std': round(sd, 4), 'seeds': n, 'p (paired t)': round(p, 3),
+                     'p < 0.05 needs |a - b| >': round(float(stats.t.ppf(0.975, n - 1) * se), 4) if n > 1 else np.nan})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/10_cnn_lstm.ipynb #4cf1932a
+@torch.no_grad()
+def dme_token_weights(
+    model: CNNLSTMClassifier,  # a model whose embedding is a DME or CDME (the variants 'meta' and 'meta_attn')
+    dl,  # a loader of `((tokens, lengths), target)` batches
+    vocab: Vocab,  # the vocabulary the model was built on
+    min_count: int = 1,  # keep tokens seen at least this often in `dl`
+) -> pd.DataFrame:
+    "The meta-embedding's mean weight on each of its sets, per token of `dl`: one row per token, one column per set."
+    emb = getattr(model, 'embedding', None)
+    if not hasattr(emb, 'names') or not hasattr(emb, 'projections'):
+        raise TypeError(f"model.embedding must be a DME or CDME (variants 'meta', 'meta_attn'), got {type(emb).__name__}.")
+    min_count = _check_count('min_count', min_count)
+    sums, counts = torch.zeros(len(vocab.itos), len(emb.names)), torch.zeros(len(vocab.itos))  # (V, n_sets), (V,)
+    dev = next(model.parameters()).device
+    for (x, lengths), _ in dl:
+        x, lengths = x.to(dev), lengths.to(dev)
+        _, w = emb(x, lengths, return_attn=True)  # (B, T, n_sets)
+        mask = lengths_to_mask(lengths, x.shape[1])  # (B, T)
+        ids = x[mask].cpu()  # (N,) the real tokens
+        sums.index_add_(0, ids, w[mask].float().cpu())
+        counts.index_add_(0, ids, torch.ones(len(ids)))
+    if counts.sum() == 0:
+        raise ValueError("dl gave no tokens: pass a loader with at least one article, e.g. prep.dls.valid.")
+    keep = (counts >= min_count).nonzero().squeeze(1)
+    df = pd.DataFrame((sums[keep] / counts[keep, None]).numpy(), columns=list(emb.names))
+    df.insert(0, 'count', counts[keep].long().numpy())
+    df.insert(0, 'token', [vocab.itos[i] for i in keep])
+    return df.sort_values('count', ascending=False, kind='stable').reset_index(drop=True)
+
+# %% ../nbs/10_cnn_lstm.ipynb #6b820aae
+def _not_a_function(f, signature: str):
+    "The failed verdict for an answer `f` that is not the function the exercise asks for."
+    return expect('your answer is a function', False, f'got a {type(f).__name__}: define {signature} and pass the function itself')
+
+def _first_weights_ref(embedding: str, vocab_size: int, cfg: CNNLSTMConfig) -> int:
+    "Trainable weights of the embedding and `NGramConv` a model of `cfg` builds over `vocab_size` tokens (the check's reference)."
+    emb = OneHotEmbedding(vocab_size) if embedding == 'onehot' else nn.Embedding(vocab_size, cfg.embedding_dim, padding_idx=0)
+    return n_params(emb) + n_params(NGramConv(emb.embedding_dim, cfg.num_filters, cfg.kernel_sizes))
+
+@exercise('10.1', "count the first layers' weights")
+def _check_10_1(first_weights):
+    "Your count of the embedding's and n-gram convolutions' weights against the built layers, one-hot and learned, at several sizes."
+    if not callable(first_weights):
+        yield _not_a_function(first_weights, 'first_weights(embedding, vocab_size, cfg)')
+        return
+    cases = {"the notebook's quick sizes, 400 tokens": (400, dict(embedding_dim=24, num_filters=16, kernel_sizes=(2, 3))),
+             "the report's sizes, 5,000 tokens": (5000, dict(embedding_dim=200, num_filters=150, kernel_sizes=(3, 4, 5))),
+             'one kernel size, 50 tokens': (50, dict(embedding_dim=8, num_filters=4, kernel_sizes=(5,)))}
+    got = first_weights('learned', 400, CNNLSTMConfig(embedding_dim=24, num_filters=16, kernel_sizes=(2, 3)))
+    is_int = isinstance(got, (int, np.integer)) and not isinstance(got, bool)
+    yield expect('returns a whole number', is_int, f'got {type(got).__name__}: return the count as an int')
+    if not is_int:
+        return
+    for label, (V, kw) in cases.items():
+        cfg = CNNLSTMConfig(**kw)
+        for emb in ('learned', 'onehot'):
+            got, want = int(first_weights(emb, V, cfg)), _first_weights_ref(emb, V, cfg)
+            yield expect(f'{emb}, {label}', got == want, f'off by {got - want:+,} weights: n_params of the embedding and of '
+                         'NGramConv(width, num_filters, kernel_sizes) give the parts to compare yours with')
+
+# %% ../nbs/10_cnn_lstm.ipynb #6350d52f
+def _lstm_case(T: int = 9, lengths=(9, 3, 1, 6, 4), C: int = 6, H: int = 5, seed: int = 0) -> tuple:
+    "A seeded LSTM, inputs `(B, T, C)` with random values after each length, its unpacked states `(B, T, H)` and the packed run's final state `(B, H)`."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        lstm, c = nn.LSTM(C, H, batch_first=True), torch.randn(len(lengths), T, C)  # (B, T, C)
+    lengths = torch.tensor(lengths)
+    with torch.no_grad():
+        h, _ = lstm(c)  # (B, T, H): unpacked, so the states after each length have read padding
+        _, (h_n, _) = lstm(pack_padded_sequence(c, lengths, batch_first=True, enforce_sorted=False))
+    return h, lengths, h_n[-1]
+
+@exercise('10.2', 'the last real state without packing')
+def _check_10_2(last_state):
+    "The state at each row's last real token, against the final state of the packed LSTM, for full and short rows."
+    if not callable(last_state):
+        yield _not_a_function(last_state, 'last_state(h, lengths)')
+        return
+    h, lengths, want = _lstm_case()
+    got = last_state(h, lengths)
+    ok = torch.is_tensor(got) and tuple(got.shape) == (5, 5)
+    yield expect('returns states (B, H)', ok, f'expected (5, 5), got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}')
+    if not ok:
+        return
+    full = lengths == h.shape[1]
+    yield compare('a row of full length: the packed LSTM\'s final state', got[full], want[full])
+    v = compare('rows shorter than T: the packed LSTM\'s final state', got[~full], want[~full])
+    if not v.ok:
+        v.detail += ': for these rows yours is not the state after their last real token (which time step is that, for a row of length L?)'
+    yield v
+    h2, lengths2, want2 = _lstm_case(T=12, lengths=(12, 12, 2, 7), C=3, H=4, seed=1)
+    yield compare('another batch: lengths (12, 12, 2, 7), T = 12', last_state(h2, lengths2), want2)
+    yield expect('leaves h unchanged', torch.equal(h, _lstm_case()[0]), 'h was changed in place: index it, do not write into it')
+
+# %% ../nbs/10_cnn_lstm.ipynb #6980b951
+def _conv_case(kernel_sizes: tuple, lengths=(7, 4, 1), E: int = 5, n_filters: int = 3, seed: int = 0) -> tuple:
+    "Seeded `nn.Conv1d`s, embeddings `(B, T, E)` with random values on padding, the mask, and `NGramConv`'s output with those convolutions."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        ref = NGramConv(E, n_filters, kernel_sizes)
+        x = torch.randn(len(lengths), max(lengths), E)  # (B, T, E): padded positions hold random values, not zeros
+    mask = lengths_to_mask(torch.tensor(lengths), max(lengths))  # (B, T)
+    with torch.no_grad():
+        return list(ref.convs), x, mask, ref(x, mask)
+
+@exercise('10.3', 'n-gram convolutions that ignore padding')
+def _check_10_3(ngram_conv):
+    "Your n-gram features against `NGramConv` with the same convolutions: odd and even widths, full rows and rows with padding."
+    if not callable(ngram_conv):
+        yield _not_a_function(ngram_conv, 'ngram_conv(x, mask, convs)')
+        return
+    convs, x, mask, want = _conv_case((3,), lengths=(7, 7, 7))
+    with torch.no_grad():
+        got = ngram_conv(x, mask, convs)
+    ok = torch.is_tensor(got) and tuple(got.shape) == tuple(want.shape)
+    yield expect('returns features (B, T, n_filters * n_kernels)', ok,
+                 f'expected {tuple(want.shape)}, got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}')
+    if not ok:
+        return
+    yield compare('width 3, rows without padding', got, want)
+    for label, ks in (('widths 2 and 4 (even)', (2, 4)), ('widths 3, 4 and 5', (3, 4, 5))):
+        convs, x, mask, want = _conv_case(ks, lengths=(7, 7, 7), seed=1)
+        with torch.no_grad():
+            v = compare(f'{label}, rows without padding', ngram_conv(x, mask, convs), want)
+        if not v.ok:
+            v.detail += ': the output must keep T positions, with the extra position of an even width on the right'
+        yield v
+    convs, x, mask, want = _conv_case((2, 3, 4), seed=2)
+    x0 = x.clone()
+    with torch.no_grad():
+        v = compare('rows with padding: random values at padded positions do not reach the features', ngram_conv(x, mask, convs), want)
+    if not v.ok:
+        v.detail += ': what is in x at padded positions must not matter'
+    yield v
+    yield expect('leaves x unchanged', torch.equal(x, x0), 'x was changed in place: build the masked input in a new tensor')
+
+# %% ../nbs/10_cnn_lstm.ipynb #24c11391
+def _attn_case(lengths=(6, 2, 4), H: int = 5, A: int = 4, seed: int = 0) -> tuple:
+    "Seeded `AdditiveAttention`, states `(B, T, H)` with random values on padding, and the mask."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        ref = AdditiveAttention(H, A)
+        h = torch.randn(len(lengths), max(lengths), H)  # (B, T, H)
+    return ref, h, lengths_to_mask(torch.tensor(lengths), max(lengths))
+
+@exercise('10.4', 'additive attention pooling')
+def _check_10_4(attention_pool):
+    "Weights and pooled vectors against `AdditiveAttention` with the same layers; rows sum to 1, padding gets weight 0."
+    if not callable(attention_pool):
+        yield _not_a_function(attention_pool, 'attention_pool(h, mask, proj, v)')
+        return
+    ref, h, mask = _attn_case()
+    with torch.no_grad():
+        out = attention_pool(h, mask, ref.proj, ref.v)
+        z_ref, w_ref = ref(h, mask)
+    ok = isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(t) for t in out) and \
+        tuple(out[0].shape) == (3, 5) and tuple(out[1].shape) == (3, 6)
+    shapes = tuple(tuple(t.shape) if torch.is_tensor(t) else type(t).__name__ for t in out) if isinstance(out, tuple) else type(out).__name__
+    yield expect('returns (z, w): z (B, H), w (B, T)', ok, f'expected ((3, 5), (3, 6)), got {shapes}')
+    if not ok:
+        return
+    z, w = out
+    yield compare('each row of w sums to 1', w.sum(1), torch.ones(3))
+    yield expect('padded positions get weight exactly 0', bool((w[~mask] == 0).all()),
+                 f'the largest weight on a padded position is {w[~mask].abs().max():.3f}: a padded position must not be able to win any weight')
+    yield compare('w equals AdditiveAttention\'s weights', w, w_ref)
+    yield compare('z equals AdditiveAttention\'s pooled vector', z, z_ref)
+    ref, h, mask = _attn_case(lengths=(3, 8), H=7, A=2, seed=1)
+    with torch.no_grad():
+        yield compare('another batch: z', attention_pool(h, mask, ref.proj, ref.v)[0], ref(h, mask)[0])
+
+# %% ../nbs/10_cnn_lstm.ipynb #7e516c2c
+def _dme_case(seed: int = 0, V: int = 20, D: int = 6) -> tuple:
+    "A seeded `DME` over three sets (two tables of different widths, one-hot) and token ids `(B, T)` with padding (id 0) at the end."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        sets = [nn.Embedding(V, 5, padding_idx=0), nn.Embedding(V, 8, padding_idx=0), OneHotEmbedding(V)]
+        dme = DME(sets, D, names=['a', 'b', 'one-hot'])
+        tokens = torch.randint(1, V, (3, 7))  # (B, T)
+    tokens[1, 4:], tokens[2, 2:] = 0, 0  # padding
+    return dme, tokens
+
+@exercise('10.5', 'mix the embedding sets per token')
+def _check_10_5(meta_embed):
+    "Mixed vectors and per-token weights against `DME` with the same sets; weights sum to 1 over the sets, 0 on padding."
+    if not callable(meta_embed):
+        yield _not_a_function(meta_embed, 'meta_embed(dme, tokens)')
+        return
+    dme, tokens = _dme_case()
+    with torch.no_grad():
+        out = meta_embed(dme, tokens)
+        e_ref, w_ref = dme(tokens, return_attn=True)
+    ok = isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(t) for t in out) and \
+        tuple(out[0].shape) == (3, 7, 6) and tuple(out[1].shape) == (3, 7, 3)
+    shapes = tuple(tuple(t.shape) if torch.is_tensor(t) else type(t).__name__ for t in out) if isinstance(out, tuple) else type(out).__name__
+    yield expect('returns (vectors (B, T, D), weights (B, T, n_sets))', ok, f'expected ((3, 7, 6), (3, 7, 3)), got {shapes}')
+    if not ok:
+        return
+    e, w = out
+    real = tokens != 0
+    yield compare('on every real token the weights sum to 1 over the sets', w[real].sum(-1), torch.ones(int(real.sum())))
+    yield expect('padding: weights and vectors exactly 0', bool((w[~real] == 0).all() and (e[~real] == 0).all()),
+                 'a padded position got a non-zero weight or vector: zero them where the token is the padding id')
+    yield compare("the weights equal DME's", w, w_ref)
+    yield compare("the vectors equal DME's", e, e_ref)
+    dme, tokens = _dme_case(seed=1, V=12, D=4)
+    with torch.no_grad():
+        yield compare('another DME (vocabulary 12, D = 4): the vectors', meta_embed(dme, tokens)[0], dme(tokens))
+
+# %% ../nbs/10_cnn_lstm.ipynb #d40bdd49
+class _AttentionOnPadding(AdditiveAttention):
+    "Additive attention that forgets the mask: padded positions get weight too (a model for the check of 10.6)."
+    def forward(self, h, mask): return super().forward(h, torch.ones_like(mask))  # (B, H), (B, T)
+
+class _MeanOverPadding(CNNLSTMClassifier):
+    "A classifier that averages its states over every position, padding included (a model for the check of 10.6)."
+    def forward(self, x, lengths=None):
+        h, mask, _ = self.encode(x, lengths)  # (B, T, H): zero on padding
+        return self.head(self.drop(h.mean(1)))  # (B, n_classes): the zeros of the padding dilute the mean
+
+def _padding_models(seed: int = 0) -> dict:
+    "Small seeded classifiers in eval mode, two that ignore padding and two that do not."
+    cfg = dict(embedding_dim=8, n_classes=3, num_filters=4, kernel_sizes=(2, 3), hidden_size=6, attn_dim=5)
+    out = {}
+    for name, cls, pooling in (('attention', CNNLSTMClassifier, 'attention'), ('max pooling', CNNLSTMClassifier, 'max'),
+                               ('attention that forgets the mask', CNNLSTMClassifier, 'attention'),
+                               ('a mean over every position', _MeanOverPadding, 'mean')):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            m = cls(CNNLSTMConfig(**cfg, pooling=pooling), nn.Embedding(30, 8, padding_idx=0))
+            if 'forgets' in name:
+                m.attn.__class__ = _AttentionOnPadding
+        out[name] = m.eval()
+    return out
+
+@exercise('10.6', 'a padding test of your own')
+def _check_10_6(padding_change):
+    "Your test gives 0 for models that ignore padding and finds the leak in two models that let padding in."
+    if not callable(padding_change):
+        yield _not_a_function(padding_change, 'padding_change(model, x, lengths, n_pad)')
+        return
+    models = _padding_models()
+    x, lengths = torch.tensor([[5, 9, 2, 7, 3, 8], [4, 6, 11, 0, 0, 0]]), torch.tensor([6, 3])  # (B, T), (B,)
+    x0 = x.clone()
+    got = padding_change(models['attention'], x, lengths, 5)
+    got = got.item() if torch.is_tensor(got) and got.numel() == 1 else got
+    ok = isinstance(got, (int, float, np.number)) and not isinstance(got, bool)
+    yield expect('returns a number', ok, f'got {type(got).__name__}: return the largest change of the logits as a float')
+    if not ok:
+        return
+    yield expect('leaves x unchanged', torch.equal(x, x0), 'x was changed in place: build the padded batch as a new tensor')
+    for name in ('attention', 'max pooling'):
+        d = float(padding_change(models[name], x, lengths, 5))
+        yield expect(f'a model with {name} that ignores padding: change below 1e-5', abs(d) < 1e-5,
+                     f'got {d:.2e}: append padding ids (model.cfg.padding_idx) after every row and compare the logits')
+    for name in ('attention that forgets the mask', 'a mean over every position'):
+        d = float(padding_change(models[name], x, lengths, 5))
+        yield expect(f'finds the leak in a model with {name}: change above 1e-4', d > 1e-4,
+                     f'got {d:.2e}: this model\'s logits do change with padding; does your test compare the logits themselves?')
+    yield expect('n_pad=0 gives 0', abs(float(padding_change(models['a mean over every position'], x, lengths, 0))) < 1e-6,
+                 'without padding appended, nothing should change')

@@ -9,7 +9,8 @@ from torch import nn
 
 from seqlab.cnn_lstm import (CNN_LSTM_VARIANTS, POOLINGS, AdditiveAttention, CNNLSTMClassifier, CNNLSTMConfig,
                              NGramConv, build_cnn_lstm, cnn_lstm_results, lengths_to_mask, masked_pool,
-                             article_vectors, prepare_text, train_variant, variant_spec)
+                             article_vectors, prepare_text, train_variant, variant_spec, scale_embeddings,
+                             compare_rows, dme_token_weights, micro_f1_on)
 
 torch.set_num_threads(1)
 
@@ -282,7 +283,7 @@ def test_list_lengths_are_a_clear_error():
     x, lengths = batch([4, 2])
     with pytest.raises(TypeError, match=r'pass torch.tensor\(lengths\)'):
         m(x, [4, 2])
-    with pytest.raises(TypeError, match='lengths must be a tensor'):
+    with pytest.raises(TypeError, match='lengths must be an integer tensor'):
         m(x, lengths[None])  # (1, B): not (B,)
     torch.testing.assert_close(m(x, torch.tensor([4, 2])), m(x, lengths))
 
@@ -294,3 +295,429 @@ def test_token_ids_beyond_the_vocabulary_are_a_clear_error():
         m(x + V, lengths)
     with pytest.raises(IndexError, match='the vocabulary'):
         m(x - 1, lengths)
+
+
+# ---- input checks at every public entry --------------------------------------------------------------
+
+@pytest.mark.parametrize('kw, err, msg', [
+    (dict(attn_dim=0), ValueError, 'attn_dim must be an int >= 1, got 0'),
+    (dict(num_layers=-1), ValueError, 'num_layers'),
+    (dict(embedding_dim=2.5), ValueError, 'embedding_dim'),
+    (dict(kernel_sizes=(2, True)), ValueError, 'positive ints'),
+    (dict(kernel_sizes='345'), TypeError, 'tuple of ints'),
+    (dict(dropout='0.5'), ValueError, 'dropout must be a number'),
+    (dict(bidirectional='yes'), TypeError, 'bidirectional must be True or False'),
+    (dict(padding_idx=-1), ValueError, 'padding_idx'),
+])
+def test_impossible_configs_are_rejected(kw, err, msg):
+    with pytest.raises(err, match=msg):
+        CNNLSTMConfig(**kw)
+
+
+def test_lengths_longer_than_the_input_are_a_clear_error():
+    m = model_for(pooling='attention')
+    x, lengths = batch([4, 2])
+    with pytest.raises(ValueError, match='lengths go up to 7 but x has only T=4'):
+        m(x, torch.tensor([7, 2]))
+    m_packed = model_for(pooling='last')  # the packed path too
+    with pytest.raises(ValueError, match='lengths go up to'):
+        m_packed(x, torch.tensor([4, 5]))
+
+
+def test_float_lengths_and_empty_batches_are_clear_errors():
+    m = model_for()
+    x, lengths = batch([4, 2])
+    with pytest.raises(TypeError, match='integer tensor'):
+        m(x, lengths.float())
+    with pytest.raises(ValueError, match='x is empty'):
+        m(x[:0], lengths[:0])
+    with pytest.raises(ValueError, match='x is empty'):
+        m(x[:, :0])
+
+
+def test_lengths_to_mask_checks_its_inputs():
+    with pytest.raises(ValueError, match='give max_len >= the longest length'):
+        lengths_to_mask(torch.tensor([3, 6]), 5)
+    with pytest.raises(ValueError, match='lengths must lie in 0..max_len'):
+        lengths_to_mask(torch.tensor([3, -1]))
+    with pytest.raises(ValueError, match='lengths is empty'):
+        lengths_to_mask(torch.tensor([], dtype=torch.long))
+    with pytest.raises(TypeError, match='integer tensor'):
+        lengths_to_mask([3, 1])
+    with pytest.raises(TypeError, match='integer tensor'):
+        lengths_to_mask(torch.tensor([[3, 1]]))
+
+
+@pytest.mark.parametrize('make, msg', [
+    (lambda: NGramConv(0, 4, (2,)), 'in_channels'),
+    (lambda: NGramConv(E, 0, (2,)), 'num_filters'),
+    (lambda: NGramConv(E, 4, ()), 'kernel_sizes is empty'),
+    (lambda: AdditiveAttention(0, 4), 'in_features'),
+    (lambda: AdditiveAttention(3, -2), 'attn_dim'),
+])
+def test_building_blocks_reject_impossible_sizes(make, msg):
+    with pytest.raises(ValueError, match=msg):
+        make()
+
+
+def test_building_blocks_reject_mismatched_masks_and_empty_rows():
+    conv, att = NGramConv(E, 2, (2,)), AdditiveAttention(3, 4)
+    good = lengths_to_mask(torch.tensor([2, 3]), 3)
+    with pytest.raises(ValueError, match=r'mask must be a bool tensor \(B, T\) = \(2, 3\)'):
+        conv(torch.randn(2, 3, E), good[:, :2])
+    with pytest.raises(ValueError, match='mask must be a bool tensor'):
+        att(torch.randn(2, 3, 3), good.long())
+    with pytest.raises(ValueError, match='takes float vectors'):
+        conv(torch.randn(3, E), good)
+    empty_row = torch.tensor([[True, True, False], [False, False, False]])
+    with pytest.raises(ValueError, match='row 1 of mask has no real token'):
+        att(torch.randn(2, 3, 3), empty_row)  # the softmax of a row of -inf would be NaN
+    for how in ('max', 'mean'):
+        with pytest.raises(ValueError, match='no real token'):
+            masked_pool(torch.randn(2, 3, 3), empty_row, how)  # -inf or 0 otherwise
+
+
+def test_classifier_wants_a_config_and_a_module():
+    with pytest.raises(TypeError, match=r'pass CNNLSTMConfig\(\*\*cfg\)'):
+        CNNLSTMClassifier(dict(embedding_dim=E), nn.Embedding(V, E))
+    with pytest.raises(TypeError, match='embedding must be an nn.Module'):
+        CNNLSTMClassifier(small_cfg(), torch.randn(V, E))
+
+
+def test_variant_spec_rejects_non_strings():
+    with pytest.raises(ValueError, match='Unknown variant'):
+        variant_spec(['learned'])
+
+
+# ---- the unpacked LSTM path ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('pooling', ['attention', 'max', 'mean'])
+@pytest.mark.parametrize('num_layers', [1, 2])
+def test_unpacked_states_equal_the_packed_ones(pooling, num_layers):
+    "A forward LSTM run over the padded batch gives the packed LSTM's states at every real position."
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    m = model_for(pooling=pooling, num_layers=num_layers)
+    x, lengths = batch([7, 1, 4, 2])
+    with torch.no_grad():
+        h, mask, h_n = m.encode(x, lengths)
+        c = m.conv(m.embedding(x), mask)
+        ref, _ = pad_packed_sequence(m.lstm(pack_padded_sequence(c, lengths, batch_first=True, enforce_sorted=False))[0],
+                                     batch_first=True, total_length=x.shape[1])
+    assert h_n is None
+    torch.testing.assert_close(h, ref, rtol=0, atol=1e-6)
+    assert (h[~mask] == 0).all()
+
+
+@pytest.mark.parametrize('kw', [dict(pooling='last'), dict(bidirectional=True)])
+def test_last_state_and_backward_direction_still_pack(kw):
+    m = model_for(**kw)
+    x, lengths = batch([5, 2])
+    with torch.no_grad():
+        h, mask, h_n = m.encode(x, lengths)
+    assert h_n is not None
+    with torch.no_grad():  # the short article's last state is the one after its own last token
+        alone = m(x[1:, :2], lengths[1:])
+        torch.testing.assert_close(m(x, lengths)[1:], alone, rtol=0, atol=1e-6)
+
+
+# ---- rescaled embedding tables -----------------------------------------------------------------------
+
+def test_scale_embeddings_keeps_directions_and_padding():
+    emb = nn.Embedding(40, 6, padding_idx=0)
+    before = F.normalize(emb.weight[1:].detach().clone(), dim=1)
+    scale_embeddings(emb, 0.05)
+    torch.testing.assert_close(emb.weight[1:].std().item(), 0.05, rtol=1e-4, atol=0)
+    torch.testing.assert_close(F.normalize(emb.weight[1:].detach(), dim=1), before)
+    assert emb.weight[0].abs().sum() == 0
+    for bad in (0, -1, True, '0.05'):
+        with pytest.raises(ValueError, match='embedding_std must be a positive number'):
+            scale_embeddings(emb, bad)
+
+
+def test_scale_embeddings_scales_a_dme_and_its_projection_biases(prep):
+    vecs = article_vectors(prep, 8, kinds=('glove', 'fasttext'), seed=0)
+    plain = build_cnn_lstm('meta', prep, vectors=vecs, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3)
+    small = build_cnn_lstm('meta', prep, vectors=vecs, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3,
+                           embedding_std=0.05)
+    for e in small.embedding.embeddings:
+        torch.testing.assert_close(e.weight[1:].std().item(), 0.05, rtol=1e-3, atol=0)
+    x = torch.tensor([[2, 3, 4]])
+    with torch.no_grad():  # each set's projected vectors shrink as a whole: W (s e) + s b = s (W e + b)
+        for e0, p0, e1, p1 in zip(plain.embedding.embeddings, plain.embedding.projections,
+                                  small.embedding.embeddings, small.embedding.projections):
+            s = e1.weight[1:].std() / e0.weight[1:].std()
+            torch.testing.assert_close(p1(e1(x)), s * p0(e0(x)), rtol=1e-4, atol=1e-6)
+
+
+def test_onehot_has_no_table_to_scale(prep):
+    m = build_cnn_lstm('onehot', prep, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3, embedding_std=0.05)
+    assert m.cfg.embedding_dim == len(prep.vocab)
+
+
+# ---- the pipeline's entries ---------------------------------------------------------------------------
+
+def test_prepare_text_checks_its_inputs():
+    from dataclasses import replace as dc_replace
+    from seqlab.datasets import load_bbc
+    data = load_bbc(quick=True, n=200, verbose=False)
+    with pytest.raises(ValueError, match='split off validation and test sets'):
+        prepare_text(dc_replace(data, test=None))
+    with pytest.raises(ValueError, match='max_len must be an int >= 1, got 0'):
+        prepare_text(data, max_len=0)
+    with pytest.raises(ValueError, match='bs must be an int >= 1'):
+        prepare_text(data, bs=-4)
+    with pytest.raises(ValueError, match='or None for no cap'):
+        prepare_text(data, max_size=0)
+    with pytest.raises(ValueError, match='must be a TaskData'):
+        prepare_text(['some text'])
+
+
+def test_build_and_article_vectors_check_their_inputs(prep):
+    with pytest.raises(TypeError, match='prep must be the TextPrep'):
+        build_cnn_lstm('learned', prep=None)
+    with pytest.raises(ValueError, match='embedding_dim must be an int >= 1, got 0'):
+        article_vectors(prep, 0)
+    with pytest.raises(ValueError, match='No article-wide training'):
+        article_vectors(prep, 8, kinds=())
+    with pytest.raises(TypeError, match='prep must be the TextPrep'):
+        article_vectors(object(), 8)
+    with pytest.raises(ValueError, match='embedding_std'):
+        build_cnn_lstm('learned', prep, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3, embedding_std=0)
+
+
+@pytest.fixture(scope='module')
+def two_seeds(prep):
+    kw = dict(epochs=1, lr=1e-2, embedding_dim=8, num_filters=2, kernel_sizes=(2,), hidden_size=3, attn_dim=4, device='cpu')
+    vecs = article_vectors(prep, 8, kinds=('glove', 'fasttext'), seed=0)
+    return {name: [train_variant(name, prep, vectors=vecs, seed=s, **kw) for s in (0, 1)]
+            for name in ('learned', 'learned_attn', 'meta')}, vecs
+
+
+def test_results_over_seeds_and_paired_comparisons(prep, two_seeds):
+    runs, vecs = two_seeds
+    res = cnn_lstm_results(runs, prep, vecs)
+    per_seed = [round(micro_f1_on(l, prep.dls.test), 4) for l in runs['learned']]
+    assert res.loc['learned', 'test F1 per seed'] == tuple(per_seed)
+    assert res.loc['learned', 'our test F1'] == round(sum(per_seed) / 2, 4)
+    assert res.loc['meta', 'embedding'] == 'dme over glove + fasttext'
+    cmp = compare_rows(res, [('learned_attn', 'learned')])
+    d = [a - b for a, b in zip(res.loc['learned_attn', 'test F1 per seed'], res.loc['learned', 'test F1 per seed'])]
+    assert cmp.loc[0, 'our a - b'] == round(sum(d) / 2, 4)
+    assert cmp.loc[0, 'report a - b'] == round(0.9442 - 0.9510, 4)
+    with pytest.raises(ValueError, match='not among the rows'):
+        compare_rows(res, [('learned', 'glove_attn')])
+    with pytest.raises(ValueError, match='runs must be a non-empty dict'):
+        cnn_lstm_results({}, prep)
+    with pytest.raises(ValueError, match='empty list'):
+        cnn_lstm_results({'learned': []}, prep)
+    with pytest.raises(TypeError, match='prep must be the TextPrep the learners were trained on, got DataLoaders'):
+        cnn_lstm_results(runs, prep.dls)  # the loaders instead of the TextPrep
+
+
+def test_glove_row_says_what_its_vectors_are(prep):
+    vecs = article_vectors(prep, 8, kinds=('glove',), seed=0)
+    learn = train_variant('glove_attn', prep, epochs=1, vectors=vecs, embedding_dim=8, num_filters=2, kernel_sizes=(2,),
+                          hidden_size=3, attn_dim=4, device='cpu')
+    res = cnn_lstm_results({'glove_attn': learn}, prep, vecs)
+    assert 'CBOW' in res.loc['glove_attn', 'embedding'] and 'stand-in' in res.loc['glove_attn', 'embedding']
+
+
+def test_dme_token_weights(prep, two_seeds):
+    runs, _ = two_seeds
+    model = runs['meta'][0].model
+    tw = dme_token_weights(model, prep.dls.valid, prep.vocab, min_count=2)
+    assert list(tw.columns) == ['token', 'count', 'glove', 'fasttext'] and (tw['count'] >= 2).all()
+    assert (tw[['glove', 'fasttext']].sum(axis=1) - 1).abs().max() < 1e-5
+    (x, lengths), _ = next(iter(prep.dls.valid))  # the weight of one token, by hand
+    with torch.no_grad():
+        _, w = model.embedding(x, lengths, return_attn=True)
+    tok = int(x[0, 0])
+    by_hand = w[x == tok][:, 0]  # wherever the token occurs in this batch
+    one = dme_token_weights(model, [((x, lengths), None)], prep.vocab).set_index('token')
+    assert abs(one.loc[prep.vocab.itos[tok], 'glove'] - by_hand.mean().item()) < 1e-5
+    with pytest.raises(TypeError, match='must be a DME'):
+        dme_token_weights(runs['learned'][0].model, prep.dls.valid, prep.vocab)
+    with pytest.raises(ValueError, match='gave no tokens'):
+        dme_token_weights(model, [], prep.vocab)
+    with pytest.raises(ValueError, match='min_count'):
+        dme_token_weights(model, prep.dls.valid, prep.vocab, min_count=0)
+
+
+def test_micro_f1_on_an_empty_loader_is_a_clear_error(two_seeds):
+    runs, _ = two_seeds
+    with pytest.raises(ValueError, match='no batches to score'):
+        micro_f1_on(runs['learned'][0], [])
+
+
+# ---- exercises 10.1-10.6: each check passes a worked solution and fails typical wrong answers ---------
+
+import json
+import time
+from pathlib import Path
+
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from seqlab.exercises import EXERCISES, check
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = [f'10.{n}' for n in range(1, 7)]
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _first_weights(embedding, vocab_size, cfg, biases=True, onehot_width=True):
+    onehot = embedding == 'onehot'
+    width = vocab_size if onehot and onehot_width else cfg.embedding_dim
+    table = 0 if onehot else vocab_size * cfg.embedding_dim
+    return table + sum(width * k * cfg.num_filters + biases * cfg.num_filters for k in cfg.kernel_sizes)
+
+
+def _last_state(h, lengths):
+    return h[torch.arange(len(h)), lengths - 1]
+
+
+def _ngram_conv(x, mask, convs, masked=True, even_right=True):
+    x = (x * mask.unsqueeze(-1) if masked else x).transpose(1, 2)
+    pads = [((c.kernel_size[0] - 1) // 2, c.kernel_size[0] // 2) if even_right else (c.kernel_size[0] // 2, (c.kernel_size[0] - 1) // 2)
+            for c in convs]
+    return torch.cat([F.relu(c(F.pad(x, p))) for c, p in zip(convs, pads)], 1).transpose(1, 2)
+
+
+def _attention_pool(h, mask, proj, v, masked=True):
+    s = v(torch.tanh(proj(h))).squeeze(-1)
+    w = (s.masked_fill(~mask, float('-inf')) if masked else s).softmax(-1)
+    return (w.unsqueeze(-1) * h).sum(1), w
+
+
+def _meta_embed(dme, tokens, dim=-1):
+    proj = torch.stack([p(e(tokens)) for e, p in zip(dme.embeddings, dme.projections)], 2)
+    w = dme.attn(proj).squeeze(-1).softmax(dim) * (tokens != dme.padding_idx).unsqueeze(-1)
+    return (w.unsqueeze(-1) * proj).sum(2), w
+
+
+def _padding_change(model, x, lengths, n_pad, argmax=False, in_place=False):
+    pad = x.new_full((len(x), n_pad), model.cfg.padding_idx)
+    xp = torch.cat([x, pad], 1)
+    with torch.no_grad():
+        a, b = model(xp, lengths), model(x, lengths)
+    if in_place:
+        x[:, -1] = model.cfg.padding_idx
+    return float((a.argmax(1) != b.argmax(1)).sum()) if argmax else (a - b).abs().max().item()
+
+
+SOLUTIONS = {'10.1': _first_weights, '10.2': _last_state, '10.3': _ngram_conv, '10.4': _attention_pool,
+             '10.5': _meta_embed, '10.6': _padding_change}
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_exercise_solution_passes_and_stubs_are_not_attempted(key):
+    assert check(key, SOLUTIONS[key], quiet=True)
+    assert check(key, None, quiet=True).status == 'not attempted'
+    assert check(key, _stub, quiet=True).status == 'not attempted'
+    r = check(key, 3, quiet=True)  # a number where a function is asked for: a failed verdict, not a crash
+    assert r.status == 'checked' and [v.label for v in r.failed] == ['your answer is a function'] and 'got a int' in _details(r)
+
+
+def test_exercise_checks_are_quick():
+    t0 = time.process_time()
+    for key in KEYS:
+        check(key, SOLUTIONS[key], quiet=True)
+    assert time.process_time() - t0 < 10  # all six together: seconds of CPU
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    "Each exercise of 10 is registered, and both notebooks head it with its registered title."
+    assert [k for k in sorted(EXERCISES) if k.startswith('10.')] == KEYS
+    for nb, level in (('nbs/10_cnn_lstm.ipynb', '### '), ('nbs/solutions/10_cnn_lstm_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 10.')]
+        assert heads == [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in KEYS], nb
+
+
+def test_exercise_10_1_first_weights():
+    r = check('10.1', lambda e, V, cfg: _first_weights(e, V, cfg, onehot_width=False), quiet=True)  # one-hot read as E channels
+    assert [v.label.split(',')[0] for v in r.failed] == ['onehot'] * 3
+    assert 'off by -30,080 weights' in _details(r)
+    assert '32,032' not in _details(r) and '32032' not in _details(r)  # the count itself is not given away
+    r = check('10.1', lambda e, V, cfg: _first_weights(e, V, cfg, biases=False), quiet=True)  # biases forgotten
+    assert len(r.failed) == 6 and 'off by -32 weights' in _details(r)
+    r = check('10.1', lambda e, V, cfg: float(_first_weights(e, V, cfg)), quiet=True)
+    assert [v.label for v in r.failed] == ['returns a whole number']
+
+
+def test_exercise_10_2_last_state():
+    r = check('10.2', lambda h, lengths: h[:, -1], quiet=True)  # the last padded step
+    assert {v.label.split(':')[0] for v in r.failed} == {'rows shorter than T', 'another batch'}
+    assert 'last real token' in _details(r) and 'lengths - 1' not in _details(r)
+    r = check('10.2', lambda h, lengths: h[torch.arange(len(h)), lengths.clamp(max=h.shape[1] - 1)], quiet=True)  # off by one
+    assert r.failed and 'rows shorter than T' in r.failed[0].label
+    r = check('10.2', lambda h, lengths: h.max(1).values, quiet=True)  # a pooling, not a state
+    assert not r
+    r = check('10.2', lambda h, lengths: h[:, -1:], quiet=True)
+    assert [v.label for v in r.failed] == ['returns states (B, H)'] and 'expected (5, 5), got (5, 1, 5)' in _details(r)
+
+
+def test_exercise_10_3_ngram_conv():
+    r = check('10.3', lambda x, m, c: _ngram_conv(x, m, c, masked=False), quiet=True)  # the mask forgotten
+    assert [v.label.split(':')[0] for v in r.failed] == ['rows with padding']
+    assert 'padded positions must not matter' in _details(r) and 'mask' not in _details(r)
+    r = check('10.3', lambda x, m, c: _ngram_conv(x, m, c, even_right=False), quiet=True)  # even widths padded on the left
+    assert 'widths 2 and 4 (even), rows without padding' in [v.label for v in r.failed]
+    assert 'width 3, rows without padding' not in [v.label for v in r.failed]  # odd widths pad alike on both sides
+    r = check('10.3', lambda x, m, c: torch.cat([F.relu(cv(x.transpose(1, 2))) for cv in c], 1).transpose(1, 2), quiet=True)
+    assert [v.label for v in r.failed] == ['returns features (B, T, n_filters * n_kernels)']  # no padding: T - k + 1 positions
+
+    def in_place(x, mask, convs):
+        x.mul_(mask.unsqueeze(-1))
+        return _ngram_conv(x, mask, convs)
+    assert 'leaves x unchanged' in [v.label for v in check('10.3', in_place, quiet=True).failed]
+
+
+def test_exercise_10_4_attention_pool():
+    r = check('10.4', lambda h, m, p, v: _attention_pool(h, m, p, v, masked=False), quiet=True)  # softmax over every position
+    labels = [v.label for v in r.failed]
+    assert 'padded positions get weight exactly 0' in labels and 'each row of w sums to 1' not in labels
+    assert '-inf' not in _details(r) and 'masked_fill' not in _details(r)
+    r = check('10.4', lambda h, m, p, v: _attention_pool(h, m, p, v)[::-1], quiet=True)  # (w, z) instead of (z, w)
+    assert [v.label for v in r.failed] == ['returns (z, w): z (B, H), w (B, T)']
+
+
+def test_exercise_10_5_meta_embed():
+    r = check('10.5', lambda d, t: _meta_embed(d, t, dim=1), quiet=True)  # softmax over the tokens, not the sets
+    labels = [v.label for v in r.failed]
+    assert 'on every real token the weights sum to 1 over the sets' in labels and 'padding: weights and vectors exactly 0' not in labels
+    assert 'dim' not in _details(r)
+
+    def no_padding_mask(dme, tokens):
+        proj = torch.stack([p(e(tokens)) for e, p in zip(dme.embeddings, dme.projections)], 2)
+        w = dme.attn(proj).squeeze(-1).softmax(-1)
+        return (w.unsqueeze(-1) * proj).sum(2), w
+    r = check('10.5', no_padding_mask, quiet=True)
+    assert 'padding: weights and vectors exactly 0' in [v.label for v in r.failed] and 'padding id' in _details(r)
+
+
+def test_exercise_10_6_padding_change():
+    r = check('10.6', lambda *a: _padding_change(*a, argmax=True), quiet=True)  # compares predictions, not logits
+    assert [v.label.split(':')[0] for v in r.failed] == ['finds the leak in a model with attention that forgets the mask',
+                                                          'finds the leak in a model with a mean over every position']
+    assert 'logits themselves' in _details(r) and 'argmax' not in _details(r)
+    r = check('10.6', lambda *a: _padding_change(*a, in_place=True), quiet=True)
+    assert 'leaves x unchanged' in [v.label for v in r.failed]
+    r = check('10.6', lambda m, x, lengths, n: _padding_change(m, x, None if n else lengths, n + 1), quiet=True)  # pads even for n_pad=0
+    assert not r
+
+
+def test_the_padding_models_of_10_6_leak_only_where_meant():
+    from seqlab.cnn_lstm import _padding_models
+    models = _padding_models()
+    x, lengths = torch.tensor([[5, 9, 2, 7, 3, 8], [4, 6, 11, 0, 0, 0]]), torch.tensor([6, 3])
+    change = {n: _padding_change(m, x, lengths, 5) for n, m in models.items()}
+    assert change['attention'] < 1e-6 and change['max pooling'] < 1e-6
+    assert change['attention that forgets the mask'] > 1e-3 and change['a mean over every position'] > 1e-3
