@@ -360,7 +360,7 @@ def fit_char_lm(
     embedding_dim: int = 32,  # token embedding size
     hidden_size: int = 16,  # LSTM units
     lr: float = 0.01,  # Adam's learning rate
-    ckpt: str | Path | None = None,  # checkpoint file pattern with `{epoch}` (0-based); None: no checkpoints
+    ckpt: str | Path | None = None,  # checkpoint file pattern with `{epoch}` (epochs count from 1); None: no checkpoints
     cbs: list | None = None,  # more callbacks, e.g. `SamplesCB`
 ) -> Learner:
     "A new `CharLSTM` for the loaders' vocabulary, trained with Adam for `epochs`; returns the `Learner`."
@@ -393,7 +393,7 @@ class SamplesCB(Callback):
         with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if dev.type == 'cuda' else []):
             torch.manual_seed(self.seed + learn.epoch)
             out = [split_sample(s, learn.model.vocab) for s in learn.model.generate([self.prefix] * self.n, self.max_new_tokens)]
-        self.rows.append({'epochs trained': learn.epoch + 1, 'valid': sum(e and bool(self.check(t)) for t, e in out),
+        self.rows.append({'epochs trained': learn.epoch, 'valid': sum(e and bool(self.check(t)) for t, e in out),
                           'samples (… : not finished)': '  '.join(t if e else t + '…' for t, e in out)})
 
 # %% ../nbs/17_autoregressive.ipynb #c96bbe30

@@ -519,7 +519,9 @@ def cifar10_sample(
         i = np.flatnonzero(y == k)
         bg = rng.uniform(40, 200, (len(i), 1, 1, 3))
         if k in (0, 2, 8): bg[..., 2] = rng.uniform(150, 230, (len(i), 1, 1))  # sky or water: bluish
-        fg = rng.uniform(0, 255, (len(i), 1, 1, 3))
+        lum = bg.mean(-1, keepdims=True)  # the shape stands out: 80-120 levels darker on a light background, lighter on a dark one
+        fg = np.clip(bg + np.where(lum > 120, -1, 1) * rng.uniform(80, 120, (len(i), 1, 1, 1))
+                     + rng.uniform(-40, 40, (len(i), 1, 1, 3)), 0, 255)  # in a colour near the background's
         m = _shape_masks(k, len(i), rng)[..., None]
         imgs[i] = bg * (1 - m) + fg * m
     imgs += 18 * rng.standard_normal(imgs.shape, dtype=np.float32)

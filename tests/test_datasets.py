@@ -498,6 +498,16 @@ def test_sample_sizes_and_types():
         D.esc10_sample(n=123)
 
 
+@pytest.mark.parametrize('seed', [0, 1])
+def test_cifar10_sample_shapes_stand_out(seed):
+    """Every generated image shows its shape: the brightness of 2x2 blocks spans at least 45 levels (1st to 99th percentile).
+    A foreground drawn at random, as the first sample did, can match its background and leave an image with no visible shape."""
+    x, _, _ = D.cifar10_sample(1000, seed=seed)
+    lum = x.astype(np.float32).reshape(len(x), 16, 2, 16, 2, 3).mean((2, 4, 5)).reshape(len(x), -1)  # (n, 256)
+    lo, hi = np.percentile(lum, [1, 99], axis=1)
+    assert (hi - lo).min() >= 45, np.sort(hi - lo)[:5]
+
+
 TEXT_SAMPLES = [D.bbc_sample, D.emotion_sample, D.trec_sample, D.imdb_sample]
 
 
