@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 import ipywidgets as W
 from fastcore.basics import patch
-from .core import set_seed, quick_mode, mode_banner
+from .core import set_seed, quick_mode, mode_banner, smoke_mode
 from .data import pad_collate, _check_count
 from .learner import Callback, CancelFitException, run_summary, sweep_points
 from .metrics import metric_columns, plot_curves, sweep_table

@@ -878,10 +878,21 @@ def test_bad_dataset_input_is_refused_at_the_boundary(tmp_path, seqlab_data_cach
 
 
 def test_plot_images_shows_grey_images():
-    import matplotlib.pyplot as plt
     fig = D.plot_images(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2)
     assert fig.axes[0].images[0].get_array().shape == (20, 20, 3)
-    plt.close(fig)
+
+
+def test_plots_are_figures_outside_pyplot():
+    """plot_images and plot_audio return a Figure that pyplot does not track (safe in threads and widgets, nothing left open)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    before = plt.get_fignums()
+    figs = [D.plot_images(np.zeros((4, 8, 8, 3), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2),
+            D.plot_audio(np.random.default_rng(0).uniform(-1, 1, (2, 4000)), [0, 1], ['a', 'b'], sample_rate=8000)]
+    assert all(isinstance(f, Figure) for f in figs), [type(f) for f in figs]
+    assert all(f._repr_png_()[:4] == b'\x89PNG' for f in figs)  # shown as a PNG when it ends a cell
+    assert plt.get_fignums() == before
+    assert [len(f.axes) for f in figs] == [1, 4]  # the mosaic; waveform and spectrogram per class
 
 
 def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_cache):
