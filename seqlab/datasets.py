@@ -6,13 +6,14 @@
 from __future__ import annotations
 import functools, hashlib, json, os, pickle, re, warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import gcd
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import quick_mode
-from .data import stratified_split, tokenize, warn_each
+from fastcore.basics import patch
+from .data import stratified_split, tokenize, warn_each, _check_share
 from .download import (DownloadError, Remote, data_dir, download, extract, provenance, read_cached, decoded_cache,
                              source_fingerprint, _parse_checksum)
 
@@ -1059,6 +1060,22 @@ def load_esc10(
     splits = [_subset(x, y, meta, np.flatnonzero(np.isin(folds, f))) for f in ([1, 2, 3], [4], [5])]
     info = {'sample_rate': sample_rate, 'seconds': x.shape[1] / sample_rate}
     return _announce(TaskData(_named(name, path), *splits, classes, src, gen, info), verbose)
+
+# %% ../nbs/02_datasets.ipynb #21ef4028
+@patch
+def with_valid(
+    self: TaskData,
+    frac: float = 0.1,  # share of the training items moved to the new validation split
+    seed: int = 0,  # random seed of the split
+) -> TaskData:
+    "A copy whose validation split is a stratified `frac` of the training items; the test split is unchanged."
+    if self.valid is not None:
+        raise ValueError(f"{self.name} already has a validation split ({len(self.valid):,} items): use it, or pass valid=None "
+                         f"to TaskData to split the training items anew.")
+    frac = _check_share('frac', frac)
+    if not 0 < frac < 1: raise ValueError(f"frac must lie between 0 and 1 (the share of training items to validate on), got {frac}")
+    tr, va, _ = stratified_split(self.train.y, valid_pct=frac, test_pct=0, seed=seed)
+    return replace(self, train=self.train[tr], valid=self.train[va], info={**self.info, 'valid': f'{frac:g} of train, seed {seed}'})
 
 # %% ../nbs/02_datasets.ipynb #39376908
 def _check_n_plot(n) -> int:

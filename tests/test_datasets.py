@@ -904,3 +904,20 @@ def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_ca
         load_imdb(path=tmp_path / f'copy{i}', verbose=False)
     kept = list((seqlab_data_cache / 'imdb' / 'given').glob('*decoded.pkl'))
     assert len(kept) == 9 and any('copy10-' in p.name for p in kept)
+
+
+def test_with_valid_splits_the_training_items_stratified_and_keeps_test():
+    """A learner's own data without a validation split gets one from train: disjoint, stratified, repeatable; test untouched."""
+    tr = D.Split([f't{i}' for i in range(40)], [0] * 30 + [1] * 10, {'id': np.arange(40)})
+    te = D.Split(['a', 'b'], [0, 1])
+    td = D.TaskData('own', tr, None, te, ['x', 'y'], 'my folder', False)
+    got = td.with_valid(0.2, seed=3)
+    assert (len(got.train), len(got.valid), got.test) == (32, 8, te) and td.valid is None  # a copy
+    assert np.bincount(got.valid.y).tolist() == [6, 2]  # each class keeps its share
+    assert not set(got.train.meta['id']) & set(got.valid.meta['id'])
+    assert sorted(got.train.x + got.valid.x) == sorted(tr.x)
+    assert got.with_valid.__self__ is got and td.with_valid(0.2, seed=3).valid.x == got.valid.x
+    with pytest.raises(ValueError, match='already has a validation split'):
+        got.with_valid(0.2)
+    with pytest.raises(ValueError, match='frac must'):
+        td.with_valid(0)
