@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .core import default_device
 
 # %% auto #0
-__all__ = ['tokenize', 'Vocab', 'check_labels', 'warn_each', 'TextDataset', 'pad_collate', 'run_packed', 'padding_waste',
-           'lognormal_lengths', 'LengthBatchSampler', 'BucketSampler', 'TokenBudgetSampler', 'stratified_split',
-           'stratified_kfold', 'random_deletion', 'DataLoaders']
+__all__ = ['tokenize', 'Vocab', 'check_labels', 'warn_each', 'TextDataset', 'pad_collate', 'check_lengths', 'run_packed',
+           'padding_waste', 'lognormal_lengths', 'LengthBatchSampler', 'BucketSampler', 'TokenBudgetSampler',
+           'stratified_split', 'stratified_kfold', 'random_deletion', 'DataLoaders']
 
 # %% ../nbs/01_data.ipynb #28f01b0d
 _MARK = '\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f'  # combining marks stay on their letter
@@ -298,6 +298,31 @@ def pad_collate(
     else: target = torch.as_tensor(labels)  # (B,)
     return (tokens, lengths), target
 
+# %% ../nbs/01_data.ipynb #ba46d0e1
+def check_lengths(
+    lengths,  # the true lengths of a padded batch: (B,) integers (a tensor, array or list)
+    batch_size: int,  # B, the rows of the padded batch
+    max_len: int,  # T, its padded width: every length lies in 1..T
+    what: str = 'x',  # the padded input's name, for the messages
+):
+    "`lengths` as given if it holds one length in 1..`max_len` per row of a batch of `batch_size`; else a clear error."
+    batch_size, max_len = _check_count('batch_size', batch_size, lo=0), _check_count('max_len', max_len, lo=0)
+    if lengths is None or isinstance(lengths, (str, bytes)) or not hasattr(lengths, '__len__'):
+        raise TypeError(f"lengths must be a 1-d integer tensor (B,) with one length per row of {what}, got {type(lengths).__name__}: "
+                        f"pass the lengths pad_collate returns")
+    a = lengths.detach().cpu().numpy() if isinstance(lengths, torch.Tensor) else np.asarray(lengths)
+    if a.ndim != 1 or (a.size and a.dtype.kind not in 'iu'):
+        raise TypeError(f"lengths must be a 1-d integer tensor (B,), got shape {a.shape} of {a.dtype}: pass the lengths pad_collate returns")
+    if len(a) != batch_size:
+        raise ValueError(f"lengths has {len(a)} entries but {what} holds {batch_size} sequences: give one length per sequence.")
+    if len(a) and a.min() < 1:
+        raise ValueError(f"lengths must be >= 1, but item {int(np.argmin(a))} has length {int(a.min())}: a sequence with no token "
+                         f"cannot be packed or pooled; drop empty texts (or give them one <unk>, as TextDataset does).")
+    if len(a) and a.max() > max_len:
+        raise ValueError(f"lengths go up to {int(a.max())} (item {int(np.argmax(a))}) but {what} has only {max_len} steps: a length "
+                         f"beyond the padded width reads past the input; pass the true lengths (pad_collate returns them).")
+    return lengths
+
 # %% ../nbs/01_data.ipynb #af9d2312
 def run_packed(
     rnn: nn.Module,  # an `nn.RNN`/`nn.GRU`/`nn.LSTM` built with `batch_first=True`
@@ -308,9 +333,7 @@ def run_packed(
     "Run `rnn` on the packed batch: `(outputs (B, T, H*dirs), h_n)`, padding positions zero."
     if not getattr(rnn, 'batch_first', False): raise ValueError("run_packed needs an RNN built with batch_first=True (inputs (B, T, C))")
     if x.ndim != 3: raise ValueError(f"x must be (B, T, C), got shape {tuple(x.shape)}: embed the token ids first")
-    lengths = torch.as_tensor(lengths)
-    if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
-        raise ValueError(f"lengths must be one length in 1..T={x.shape[1]} per row of x (B={x.shape[0]}), got {lengths.tolist()[:8]}")
+    lengths = torch.as_tensor(check_lengths(lengths, x.shape[0], x.shape[1]))
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, h = rnn(packed, hx)
     out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (B, T, H)

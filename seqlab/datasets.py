@@ -6,13 +6,14 @@
 from __future__ import annotations
 import functools, hashlib, json, os, pickle, re, warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import gcd
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import quick_mode
-from .data import stratified_split, tokenize, warn_each
+from fastcore.basics import patch
+from .data import stratified_split, tokenize, warn_each, _check_share
 from .download import (DownloadError, Remote, data_dir, download, extract, provenance, read_cached, decoded_cache,
                              source_fingerprint, _parse_checksum)
 
@@ -1060,6 +1061,22 @@ def load_esc10(
     info = {'sample_rate': sample_rate, 'seconds': x.shape[1] / sample_rate}
     return _announce(TaskData(_named(name, path), *splits, classes, src, gen, info), verbose)
 
+# %% ../nbs/02_datasets.ipynb #21ef4028
+@patch
+def with_valid(
+    self: TaskData,
+    frac: float = 0.1,  # share of the training items moved to the new validation split
+    seed: int = 0,  # random seed of the split
+) -> TaskData:
+    "A copy whose validation split is a stratified `frac` of the training items; the test split is unchanged."
+    if self.valid is not None:
+        raise ValueError(f"{self.name} already has a validation split ({len(self.valid):,} items): use it, or pass valid=None "
+                         f"to TaskData to split the training items anew.")
+    frac = _check_share('frac', frac)
+    if not 0 < frac < 1: raise ValueError(f"frac must lie between 0 and 1 (the share of training items to validate on), got {frac}")
+    tr, va, _ = stratified_split(self.train.y, valid_pct=frac, test_pct=0, seed=seed)
+    return replace(self, train=self.train[tr], valid=self.train[va], info={**self.info, 'valid': f'{frac:g} of train, seed {seed}'})
+
 # %% ../nbs/02_datasets.ipynb #39376908
 def _check_n_plot(n) -> int:
     "`n_per_class` as an int >= 1."
@@ -1073,8 +1090,8 @@ def plot_images(
     n_per_class: int = 8,  # images shown per class (one row per class)
     title: str = '',  # figure title, e.g. "CIFAR-10 (generated sample)"
 ):
-    "A mosaic of images at their own resolution, one row per class; returns the figure."
-    import matplotlib.pyplot as plt
+    "A mosaic of images at their own resolution, one row per class; returns a `Figure` (no pyplot)."
+    from seqlab.metrics import _ShownFigure  # a Figure that shows itself when it ends a cell
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 3: x = np.repeat(x[..., None], 3, -1)  # grey (N, H, W): shown as grey RGB
     if x.ndim != 4 or x.shape[-1] != 3 or len(x) != len(y):
@@ -1086,7 +1103,8 @@ def plot_images(
     for k in range(len(classes)):
         for j, i in enumerate(np.flatnonzero(np.asarray(y) == k)[:n_per_class]):
             grid[k * (H + 2):k * (H + 2) + H, j * (W + 2):j * (W + 2) + W] = x[i]
-    fig, ax = plt.subplots(figsize=(0.45 * n_per_class + 1.2, 0.45 * len(classes) + 0.5))
+    fig = _ShownFigure(figsize=(0.45 * n_per_class + 1.2, 0.45 * len(classes) + 0.5))
+    ax = fig.add_subplot()
     ax.imshow(grid, interpolation='nearest')
     ax.set_yticks(np.arange(len(classes)) * (H + 2) + H / 2, classes, fontsize=8); ax.set_xticks([])
     ax.set_title(title, fontsize=9)
@@ -1100,20 +1118,23 @@ def plot_audio(
     sample_rate: int = 16_000,  # samples per second
     title: str = '',  # figure title
 ):
-    "Waveform and spectrogram of the first clip of each class; returns the figure."
-    import matplotlib.pyplot as plt
+    "Waveform and spectrogram of the first clip of each class; returns a `Figure` (no pyplot)."
+    from seqlab.metrics import _ShownFigure  # a Figure that shows itself when it ends a cell
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or len(x) != len(y): raise ValueError(f"plot_audio needs x (N, T) and one label per clip; got x {x.shape}, {len(y)} labels")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
     if missing := [c for k, c in enumerate(classes) if not (y == k).any()]: raise ValueError(f"no clip of the classes {missing[:5]} to show")
-    fig, axs = plt.subplots(2, len(classes), figsize=(1.2 * len(classes), 2.8), squeeze=False)
+    fig = _ShownFigure(figsize=(1.2 * len(classes), 2.8))
+    axs = fig.subplots(2, len(classes), squeeze=False)  # row 0 waveforms, row 1 spectrograms
     for k, c in enumerate(classes):
         w = x[np.flatnonzero(np.asarray(y) == k)[0]]
         t = np.arange(len(w)) / sample_rate
         axs[0, k].plot(t, w, lw=0.3); axs[0, k].set_title(c, fontsize=8); axs[0, k].set_ylim(-1, 1)
         axs[1, k].specgram(w, NFFT=512, Fs=sample_rate, noverlap=256, cmap='magma')
-        for ax in axs[:, k]: ax.tick_params(labelsize=6)
+        for ax in axs[:, k]:
+            ax.tick_params(labelsize=6)
+            ax.set_xticks([0, t[-1] / 2, t[-1]], ['0', f'{t[-1] / 2:.2g}', f'{t[-1]:.2g} s'])  # three time ticks: the panels are narrow
     axs[0, 0].set_ylabel('waveform', fontsize=7); axs[1, 0].set_ylabel('Hz', fontsize=7)
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import matplotlib.pyplot as plt
 from gensim.models import KeyedVectors
 from .core import quick_mode
-from .data import _check_count, _check_seed
+from .data import _check_count, _check_seed, check_lengths
 
 # %% auto #0
 __all__ = ['VECTOR_FORMATS', 'VECTOR_NAMES', 'EMBEDDING_KINDS', 'OneHotEmbedding', 'detect_format', 'load_vectors', 'OOVReport',
@@ -483,9 +483,7 @@ def _token_mask(tokens, padding_idx=None, lengths=None):  # (B, T) -> (B, T) boo
         raise ValueError(f"tokens must be integer ids (B, T), got {getattr(tokens, 'dtype', type(tokens).__name__)} of shape "
                          f"{tuple(getattr(tokens, 'shape', ()))}; a single text needs tokens[None]")
     if lengths is not None:
-        lengths = torch.as_tensor(lengths)
-        if lengths.shape != (tokens.shape[0],) or lengths.min() < 1 or lengths.max() > tokens.shape[1]:
-            raise ValueError(f"lengths must be one length in 1..T={tokens.shape[1]} per row of tokens (B={tokens.shape[0]}), got {lengths.tolist()[:8]}")
+        lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1], 'tokens')
         pos = torch.arange(tokens.shape[1], device=tokens.device)
         return pos.unsqueeze(0) < torch.as_tensor(lengths, device=tokens.device).unsqueeze(1)
     if padding_idx is None:

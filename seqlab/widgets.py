@@ -5,6 +5,7 @@
 # %% ../nbs/06_widgets.ipynb #bb4dad8c
 from __future__ import annotations
 import base64, html, inspect, io, threading, time, traceback
+from collections import Counter
 import numpy as np
 import pandas as pd
 import torch
@@ -12,11 +13,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 import ipywidgets as W
+from IPython.display import HTML
 from fastcore.basics import patch
 from .core import set_seed, quick_mode, mode_banner
 from .data import pad_collate, _check_count
 from .learner import Callback, CancelFitException, run_summary, sweep_points
-from .metrics import metric_columns, plot_curves, sweep_table
+from .metrics import metric_columns, plot_curves, sweep_table, _ShownFigure
 
 # %% auto #0
 __all__ = ['MAX_GRID', 'MAX_RANDOM', 'parse_spec', 'control_for', 'range_values', 'space_grid', 'watched_metric', 'fig_to_output',
@@ -173,14 +175,14 @@ def plot_runs_heatmap(
     x: str,  # the parameter along the columns
     y: str,  # the parameter along the rows
     metric: str,  # the score to average and colour by
-    fig: Figure | None = None,  # draw on this figure (cleared first); None: a new `Figure`
+    fig: Figure | None = None,  # draw on this figure (cleared first); None: a new `Figure` that shows itself in a notebook
     title: str | None = None,  # the title; None: 'mean <metric>'
 ) -> Figure:
     "Heatmap of the mean `metric` for each pair of values of `x` and `y`; empty cells marked."
     tab = sweep_table(runs, x, y, metric)
     bins = runs.attrs.get('bins', {})
     names = lambda p, vals: [bins.get(p, {}).get(float(v), _fmt(v)) if p in bins else _fmt(v) for v in vals]
-    fig = fig if fig is not None else Figure(figsize=(3 + 1.0 * tab.shape[1], 2 + 0.5 * tab.shape[0]))
+    fig = fig if fig is not None else _ShownFigure(figsize=(3 + 1.0 * tab.shape[1], 2 + 0.5 * tab.shape[0]))
     fig.clear()
     ax = fig.add_subplot()
     ax.set_facecolor('#eeeeee')
@@ -413,6 +415,23 @@ def _repr_mimebundle_(self: HyperparamExplorer, **kwargs):
     data['text/plain'] = (f"HyperparamExplorer(controls: {', '.join(self.controls)}; {len(self.runs)} run(s))"
                           ' [widget: run the notebook to use it]')
     return data
+
+# %% ../nbs/06_widgets.ipynb #b837a00e
+def _output_html(out: W.Output) -> str:
+    "The PNG images an `Output` widget shows (what `fig_to_output` put there), as `<img>` tags."
+    return ''.join(f'<img src="data:image/png;base64,{o["data"]["image/png"]}" style="max-width:100%">'
+                   for o in out.outputs if 'image/png' in o.get('data', {}))
+
+def _snapshot(cls: str, *parts) -> HTML:
+    "Static HTML of an explorer's parts (HTML strings, `HTML` and `Output` widgets), for pages without a kernel."
+    body = ''.join(_output_html(p) if isinstance(p, W.Output) else p.value if isinstance(p, W.HTML) else str(p) for p in parts)
+    return HTML(f'<div class="{cls}">{body}</div>')
+
+@patch
+def snapshot(self: HyperparamExplorer) -> HTML:
+    "What the explorer shows now as static HTML: status, live plot, runs table, the last overlay or heatmap."
+    return _snapshot('seqlab-hyperparam-snapshot', '<b>Hyperparameter explorer</b> (a static copy)', self.status, self.notice,
+                     self.plot, '<b>Runs</b>', self.table, self.analysis_msg, self.extra)
 
 # %% ../nbs/06_widgets.ipynb #6ed6ce1e
 class ExplorerCB(Callback):
@@ -738,6 +757,16 @@ def predict_with_attention(
 def _special_ids(vocab) -> set:
     return {i for i in (getattr(vocab, a, None) for a in ('pad_idx', 'unk_idx', 'bos_idx', 'eos_idx')) if i is not None}
 
+def _check_skip_ids(skip_ids, vocab) -> set:
+    "The ids never ranked: `skip_ids` (checked) and the vocabulary's special tokens."
+    if skip_ids is None or isinstance(skip_ids, (str, bytes)) or not hasattr(skip_ids, '__iter__'):
+        raise TypeError(f"skip_ids must be a list or set of token ids, got {skip_ids!r:.40}: for words pass "
+                        f"[vocab.stoi[w] for w in words if w in vocab.stoi]")
+    ids = list(skip_ids)
+    if bad := [t for t in ids if isinstance(t, bool) or not isinstance(t, (int, np.integer))][:3]:
+        raise TypeError(f"skip_ids must be token ids (ints), got {bad}: for words pass [vocab.stoi[w] for w in words if w in vocab.stoi]")
+    return {int(t) for t in ids} | _special_ids(vocab)
+
 # %% ../nbs/06_widgets.ipynb #8a8a3984
 def _select_head(layer: torch.Tensor, head) -> torch.Tensor:
     "One head `(T_q, T)` of an example's layer `(heads, T_q, T)`, or their mean for `head='mean'`."
@@ -746,6 +775,34 @@ def _select_head(layer: torch.Tensor, head) -> torch.Tensor:
     if not 0 <= int(head) < layer.shape[0]:
         raise ValueError(f"head {head} does not exist: this layer has {layer.shape[0]} head(s).")
     return layer[int(head)]
+
+# %% ../nbs/06_widgets.ipynb #7ef47977
+def _class_scores(res: dict, c: int, layer: int, head, agg: str, skip: set) -> tuple:
+    "`(score, count)` per token of the examples predicted as `c`: its summed attention (top-1 wins for agg='top1'), its occurrences."
+    score, count = {}, {}
+    for i in np.flatnonzero(res['preds'] == c):
+        w = token_weights(_select_head(res['attn'][i][layer], head))
+        keep = [(t, x) for t, x in zip(res['ids'][i], w) if t not in skip]
+        for t, x in keep:
+            count[t] = count.get(t, 0) + 1
+            if agg != 'top1':
+                score[t] = score.get(t, 0.0) + float(x)
+        if agg == 'top1' and keep:
+            t = max(keep, key=lambda p: p[1])[0]
+            score[t] = score.get(t, 0) + 1
+    return score, count
+
+def _lifts(per: dict, agg: str) -> dict:
+    "Per class and token: its share of the class's score over its share of all classes' (agg='mean': its mean there over its mean overall)."
+    div = lambda a, b: a / b if b else 0.0
+    tot, n = Counter(), Counter()
+    for score, count in per.values():
+        tot.update(score)
+        n.update(count)
+    if agg == 'mean':
+        return {c: {t: div(s / count[t], tot[t] / n[t]) for t, s in score.items()} for c, (score, count) in per.items()}
+    grand = sum(tot.values())
+    return {c: {t: div(div(s, sum(score.values())), div(tot[t], grand)) for t, s in score.items()} for c, (score, count) in per.items()}
 
 # %% ../nbs/06_widgets.ipynb #3bfae5a6
 def top_attended_tokens(
@@ -757,31 +814,27 @@ def top_attended_tokens(
     layer: int = -1,  # which attention layer (default: the last)
     head='mean',  # which head, or 'mean' over heads
     agg: str = 'sum',  # 'sum' of attention, 'mean' per occurrence, or 'top1' count
-    min_count: int = 2,  # with agg='mean', skip tokens seen fewer times in a class
+    min_count: int = 2,  # with agg='mean' or rank='lift': leave out tokens seen fewer times in a class (agg='top1': fewer wins)
+    rank: str = 'score',  # 'score': by the `agg` score; 'lift': by how much more of it a token gets in the class than overall
+    skip_ids=(),  # token ids set aside besides the special tokens: stop words, punctuation
 ) -> pd.DataFrame:
-    "The `k` most-attended tokens per predicted class: columns class, rank, token, score, count."
+    "The `k` most-attended tokens per predicted class: columns class, rank, token, score, count (and lift, for rank='lift')."
     if agg not in ('sum', 'mean', 'top1'):
         raise ValueError(f"agg must be 'sum', 'mean' or 'top1', got {agg!r}.")
-    res, skip = predict_with_attention(model, data, pad_idx=getattr(vocab, 'pad_idx', 0)), _special_ids(vocab)
-    rows = []
-    for c in sorted(set(res['preds'].tolist())):
-        score, count = {}, {}
-        for i in np.flatnonzero(res['preds'] == c):
-            w = token_weights(_select_head(res['attn'][i][layer], head))
-            keep = [(t, x) for t, x in zip(res['ids'][i], w) if t not in skip]
-            for t, x in keep:
-                count[t] = count.get(t, 0) + 1
-                if agg != 'top1':
-                    score[t] = score.get(t, 0.0) + float(x)
-            if agg == 'top1' and keep:
-                t = max(keep, key=lambda p: p[1])[0]
-                score[t] = score.get(t, 0) + 1
-        if agg == 'mean':
-            score = {t: s / count[t] for t, s in score.items() if count[t] >= min_count}
-        best = sorted(score.items(), key=lambda p: -p[1])[:k]
-        name = classes[c] if classes is not None else c
-        rows += [{'class': name, 'rank': r + 1, 'token': vocab.itos[t], 'score': s, 'count': count[t]} for r, (t, s) in enumerate(best)]
-    return pd.DataFrame(rows, columns=['class', 'rank', 'token', 'score', 'count'])
+    if rank not in ('score', 'lift'):
+        raise ValueError(f"rank must be 'score' (the agg score) or 'lift' (that score in the class against all classes), got {rank!r}.")
+    k, min_count, skip = _check_count('k', k), _check_count('min_count', min_count), _check_skip_ids(skip_ids, vocab)
+    res = predict_with_attention(model, data, pad_idx=getattr(vocab, 'pad_idx', 0))
+    per = {c: _class_scores(res, c, layer, head, agg, skip) for c in sorted(set(res['preds'].tolist()))}
+    lift, rows = (_lifts(per, agg) if rank == 'lift' else {}), []
+    for c, (score, count) in per.items():
+        evidence = score if agg == 'top1' else count  # wins, or occurrences
+        score = {t: s / count[t] for t, s in score.items()} if agg == 'mean' else score
+        ok = [t for t in score if (agg != 'mean' and rank != 'lift') or evidence[t] >= min_count]
+        best = sorted(ok, key=lambda t: -(lift[c][t] if rank == 'lift' else score[t]))[:k]
+        rows += [{'class': classes[c] if classes is not None else c, 'rank': r + 1, 'token': vocab.itos[t], 'score': score[t],
+                  'count': count[t], **({'lift': lift[c][t]} if rank == 'lift' else {})} for r, t in enumerate(best)]
+    return pd.DataFrame(rows, columns=['class', 'rank', 'token', 'score', 'count'] + (['lift'] if rank == 'lift' else []))
 
 # %% ../nbs/06_widgets.ipynb #90d19629
 def highlight_html(
@@ -822,7 +875,7 @@ def plot_attention(
         raise ValueError(f"{len(tokens)} tokens but the weights have {a.shape[1]} key positions.")
     pooled = a.shape[0] == 1
     n = len(toks)
-    fig = Figure(figsize=(max(4, 0.42 * n + 1.5), 1.6 if pooled else max(3, 0.36 * n + 1.2)))
+    fig = _ShownFigure(figsize=(max(4, 0.42 * n + 1.5), 1.6 if pooled else max(3, 0.36 * n + 1.2)))
     ax = fig.add_subplot()
     sns.heatmap(a, cmap='Reds', vmin=0, xticklabels=toks, yticklabels=['weight'] if pooled else toks, ax=ax,
                 cbar=not pooled, annot=pooled and n <= 20, fmt='.2f', annot_kws={'fontsize': 7}, square=not pooled)
@@ -850,15 +903,19 @@ class AttentionExplorer:
                  vocab,  # the `Vocab` that decodes the ids
                  classes,  # class names in label order
                  k: int = 5,  # tokens per class in the top-tokens table
-                 agg: str = 'sum',  # how the table ranks tokens (see `top_attended_tokens`)
+                 agg: str = 'sum',  # how the table scores tokens (see `top_attended_tokens`)
                  misclassified_only: bool = False,  # start with only the misclassified examples
+                 rank: str = 'score',  # the table's order: by the score, or 'lift' (see `top_attended_tokens`)
+                 skip_ids=(),  # token ids the table sets aside: stop words, punctuation
+                 min_count: int = 2,  # with rank='lift' (or agg='mean'): fewest occurrences of a token in a class
                 ):
         self.model, self.vocab, self.classes = model, vocab, [str(c) for c in classes]
         self.res = predict_with_attention(model, data, pad_idx=getattr(vocab, 'pad_idx', 0))
         bad = [int(y) for y in self.res['targs'] if not 0 <= y < len(self.classes)]
         if bad:
             raise ValueError(f"label {bad[0]} is outside the {len(self.classes)} classes {self.classes}.")
-        self.top = top_attended_tokens(model, data, vocab, k=k, classes=self.classes, agg=agg)
+        self.top = top_attended_tokens(model, data, vocab, k=k, classes=self.classes, agg=agg, min_count=min_count, rank=rank, skip_ids=skip_ids)
+        self.table_title = f"Most-attended tokens per predicted class ({agg}{', by lift' if rank == 'lift' else ''})"
         self.n_layers = len(self.res['attn'][0])
         self._lock, self._busy = threading.RLock(), False
         self._build_ui(misclassified_only)
@@ -879,7 +936,7 @@ def _build_ui(self: AttentionExplorer, misclassified_only: bool):
     self.text.add_class('seqlab-attn-text-view')
     self.heat = W.Output()
     self.heat.add_class('seqlab-attn-heatmap')
-    self.table = W.HTML('<b>Most-attended tokens per predicted class</b>' + _runs_html(_top_wide(self.top)))
+    self.table = W.HTML(f'<b>{html.escape(self.table_title)}</b>' + _runs_html(_top_wide(self.top)))
     self._fill_examples()
     self.only_wrong.observe(lambda _: self._fill_examples(), 'value')
     for w in (self.example, self.layer, self.head):
@@ -958,3 +1015,9 @@ def _repr_mimebundle_(self: AttentionExplorer, **kwargs):
     data['text/plain'] = (f"AttentionExplorer({len(self.res['preds'])} examples, {self.n_layers} attention layer(s))"
                           ' [widget: run the notebook to use it]')
     return data
+
+# %% ../nbs/06_widgets.ipynb #9c866eee
+@patch
+def snapshot(self: AttentionExplorer) -> HTML:
+    "What the explorer shows now (at first: the first example at the last layer) as static HTML: labels, shaded text, heatmap, table."
+    return _snapshot('seqlab-attention-snapshot', '<b>Attention explorer</b> (a static copy)', self.info, self.text, self.heat, self.table)

@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(ROOT.glob('nbs/[0-9][0-9]*_*.ipynb'))
+SOLUTIONS = sorted(ROOT.glob('nbs/solutions/*.ipynb'))  # worked solutions: a Colab cell too, no export cell
 TORCH_SPEC = os.environ.get('TORCH_SPEC', 'torch==2.13.0')
 # A topic notebook that runs in seconds in quick mode, and a foundation one.
 # 07_distributed asks for the optuna extra too, and runs DDP (forked processes) and a two-worker sweep in the kernel.
@@ -105,7 +106,7 @@ def _imports(nb_path: Path) -> set:
     return mods - set(sys.stdlib_module_names)
 
 
-@pytest.mark.parametrize('nb_path', NBS, ids=lambda p: p.name)
+@pytest.mark.parametrize('nb_path', NBS + SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT / 'nbs')))
 def test_colab_cell_installs_what_the_notebook_imports(nb_path):
     "A module of an optional extra (optuna) must be asked for by that notebook's Colab cell, or Run All stops there in Colab."
     import configparser
@@ -123,6 +124,11 @@ def test_colab_cell_installs_what_the_notebook_imports(nb_path):
     missing = _imports(nb_path) - have
     assert not missing, (f'{nb_path.name} imports {sorted(missing)}, which neither seqlab nor the extras of its Colab cell '
                          f'({extras}) install: add the extra to the cell, e.g. seqlab[learn,optuna]')
+
+
+def test_solutions_notebooks_are_checked_too():
+    "The parametrization above covers the worked solutions (a glob that found nothing would check nothing)."
+    assert SOLUTIONS and all(p.suffix == '.ipynb' for p in SOLUTIONS), 'no notebook found in nbs/solutions/'
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from seqlab.data import (BucketSampler, DataLoaders, TextDataset, TokenBudgetSampler, Vocab, check_labels, pad_collate,
+from seqlab.data import (BucketSampler, DataLoaders, TextDataset, TokenBudgetSampler, Vocab, check_labels, check_lengths, pad_collate,
                          padding_waste, random_deletion, run_packed, stratified_kfold, stratified_split, tokenize)
 
 torch.set_num_threads(1)
@@ -472,8 +472,9 @@ def test_user_filters_still_apply_to_data_warnings():
     (lambda: pad_collate([('ab', 0)]), TypeError, 'holds a str, not ids'),
     (lambda: pad_collate([(torch.tensor([1]),)]), ValueError, 'not a pair (ids, label)'),
     (lambda: pad_collate([(torch.tensor([1]), 0)], pad_idx=None), TypeError, 'pad_idx must be an int'),
-    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([5, 2])), ValueError, 'lengths must be one length in 1..T=3'),
-    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([3])), ValueError, 'per row of x (B=2)'),
+    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([5, 2])), ValueError, 'lengths go up to 5 (item 0) but x has only 3 steps'),
+    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([3])), ValueError, 'lengths has 1 entries but x holds 2 sequences'),
+    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([3., 2.])), TypeError, 'lengths must be a 1-d integer tensor'),
     (lambda: run_packed(torch.nn.GRU(4, 3), torch.zeros(2, 3, 4), torch.tensor([3, 2])), ValueError, 'batch_first=True'),
     (lambda: padding_waste([[]], [1, 2]), ValueError, 'batch 0 is []'),
     (lambda: padding_waste([[5]], [1, 2]), ValueError, 'item indices in 0..1'),
@@ -507,3 +508,34 @@ def test_vocab_load_of_a_file_that_is_not_json(tmp_path):
         Vocab.load(tmp_path / 'missing.json')
     with pytest.raises(IsADirectoryError, match='give a file name'):
         Vocab.build([['a']]).save(tmp_path)
+
+
+@pytest.mark.parametrize('lengths', [torch.tensor([3, 1, 2]), np.array([3, 1, 2], dtype=np.int32), [3, 1, 2]])
+def test_check_lengths_accepts_a_padded_batch_s_lengths_and_returns_them(lengths):
+    assert check_lengths(lengths, 3, 3) is lengths
+    (xb, lens), _ = pad_collate([(torch.tensor([4, 5, 6]), 0), (torch.tensor([7]), 1)])
+    assert check_lengths(lens, *xb.shape) is lens
+    assert len(check_lengths(torch.zeros(0, dtype=torch.long), 0, 5)) == 0  # an empty batch has nothing to check
+
+
+@pytest.mark.parametrize('lengths, B, T, err, says', [
+    (None, 2, 3, TypeError, 'got NoneType'),
+    ('32', 2, 3, TypeError, 'got str'),
+    (torch.tensor([True, False]), 2, 3, TypeError, 'of bool'),
+    (torch.tensor([[1, 2]]), 2, 3, TypeError, 'got shape (1, 2)'),
+    (torch.tensor([1.0, 2.0]), 2, 3, TypeError, 'of float32'),
+    (torch.tensor([1, 2, 3]), 2, 3, ValueError, 'lengths has 3 entries but x holds 2 sequences'),
+    (torch.tensor([2, -1]), 2, 3, ValueError, 'item 1 has length -1'),
+    (torch.tensor([2, 4]), 2, 3, ValueError, 'lengths go up to 4 (item 1) but x has only 3 steps'),
+    (torch.tensor([2, 3]), -1, 3, ValueError, 'batch_size must be an int >= 0, got -1'),
+    (torch.tensor([2, 3]), 2, 2.5, ValueError, 'max_len must be an int >= 0, got 2.5'),
+])
+def test_check_lengths_refuses_what_does_not_fit_the_batch(lengths, B, T, err, says):
+    with pytest.raises(err) as e:
+        check_lengths(lengths, B, T)
+    assert says in str(e.value), str(e.value)
+
+
+def test_check_lengths_names_the_input():
+    with pytest.raises(ValueError, match='but tokens has only 3 steps'):
+        check_lengths([4], 1, 3, what='tokens')

@@ -878,10 +878,21 @@ def test_bad_dataset_input_is_refused_at_the_boundary(tmp_path, seqlab_data_cach
 
 
 def test_plot_images_shows_grey_images():
-    import matplotlib.pyplot as plt
     fig = D.plot_images(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2)
     assert fig.axes[0].images[0].get_array().shape == (20, 20, 3)
-    plt.close(fig)
+
+
+def test_plots_are_figures_outside_pyplot():
+    """plot_images and plot_audio return a Figure that pyplot does not track (safe in threads and widgets, nothing left open)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    before = plt.get_fignums()
+    figs = [D.plot_images(np.zeros((4, 8, 8, 3), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2),
+            D.plot_audio(np.random.default_rng(0).uniform(-1, 1, (2, 4000)), [0, 1], ['a', 'b'], sample_rate=8000)]
+    assert all(isinstance(f, Figure) for f in figs), [type(f) for f in figs]
+    assert all(f._repr_png_()[:4] == b'\x89PNG' for f in figs)  # shown as a PNG when it ends a cell
+    assert plt.get_fignums() == before
+    assert [len(f.axes) for f in figs] == [1, 4]  # the mosaic; waveform and spectrogram per class
 
 
 def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_cache):
@@ -893,3 +904,20 @@ def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_ca
         load_imdb(path=tmp_path / f'copy{i}', verbose=False)
     kept = list((seqlab_data_cache / 'imdb' / 'given').glob('*decoded.pkl'))
     assert len(kept) == 9 and any('copy10-' in p.name for p in kept)
+
+
+def test_with_valid_splits_the_training_items_stratified_and_keeps_test():
+    """A learner's own data without a validation split gets one from train: disjoint, stratified, repeatable; test untouched."""
+    tr = D.Split([f't{i}' for i in range(40)], [0] * 30 + [1] * 10, {'id': np.arange(40)})
+    te = D.Split(['a', 'b'], [0, 1])
+    td = D.TaskData('own', tr, None, te, ['x', 'y'], 'my folder', False)
+    got = td.with_valid(0.2, seed=3)
+    assert (len(got.train), len(got.valid), got.test) == (32, 8, te) and td.valid is None  # a copy
+    assert np.bincount(got.valid.y).tolist() == [6, 2]  # each class keeps its share
+    assert not set(got.train.meta['id']) & set(got.valid.meta['id'])
+    assert sorted(got.train.x + got.valid.x) == sorted(tr.x)
+    assert got.with_valid.__self__ is got and td.with_valid(0.2, seed=3).valid.x == got.valid.x
+    with pytest.raises(ValueError, match='already has a validation split'):
+        got.with_valid(0.2)
+    with pytest.raises(ValueError, match='frac must'):
+        td.with_valid(0)

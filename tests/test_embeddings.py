@@ -596,7 +596,8 @@ def test_onehot_ignores_embedding_dim():
     (lambda: DME([nn.Linear(2, 2)], 4), TypeError, 'needs an int .embedding_dim'),
     (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(2, 3)), ValueError, 'tokens must be integer ids (B, T)'),
     (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(3).long()), ValueError, 'a single text needs tokens[None]'),
-    (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(2, 3).long(), torch.tensor([9, 1])), ValueError, 'lengths must be one length in 1..T=3'),
+    (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(2, 3).long(), torch.tensor([9, 1])), ValueError, 'lengths go up to 9 (item 0) but tokens has only 3 steps'),
+    (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(2, 3).long(), torch.tensor([0, 1])), ValueError, 'item 0 has length 0'),
 ])
 def test_bad_embedding_input_is_refused_at_the_boundary(call, err, says):
     with pytest.raises(err) as e:

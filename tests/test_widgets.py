@@ -142,7 +142,7 @@ def test_click_run_trains_with_the_control_values_and_adds_a_row(task):
     assert len(df) == 1
     row = df.iloc[0]
     assert row['status'] == 'done' and row['epochs_run'] == 2 and row['embedding_dim'] == 8
-    assert 0 <= row['best_accuracy'] <= 1 and row['best_epoch'] in (0, 1)  # named as the best epoch's
+    assert 0 <= row['best_accuracy'] <= 1 and row['best_epoch'] in (1, 2)  # named as the best epoch's (epochs count from 1)
     assert ex.table.value.count('<tr') == 2  # header + one run
     assert 'image/png' in ex.plot.outputs[0]['data']
     assert not ex.run_button.disabled and ex.stop_button.disabled
@@ -278,18 +278,18 @@ def _stopping_explorer(task, epoch, batch, training=True, epochs=3):
 
 
 @pytest.mark.parametrize('epoch, batch, training, status, stopped_at, n_rows', [
-    (2, 3, True, 'done', '', 3),  # Stop after the last batch of the last epoch: nothing was cut
-    (2, 0, False, 'done', '', 3),  # Stop while the last epoch validates: nothing was cut
-    (1, 0, True, 'stopped', 'epoch 2 of 3: 1/4 batches', 1),  # cut one batch into epoch 2: it gets no row
-    (0, 3, True, 'stopped', 'after epoch 1 of 3', 1),  # after epoch 1's last batch: epoch 1 validates, then stops
-    (0, 1, False, 'stopped', 'after epoch 1 of 3', 1),  # while epoch 1 validates
+    (3, 3, True, 'done', '', 3),  # Stop after the last batch of the last epoch: nothing was cut (epochs count from 1)
+    (3, 0, False, 'done', '', 3),  # Stop while the last epoch validates: nothing was cut
+    (2, 0, True, 'stopped', 'epoch 2 of 3: 1/4 batches', 1),  # cut one batch into epoch 2: it gets no row
+    (1, 3, True, 'stopped', 'after epoch 1 of 3', 1),  # after epoch 1's last batch: epoch 1 validates, then stops
+    (1, 1, False, 'stopped', 'after epoch 1 of 3', 1),  # while epoch 1 validates
 ])
 def test_a_run_is_stopped_only_when_stop_cut_it_short(task, epoch, batch, training, status, stopped_at, n_rows):
     ex = _stopping_explorer(task, epoch, batch, training)
     ex.run()
     row = ex.runs[-1]
     assert (row['status'], row['stopped_at'], row['epochs_run']) == (status, stopped_at, n_rows)
-    assert len(ex.histories[1]) == n_rows and ex.histories[1]['epoch'].tolist() == list(range(n_rows))
+    assert len(ex.histories[1]) == n_rows and ex.histories[1]['epoch'].tolist() == list(range(1, n_rows + 1))
     assert f'Run 1 {status}' in ex.status.value
 
 
@@ -481,6 +481,33 @@ def test_plot_attention_checks_tokens():
         plot_attention(['a', 'b'], torch.rand(1, 3))
     fig = plot_attention(['a', 'b', 'c'], torch.rand(3, 3))
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ['a', 'b', 'c']
+
+
+def test_lift_ranks_tokens_by_class_against_overall_and_skip_ids_sets_tokens_aside(toy):
+    """Head 1 of layer 0 gives every token the same weight, so a sum favours the frequent; lift does not."""
+    vocab, model, data = toy
+    kw = dict(vocab=vocab, layer=0, head=1, classes=['sport', 'music'], k=10)
+    d = top_attended_tokens(model, data, **kw, rank='lift', min_count=1).set_index(['class', 'token'])
+    assert list(d.columns) == ['rank', 'score', 'count', 'lift']
+    # predicted sport: examples 0 and 2 (2 units of attention of 5 in all); 'goal' is attended only there
+    assert d.loc[('sport', 'goal'), 'lift'] == pytest.approx(5 / 2) and d.loc[('sport', 'goal'), 'rank'] == 1
+    assert d.loc[('music', 'the'), 'lift'] < 1 < d.loc[('sport', 'the'), 'lift']  # 'the' is everywhere, a bit more in sport
+    floor = top_attended_tokens(model, data, **kw, rank='lift')  # min_count=2: tokens seen once in a class are left out
+    assert set(floor[floor['class'] == 'sport']['token']) == {'goal', 'the'}
+    sk = top_attended_tokens(model, data, vocab, k=1, classes=['sport', 'music'], skip_ids=[vocab.stoi['goal'], vocab.stoi['song']])
+    assert not {'goal', 'song'} & set(sk['token'])
+    with pytest.raises(TypeError, match='token ids'):
+        top_attended_tokens(model, data, vocab, skip_ids=['the'])
+    with pytest.raises(ValueError, match="rank must be 'score'"):
+        top_attended_tokens(model, data, vocab, rank='sum')
+
+
+def test_explorer_snapshots_are_static_html(toy):
+    vocab, model, data = toy
+    ae = AttentionExplorer(model, data, vocab, ['sport', 'music'], rank='lift')
+    snap = ae.snapshot().data
+    assert 'by lift' in snap and 'data:image/png;base64,' in snap and snap.count('seqlab-tok') == 4  # example 0's 4 tokens
+    assert 'goal' in snap and 'song' in snap
 
 
 def test_attention_explorer_shows_the_chosen_example_layer_and_head(toy):
