@@ -1091,7 +1091,7 @@ def plot_images(
     title: str = '',  # figure title, e.g. "CIFAR-10 (generated sample)"
 ):
     "A mosaic of images at their own resolution, one row per class; returns a `Figure` (no pyplot)."
-    from seqlab.metrics import _ShownFigure  # a Figure that shows itself when it ends a cell
+    from seqlab.metrics import ShownFigure  # a Figure that shows itself when it ends a cell
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 3: x = np.repeat(x[..., None], 3, -1)  # grey (N, H, W): shown as grey RGB
     if x.ndim != 4 or x.shape[-1] != 3 or len(x) != len(y):
@@ -1103,7 +1103,7 @@ def plot_images(
     for k in range(len(classes)):
         for j, i in enumerate(np.flatnonzero(np.asarray(y) == k)[:n_per_class]):
             grid[k * (H + 2):k * (H + 2) + H, j * (W + 2):j * (W + 2) + W] = x[i]
-    fig = _ShownFigure(figsize=(0.45 * n_per_class + 1.2, 0.45 * len(classes) + 0.5))
+    fig = ShownFigure(figsize=(0.45 * n_per_class + 1.2, 0.45 * len(classes) + 0.5))
     ax = fig.add_subplot()
     ax.imshow(grid, interpolation='nearest')
     ax.set_yticks(np.arange(len(classes)) * (H + 2) + H / 2, classes, fontsize=8); ax.set_xticks([])
@@ -1119,13 +1119,13 @@ def plot_audio(
     title: str = '',  # figure title
 ):
     "Waveform and spectrogram of the first clip of each class; returns a `Figure` (no pyplot)."
-    from seqlab.metrics import _ShownFigure  # a Figure that shows itself when it ends a cell
+    from seqlab.metrics import ShownFigure  # a Figure that shows itself when it ends a cell
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or len(x) != len(y): raise ValueError(f"plot_audio needs x (N, T) and one label per clip; got x {x.shape}, {len(y)} labels")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
     if missing := [c for k, c in enumerate(classes) if not (y == k).any()]: raise ValueError(f"no clip of the classes {missing[:5]} to show")
-    fig = _ShownFigure(figsize=(1.2 * len(classes), 2.8))
+    fig = ShownFigure(figsize=(1.2 * len(classes), 2.8))
     axs = fig.subplots(2, len(classes), squeeze=False)  # row 0 waveforms, row 1 spectrograms
     for k, c in enumerate(classes):
         w = x[np.flatnonzero(np.asarray(y) == k)[0]]

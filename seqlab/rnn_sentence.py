@@ -20,7 +20,7 @@ from .data import tokenize, Vocab, TextDataset, DataLoaders, pad_collate, run_pa
 from .embeddings import pretrained_embedding, lookup_vector
 from .learner import Learner, EarlyStoppingCB, GradClipCB, WeightPenaltyCB
 from matplotlib.figure import Figure
-from .metrics import accuracy, tfidf_logreg, _ShownFigure
+from .metrics import accuracy, tfidf_logreg, ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool, AdditiveAttention
 from .exercises import exercise, expect, compare, check
 
@@ -405,7 +405,7 @@ def plot_grad_norms(
     norms = np.asarray(norms, dtype=float)
     if norms.ndim != 1 or len(norms) == 0:
         raise ValueError(f"norms must be a non-empty list of per-step gradient norms (Learner.grad_norms), got shape {norms.shape}.")
-    fig = _ShownFigure(figsize=(8, 2.6))
+    fig = ShownFigure(figsize=(8, 2.6))
     ax = fig.subplots()
     ax.plot(np.arange(1, len(norms) + 1), norms, 'o-', ms=3, label='total gradient norm')
     for i, t in enumerate(thresholds):

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device, smoke_limit
 from .data import tokenize, Vocab, TextDataset, DataLoaders, random_deletion
 from .learner import Learner
-from .metrics import f1_micro, tfidf_logreg, _ShownFigure
+from .metrics import f1_micro, tfidf_logreg, ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool, TextPrep
 from .exercises import exercise, expect, compare, check
 
@@ -471,7 +471,7 @@ def plot_f1_vs_depth(
     title: str = 'test micro-F1 against depth',  # the plot's title (say which data)
 ) -> Figure:
     "Test micro-F1 against the number of blocks, positions on and off: the report's and ours (mean ± std); returns the figure."
-    fig = _ShownFigure(figsize=(8.5, 3.6))
+    fig = ShownFigure(figsize=(8.5, 3.6))
     ax = fig.subplots()
     for learn_pos, color in ((True, 'C0'), (False, 'C3')):
         s = summary.xs(learn_pos, level='positions')
@@ -575,7 +575,7 @@ def plot_attention_heads(
         raise ValueError(f"a must be one layer's weights (heads, T, T), got shape {a.shape}.")
     a = a[:, :max_tokens, :max_tokens]
     toks = [str(t) for t in tokens[:a.shape[-1]]]
-    fig = _ShownFigure(figsize=(2.9 * len(a) + 1.2, 3.9))
+    fig = ShownFigure(figsize=(2.9 * len(a) + 1.2, 3.9))
     axs = fig.subplots(1, len(a), squeeze=False)[0]
     for h, ax in enumerate(axs):
         im = ax.imshow(a[h], cmap='Reds', vmin=0, vmax=a.max() if vmax is None else vmax)

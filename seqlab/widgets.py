@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from .core import set_seed, quick_mode, mode_banner
 from .data import pad_collate, _check_count
 from .learner import Callback, CancelFitException, run_summary, sweep_points
-from .metrics import metric_columns, plot_curves, sweep_table, _ShownFigure
+from .metrics import metric_columns, plot_curves, sweep_table, ShownFigure
 
 # %% auto #0
 __all__ = ['MAX_GRID', 'MAX_RANDOM', 'parse_spec', 'control_for', 'range_values', 'space_grid', 'watched_metric', 'fig_to_output',
@@ -182,7 +182,7 @@ def plot_runs_heatmap(
     tab = sweep_table(runs, x, y, metric)
     bins = runs.attrs.get('bins', {})
     names = lambda p, vals: [bins.get(p, {}).get(float(v), _fmt(v)) if p in bins else _fmt(v) for v in vals]
-    fig = fig if fig is not None else _ShownFigure(figsize=(3 + 1.0 * tab.shape[1], 2 + 0.5 * tab.shape[0]))
+    fig = fig if fig is not None else ShownFigure(figsize=(3 + 1.0 * tab.shape[1], 2 + 0.5 * tab.shape[0]))
     fig.clear()
     ax = fig.add_subplot()
     ax.set_facecolor('#eeeeee')
@@ -875,7 +875,7 @@ def plot_attention(
         raise ValueError(f"{len(tokens)} tokens but the weights have {a.shape[1]} key positions.")
     pooled = a.shape[0] == 1
     n = len(toks)
-    fig = _ShownFigure(figsize=(max(4, 0.42 * n + 1.5), 1.6 if pooled else max(3, 0.36 * n + 1.2)))
+    fig = ShownFigure(figsize=(max(4, 0.42 * n + 1.5), 1.6 if pooled else max(3, 0.36 * n + 1.2)))
     ax = fig.add_subplot()
     sns.heatmap(a, cmap='Reds', vmin=0, xticklabels=toks, yticklabels=['weight'] if pooled else toks, ax=ax,
                 cbar=not pooled, annot=pooled and n <= 20, fmt='.2f', annot_kws={'fontsize': 7}, square=not pooled)
