@@ -5,6 +5,7 @@
 # %% ../nbs/15_imdb.ipynb #75d73748
 from __future__ import annotations
 import time
+import warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -13,18 +14,19 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from scipy import sparse
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
 from .core import quick_mode, mode_banner, set_seed, default_device
-from .data import tokenize, Vocab, TextDataset, TokenBudgetSampler, DataLoaders, run_packed, padding_waste
+from .data import tokenize, Vocab, TextDataset, TokenBudgetSampler, DataLoaders, run_packed, padding_waste, stratified_split
 from fastcore.basics import patch
 from .learner import Learner, Callback, GradClipCB, sweep
-from .metrics import tfidf_logreg
+from .metrics import tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool
 
 # %% auto #0
 __all__ = ['IMDB_START', 'IMDB_END', 'IMDB_ARCHS', 'IMDB_SIZES', 'IMDB_SETTINGS', 'IMDB_TABLE1', 'IMDB_TABLE2', 'imdb_tokens',
-           'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste', 'time_epoch', 'bce_logits_loss',
+           'cut_review', 'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste', 'time_epoch', 'bce_logits_loss',
            'binary_accuracy', 'SentimentConfig', 'review_lengths', 'MaxPoolMLP', 'ElmanRNN', 'RecurrentSentiment',
            'sentiment_model', 'train_sentiment', 'NBSVM', 'spectral_radius', 'RecurrenceStatsCB', 'recurrence_probe',
            'plot_recurrence_stats']
@@ -36,7 +38,24 @@ def imdb_tokens(
     text: str,  # one review
 ) -> list[str]:
     "The tokens of a review between the report's `.start` and `.end` markers (`<br />` becomes a space)."
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str (one review), got {type(text).__name__} {text!r:.40}: fill a missing review with '' or drop it.")
     return [IMDB_START, *tokenize(text.replace('<br />', ' ')), IMDB_END]
+
+# %% ../nbs/15_imdb.ipynb #3265f8b6
+def cut_review(
+    toks: list,  # the tokens of one review, `.start` ... `.end`
+    max_len: int | None,  # keep at most this many tokens; None: all
+    keep: str = 'end',  # 'end': `.start` + the last tokens; 'start': the first tokens + `.end`
+) -> list:
+    "At most `max_len` tokens of a review, its markers kept: the end of it (what a last-state model reads) or its start."
+    if keep not in ('end', 'start'):
+        raise ValueError(f"keep={keep!r} is unknown: use 'end' (the last tokens) or 'start' (the first tokens).")
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 2):
+        raise ValueError(f"max_len must be None or an int >= 2 (room for .start and .end), got {max_len!r}.")
+    if max_len is None or len(toks) <= max_len:
+        return list(toks)
+    return [IMDB_START, *toks[len(toks) - max_len + 1:]] if keep == 'end' else [*toks[:max_len - 1], IMDB_END]
 
 # %% ../nbs/15_imdb.ipynb #690cd0a8
 @dataclass
@@ -51,27 +70,60 @@ class IMDbPrep:
 
 # %% ../nbs/15_imdb.ipynb #96b2872a
 def prepare_imdb(
-    data,  # a TaskData from `seqlab.datasets.load_imdb`
+    data,  # a TaskData with two classes (e.g. `seqlab.datasets.load_imdb()`): splits with `.x` texts and `.y` labels 0/1
     batching: str = 'budget',  # 'budget' (token-budget batches) or 'fixed' (`bs` reviews per batch)
     max_tokens: int = 20_000,  # padded tokens per batch for 'budget'
     bs: int = 128,  # reviews per batch for 'fixed'
     min_freq: int = 1,  # keep tokens seen at least this often in the training split
     merge_valid: bool = False,  # train on train + valid and validate on test (the final runs)
-    max_len: int | None = None,  # cut longer reviews to this many tokens, `.end` kept; None: never (the report)
-    seed: int = 0,  # seed of the batch order
+    max_len: int | None = None,  # cut longer reviews to this many tokens (`cut_review`); None: never (the report)
+    keep: str = 'end',  # what a cut review keeps: 'end' (its last tokens) or 'start' (its first tokens)
+    seed: int = 0,  # seed of the batch order (and of the validation split made when `data.valid` is None)
 ) -> IMDbPrep:
     "Tokenize with `.start`/`.end`, build the vocabulary on the training split, make the loaders."
-    tr_x, tr_y = list(data.train.x), list(data.train.y)
-    if merge_valid:
-        tr_x, tr_y = tr_x + list(data.valid.x), tr_y + list(data.valid.y)
-    cut = lambda t: t if max_len is None or len(t) <= max_len else t[:max_len - 1] + [IMDB_END]
-    toks = [cut(imdb_tokens(t)) for t in tr_x]
+    train, valid, test = _imdb_splits(data, merge_valid, seed)
+    cut = lambda s: cut_review(imdb_tokens(s), max_len, keep)
+    tr_x, tr_y = list(train.x), list(train.y)
+    if merge_valid and valid is not None:
+        tr_x, tr_y = tr_x + list(valid.x), tr_y + list(valid.y)
+    toks = [cut(t) for t in tr_x]
     vocab = Vocab.build(toks, min_freq=min_freq)
-    mk = lambda x, y: TextDataset(x, y, vocab=vocab, tokenizer=lambda s: cut(imdb_tokens(s)), n_classes=2)
-    train_ds, test_ds = TextDataset(toks, tr_y, vocab=vocab, n_classes=2), mk(data.test.x, data.test.y)
-    valid_ds = test_ds if merge_valid else mk(data.valid.x, data.valid.y)
+    mk = lambda s: None if s is None else TextDataset(s.x, s.y, vocab=vocab, tokenizer=cut, n_classes=2)
+    train_ds, test_ds = TextDataset(toks, tr_y, vocab=vocab, n_classes=2), mk(test)
+    valid_ds = test_ds if merge_valid else mk(valid)
     dls = imdb_loaders(train_ds, valid_ds, test_ds, batching, max_tokens, bs, seed)
-    return IMDbPrep(vocab, train_ds, valid_ds, test_ds, dls, str(data.source))
+    return IMDbPrep(vocab, train_ds, valid_ds, test_ds, dls, str(getattr(data, 'source', 'your data')))
+
+# %% ../nbs/15_imdb.ipynb #472b19a9
+def _check_binary(data, name: str, s):
+    "Refuse a split whose labels are not 0/1, or a task with other than two classes: the models end in one logit."
+    classes = getattr(data, 'classes', None)
+    labels = sorted(set(np.asarray(s.y).tolist()))
+    if set(labels) <= {0, 1} and (classes is None or len(classes) == 2):
+        return
+    what = f"{len(classes)} classes {list(classes)[:10]}" if classes is not None and len(classes) != 2 else f"{name} labels {labels[:10]}"
+    raise ValueError(f"The IMDb models are binary (one logit: label 1 against label 0), but data has {what}. "
+                     "Keep two classes with labels 0 and 1, or use a multi-class model (e.g. seqlab.rnn_sentence.train_rnn_sentence).")
+
+def _imdb_splits(data, merge_valid: bool, seed: int) -> tuple:
+    "`(train, valid, test)` of `data`, checked; when it has no validation split, 10% of train becomes one (with a warning)."
+    if getattr(data, 'train', None) is None:
+        raise TypeError(f"data must be a TaskData with .train, .valid and .test splits (e.g. load_imdb()), got {type(data).__name__}.")
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name, None)
+        if s is None: continue
+        _check_binary(data, name, s)
+        i = next((i for i, t in enumerate(s.x) if not isinstance(t, str)), None)
+        if i is not None:
+            raise TypeError(f"data.{name}.x[{i}] is {s.x[i]!r}: every review must be a str; fill a missing review with '' or drop it.")
+    train, valid, test = data.train, getattr(data, 'valid', None), getattr(data, 'test', None)
+    if merge_valid and test is None:
+        raise ValueError("merge_valid=True validates on the test split, but data.test is None: add a test split or use merge_valid=False.")
+    if valid is None and not merge_valid:
+        tr, va, _ = stratified_split(train.y, 0.1, 0, seed)
+        train, valid = train[tr], train[va]
+        warnings.warn(f"data.valid is None: 10% of the training split ({len(va)} reviews, stratified, seed {seed}) becomes the validation split.", stacklevel=3)
+    return train, valid, test
 
 # %% ../nbs/15_imdb.ipynb #08c9ce9a
 def imdb_loaders(
@@ -82,6 +134,8 @@ def imdb_loaders(
     seed: int = 0,  # seed of the token-budget batch order
 ) -> DataLoaders:
     "Loaders with token-budget or fixed-size batches, padded once per batch by `pad_collate`."
+    if train_ds is None or valid_ds is None:
+        raise ValueError("train_ds and valid_ds are required (test_ds may be None): pass the TextDatasets of prepare_imdb.")
     if batching == 'fixed':
         return DataLoaders.from_datasets(train_ds, valid_ds, test_ds, bs=bs)
     if batching != 'budget':
@@ -94,6 +148,8 @@ def loader_waste(
     dl,  # a DataLoader over a `TextDataset`, with a batch sampler
 ) -> dict:
     "Batches, mean reviews per batch, largest padded batch `B * T_max` and padding waste of one epoch of `dl`."
+    if getattr(dl, 'batch_sampler', None) is None or not hasattr(getattr(dl, 'dataset', None), 'lengths'):
+        raise TypeError(f"loader_waste needs a DataLoader over a TextDataset (it reads dataset.lengths and the batches), got {type(dl).__name__}.")
     lengths = np.asarray(dl.dataset.lengths)
     batches = [np.asarray(b) for b in dl.batch_sampler]
     slots = [len(b) * int(lengths[b].max()) for b in batches]
@@ -116,7 +172,10 @@ def time_epoch(
         opt.zero_grad()
         loss.backward()
         opt.step()
-    (xb, lengths), yb = next(iter(dl))
+    first = next(iter(dl), None)
+    if first is None:
+        raise ValueError("dl has no batches: time_epoch needs a non-empty training loader.")
+    (xb, lengths), yb = first
     step(xb, lengths, yb)  # warm-up
     if dev.type == 'cuda': torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -133,6 +192,9 @@ def bce_logits_loss(
     "Binary cross-entropy on logits (`BCEWithLogitsLoss`); integer labels are cast to the logits' dtype."
     if preds.shape != targs.shape:
         raise ValueError(f"preds {tuple(preds.shape)} and targs {tuple(targs.shape)} differ: the model must return one logit per item, shape (B,).")
+    if len(targs) and (float(targs.min()) < 0 or float(targs.max()) > 1):
+        raise ValueError(f"targs must lie in [0, 1] (labels 0/1), got {float(targs.min()):g}..{float(targs.max()):g}: "
+                         "this loss is for two classes; a task with more needs one logit per class and cross-entropy.")
     return F.binary_cross_entropy_with_logits(preds, targs.to(preds.dtype))
 
 # %% ../nbs/15_imdb.ipynb #8356d74e
@@ -144,6 +206,8 @@ def binary_accuracy(
     p, t = torch.as_tensor(preds).float().reshape(-1), torch.as_tensor(targs).reshape(-1)
     if len(p) != len(t) or len(t) == 0:
         raise ValueError(f"binary_accuracy needs one logit per target and at least one item; got {len(p)} logits for {len(t)} targets.")
+    if not ((t == 0) | (t == 1)).all():
+        raise ValueError(f"targs must be labels 0/1 of two classes, got values {sorted(set(t.tolist()))[:10]}.")
     return float(((p > 0).long() == t.long()).float().mean())
 
 # %% ../nbs/15_imdb.ipynb #96df5e28
@@ -173,7 +237,7 @@ def _check_sentiment_config(cfg: SentimentConfig):
     if cfg.arch not in IMDB_ARCHS: raise ValueError(f"arch={cfg.arch!r} is unknown: use one of {IMDB_ARCHS}.")
     if cfg.nonlinearity not in ('relu', 'tanh'): raise ValueError(f"nonlinearity={cfg.nonlinearity!r}: use 'relu' or 'tanh'.")
     if cfg.init not in ('default', 'identity'): raise ValueError(f"init={cfg.init!r}: use 'default' or 'identity'.")
-    if not 0.0 <= cfg.dropout < 1.0: raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0: raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
     if not 0 <= cfg.padding_idx < cfg.vocab_size: raise ValueError(f"padding_idx={cfg.padding_idx} is outside the vocabulary (size {cfg.vocab_size}).")
 
 # %% ../nbs/15_imdb.ipynb #6638c655
@@ -181,16 +245,22 @@ def review_lengths(
     x: torch.Tensor,  # token ids (B, T)
     lengths: torch.Tensor | None,  # true lengths (B,); None: count the tokens that are not padding
     padding_idx: int = 0,  # the padding id
+    vocab_size: int | None = None,  # if given, every id must lie in 0..vocab_size-1
 ) -> torch.Tensor:
-    "Checked lengths `(B,)`: each in 1..T."
+    "Checked lengths `(B,)`: each in 1..T (and, with `vocab_size`, checked token ids)."
+    if not torch.is_tensor(x) or x.ndim != 2 or x.dtype.is_floating_point:
+        raise ValueError(f"x must be token ids of shape (B, T) and an integer dtype, got {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}.")
+    if vocab_size is not None and x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+        raise ValueError(f"token ids must lie in 0..{vocab_size - 1} (the config's vocab_size), got {int(x.min())}..{int(x.max())}: "
+                         "build the config with vocab_size=len(vocab) of the vocabulary that encoded x.")
     if lengths is None:
         lengths = (x != padding_idx).sum(1)  # (B,)
-    if lengths.shape != x.shape[:1]:
-        raise ValueError(f"lengths has shape {tuple(lengths.shape)} but the batch has {x.shape[0]} reviews: pass one length per review.")
+    if not torch.is_tensor(lengths) or lengths.dtype.is_floating_point or lengths.shape != x.shape[:1]:
+        raise ValueError(f"lengths must be integers of shape ({x.shape[0]},), one length per review, got {getattr(lengths, 'dtype', type(lengths).__name__)} {tuple(getattr(lengths, 'shape', ()))}.")
     if len(lengths) and int(lengths.min()) < 1:
         raise ValueError("A review of length 0 reached the model: every review needs at least one token (imdb_tokens adds .start and .end).")
     if len(lengths) and int(lengths.max()) > x.shape[1]:
-        raise ValueError(f"A length of {int(lengths.max())} is longer than the padded batch (T = {x.shape[1]}).")
+        raise ValueError(f"A length of {int(lengths.max())} is longer than the padded batch (T = {x.shape[1]}): lengths must count the tokens of x.")
     return lengths
 
 # %% ../nbs/15_imdb.ipynb #f6656ab0
@@ -207,7 +277,7 @@ class MaxPoolMLP(nn.Module):
         self.head = nn.Linear(cfg.hidden_size, 1)
 
     def forward(self, x, lengths=None):  # (B, T), (B,) -> (B,)
-        lengths = review_lengths(x, lengths, self.cfg.padding_idx)
+        lengths = review_lengths(x, lengths, self.cfg.padding_idx, self.cfg.vocab_size)
         h = F.relu(self.proj(self.embedding(x)))  # (B, T, H)
         z = masked_pool(h, lengths_to_mask(lengths, x.shape[1]), 'max')  # (B, H): padding never wins
         return self.head(self.drop(z)).squeeze(-1)  # (B,)
@@ -221,6 +291,9 @@ class ElmanRNN(nn.Module):
                  nonlinearity: str = 'relu',  # 'relu' or 'tanh'
                 ):
         super().__init__()
+        for name, v in (('input_size', input_size), ('hidden_size', hidden_size)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}.")
         if nonlinearity not in ('relu', 'tanh'):
             raise ValueError(f"nonlinearity={nonlinearity!r}: use 'relu' or 'tanh', as for nn.RNN.")
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
@@ -246,6 +319,7 @@ def forward(self: ElmanRNN,
     "`(outputs (B, T, H), h_n (1, B, H))` as `nn.RNN` gives them; with `lengths`, h_n is the state after the last real step."
     if isinstance(x, PackedSequence):
         return _elman_packed(self, x, hx)
+    _check_elman_input(self, x, lengths, hx)
     B, T, C = x.shape
     act = torch.relu if self.nonlinearity == 'relu' else torch.tanh
     xw = torch.addmm(self.bias_ih_l0 + self.bias_hh_l0, x.reshape(B * T, C), self.weight_ih_l0.t())  # (B*T, H): one matmul
@@ -260,6 +334,21 @@ def forward(self: ElmanRNN,
         return out, h.unsqueeze(0)
     h_n = out[torch.arange(B, device=x.device), lengths.to(x.device) - 1]  # (B, H): after the last real step
     return out * lengths_to_mask(lengths.to(x.device), T).unsqueeze(-1), h_n.unsqueeze(0)
+
+# %% ../nbs/15_imdb.ipynb #34feea26
+def _check_elman_input(rnn: ElmanRNN, x, lengths, hx):
+    "Clear errors for inputs `ElmanRNN.forward` cannot take: wrong rank or width, a state of the wrong size, bad lengths."
+    if not torch.is_tensor(x) or x.ndim != 3 or x.shape[2] != rnn.input_size:
+        raise ValueError(f"x must be (B, T, input_size={rnn.input_size}) (batch first), got {tuple(getattr(x, 'shape', ()))}.")
+    B, T, _ = x.shape
+    if hx is not None and tuple(hx.shape) != (1, B, rnn.hidden_size):
+        raise ValueError(f"hx must be (1, B, hidden_size) = (1, {B}, {rnn.hidden_size}), got {tuple(hx.shape)}: "
+                         "the state has hidden_size entries, whatever the width of the inputs.")
+    if lengths is not None:
+        if lengths.shape != (B,):
+            raise ValueError(f"lengths must be ({B},), one per sequence, got {tuple(lengths.shape)}.")
+        if B and (int(lengths.min()) < 1 or int(lengths.max()) > T):
+            raise ValueError(f"lengths must lie in 1..T = 1..{T}, got {int(lengths.min())}..{int(lengths.max())}.")
 
 # %% ../nbs/15_imdb.ipynb #efdc8bef
 def _elman_packed(rnn: ElmanRNN, x: PackedSequence, hx=None) -> tuple:
@@ -290,7 +379,7 @@ class RecurrentSentiment(nn.Module):
         self.head = nn.Linear(H, 1)
 
     def forward(self, x, lengths=None):  # (B, T), (B,) -> (B,)
-        lengths = review_lengths(x, lengths, self.cfg.padding_idx)
+        lengths = review_lengths(x, lengths, self.cfg.padding_idx, self.cfg.vocab_size)
         e = self.embedding(x)  # (B, T, E)
         if isinstance(self.rnn, ElmanRNN): _, h = self.rnn(e, lengths)  # h: (1, B, H)
         else: _, h = run_packed(self.rnn, e, lengths)  # packed once per batch
@@ -302,6 +391,8 @@ def sentiment_model(
     cfg: SentimentConfig,  # sizes and `arch`
 ) -> nn.Module:
     "The model `cfg.arch` names: `MaxPoolMLP` for 'mlp', else `RecurrentSentiment`."
+    if not isinstance(cfg, SentimentConfig):
+        raise TypeError(f"cfg must be a SentimentConfig, got {type(cfg).__name__}: e.g. sentiment_model(SentimentConfig(vocab_size=len(vocab), arch='lstm')).")
     return MaxPoolMLP(cfg) if cfg.arch == 'mlp' else RecurrentSentiment(cfg)
 
 # %% ../nbs/15_imdb.ipynb #8dc93c53
@@ -316,6 +407,11 @@ def train_sentiment(
     **cfg,  # `SentimentConfig` fields: embedding_dim, hidden_size, dropout, nonlinearity, init
 ) -> Learner:
     "Build the model of `arch` and train it with Adam on one logit (BCE); returns the `Learner`."
+    if not isinstance(prep, IMDbPrep):
+        raise TypeError(f"prep must be the IMDbPrep of prepare_imdb(data), got {type(prep).__name__}.")
+    bad = set(cfg) - {'embedding_dim', 'hidden_size', 'dropout', 'nonlinearity', 'init'}
+    if bad:
+        raise TypeError(f"Unknown model options {sorted(bad)}: pass embedding_dim, hidden_size, dropout, nonlinearity or init.")
     set_seed(seed)
     cfg = SentimentConfig(vocab_size=len(prep.vocab), arch=arch, padding_idx=prep.vocab.pad_idx, **cfg)
     learn = Learner(sentiment_model(cfg), prep.dls, loss_func=bce_logits_loss, opt_func=torch.optim.Adam,
@@ -323,9 +419,9 @@ def train_sentiment(
     learn.fit(epochs)
     return learn
 
-# %% ../nbs/15_imdb.ipynb #496ae98f
+# %% ../nbs/15_imdb.ipynb #0dd662e2
 IMDB_SIZES = ((300, 300), (150, 150), (600, 600), (600, 150), (150, 600))  # (hidden, embedding), Table 1's order
-IMDB_SETTINGS = {'mlp': dict(lr=1e-2, dropout=0.0), 'rnn': dict(lr=1e-3, dropout=0.3), 'lstm': dict(lr=1e-3, dropout=0.0)}
+IMDB_SETTINGS = {'mlp': dict(lr=1e-2, dropout=0.0), 'rnn': dict(lr=1e-3, dropout=0.3), 'lstm': dict(lr=1e-3, dropout=0.3)}
 IMDB_TABLE1 = {  # the report's best validation accuracy, per arch, in the order of IMDB_SIZES
     'mlp': (0.8621, 0.8613, 0.8606, 0.8672, 0.8586),
     'rnn': (0.8699, 0.8561, 0.7808, 0.8561, 0.8629),
@@ -345,11 +441,13 @@ class NBSVM:
                  beta: float = 0.25,  # interpolation between mean-magnitude weights (0) and the SVM's (1)
                 ):
         if not 0 <= beta <= 1: raise ValueError(f"beta must lie in [0, 1], got {beta}.")
+        if not alpha > 0 or not C > 0: raise ValueError(f"alpha and C must be positive, got alpha={alpha}, C={C}.")
         self.ngram_range, self.alpha, self.C, self.beta = ngram_range, alpha, C, beta
 
     def fit(self, texts, labels):
         "Count n-grams, compute the log-count ratio r, fit the SVM on r * x and interpolate its weights."
         y = np.asarray(labels)
+        if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels: pass one label per text.")
         if set(np.unique(y)) != {0, 1}: raise ValueError(f"NBSVM needs labels 0 and 1, got {sorted(set(y.tolist()))}.")
         self.vec = CountVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None, ngram_range=self.ngram_range, binary=True)
         X = self.vec.fit_transform(list(texts))  # (N, V) binary
@@ -364,6 +462,7 @@ class NBSVM:
 @patch
 def decision_function(self: NBSVM, texts) -> np.ndarray:
     "Scores (N,) of `texts`: positive means class 1."
+    if not hasattr(self, 'w'): raise ValueError("This NBSVM is not fitted yet: call .fit(texts, labels) first.")
     return self.vec.transform(list(texts)).multiply(self.r).tocsr() @ self.w + self.b
 
 @patch
@@ -388,9 +487,15 @@ class RecurrenceStatsCB(Callback):
                  max_steps: int | None = None,  # stop training after this many steps; None: train the epochs asked for
                  every: int = 5,  # measure the spectral radius every this many steps
                 ):
-        self.max_steps, self.every = max_steps, every
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"max_steps must be None or an int >= 1, got {max_steps!r}.")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1: raise ValueError(f"every must be an int >= 1, got {every!r}.")
+        self.max_steps, self.every, self.hook = max_steps, every, None
 
     def before_fit(self, learn):
+        w = getattr(getattr(learn.model, 'rnn', None), 'weight_hh_l0', None)
+        if w is None or w.shape[0] != w.shape[1]:
+            raise TypeError("RecurrenceStatsCB watches an Elman recurrence at model.rnn (arch 'rnn' or 'elman'), not an LSTM or an MLP.")
         self.rows, self.state = [], float('nan')
         self.hook = learn.model.rnn.register_forward_hook(self._grab)
 
@@ -405,7 +510,9 @@ class RecurrenceStatsCB(Callback):
         if self.max_steps is not None and n + 1 >= self.max_steps: learn.request_stop()
 
     def after_fit(self, learn):
+        if getattr(self, 'hook', None) is None: return  # before_fit refused the model
         self.hook.remove()
+        self.hook = None
         learn.recurrence_stats = pd.DataFrame(self.rows)
 
 # %% ../nbs/15_imdb.ipynb #96e84141
@@ -418,6 +525,7 @@ def recurrence_probe(
     **cfg,  # `SentimentConfig` fields for arch 'rnn': hidden_size, embedding_dim, nonlinearity, init, dropout
 ) -> dict:
     "Train an `nn.RNN` classifier for `steps` steps and summarise its states, gradients and W_hh."
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1: raise ValueError(f"steps must be an int >= 1, got {steps!r}.")
     stats_cb = RecurrenceStatsCB(max_steps=steps)
     cbs = [stats_cb] + ([GradClipCB(clip)] if clip else [])
     learn = train_sentiment(prep, 'rnn', epochs=-(-steps // len(prep.dls.train)), lr=lr, seed=seed, cbs=cbs, **cfg)
@@ -429,21 +537,30 @@ def recurrence_probe(
 
 # %% ../nbs/15_imdb.ipynb #075e3992
 def plot_recurrence_stats(
-    stats: dict,  # run name -> the `recurrence_stats` DataFrame of a learner (step, max_state, grad_norm, rho)
+    stats: dict,  # run name -> a `recurrence_stats` DataFrame (step, max_state, grad_norm, rho), or a list of them (one per seed)
     title: str = '',  # figure title (say which data)
 ):
-    "Largest |state|, gradient norm and spectral radius of W_hh per training step, one line per run; returns the figure."
-    import matplotlib.pyplot as plt
+    "Largest |state|, gradient norm and spectral radius of W_hh per training step, one colour per run, one line per seed."
     if not stats: raise ValueError("stats is empty: pass {name: learner.recurrence_stats} for at least one run.")
-    fig, axs = plt.subplots(1, 3, figsize=(11, 3.2))
-    for name, s in stats.items():
-        axs[0].plot(s['step'], s['max_state'], label=name)
-        axs[1].plot(s['step'], s['grad_norm'], label=name)
-        r = s.dropna(subset=['rho'])
-        axs[2].plot(r['step'], r['rho'], 'o-', ms=3, label=name)
-    axs[0].set(yscale='log', xlabel='step', title='largest |state|')
-    axs[1].set(yscale='log', xlabel='step', title='gradient norm (before clipping)')
-    axs[2].set(xlabel='step', title='spectral radius of $W_{hh}$')
+    fig = _ShownFigure(figsize=(11, 3.4))  # a Figure made without pyplot that shows itself as PNG
+    axs = fig.subplots(1, 3)
+    for i, (name, runs) in enumerate(stats.items()):
+        for j, s in enumerate(runs if isinstance(runs, (list, tuple)) else [runs]):
+            if not isinstance(s, pd.DataFrame) or not {'step', 'max_state', 'grad_norm', 'rho'} <= set(s.columns):
+                raise ValueError(f"stats[{name!r}] must be the recurrence_stats DataFrame of RecurrenceStatsCB (step, max_state, grad_norm, rho).")
+            kw = dict(color=f'C{i % 10}', lw=1, alpha=0.8, label=name if j == 0 else None)
+            axs[0].plot(s['step'], s['max_state'], **kw)
+            axs[1].plot(s['step'], s['grad_norm'], **kw)
+            r = s.dropna(subset=['rho'])
+            axs[2].plot(r['step'], r['rho'], **kw)
+    axs[2].axhline(1.0, color='grey', ls=':', lw=1)
+    axs[0].set(yscale='log', xlabel='training step', title='largest |state|')
+    axs[1].set(yscale='log', xlabel='training step', title='gradient norm (before clipping)')
+    axs[2].set(xlabel='training step', title='spectral radius of $W_{hh}$ (dotted: 1)')
+    for ax in axs[:2]:
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))  # ticks at 1, 2, 3, 5 x 10^k, as plain numbers
+        ax.yaxis.set_major_formatter(FormatStrFormatter('%g'))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     axs[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()

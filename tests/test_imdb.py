@@ -9,10 +9,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlab.data import TextDataset, Vocab, run_packed
 from seqlab.datasets import load_imdb
-from seqlab.imdb import (IMDB_ARCHS, NBSVM, ElmanRNN, MaxPoolMLP, RecurrenceStatsCB, RecurrentSentiment,
-                         SentimentConfig, bce_logits_loss, binary_accuracy, imdb_loaders, imdb_tokens, loader_waste,
-                         plot_recurrence_stats, prepare_imdb, review_lengths, sentiment_model, spectral_radius,
-                         train_sentiment)
+from seqlab.datasets import Split, TaskData
+from seqlab.imdb import (IMDB_ARCHS, IMDB_END, IMDB_START, NBSVM, ElmanRNN, MaxPoolMLP, RecurrenceStatsCB,
+                         RecurrentSentiment, SentimentConfig, bce_logits_loss, binary_accuracy, cut_review, imdb_loaders,
+                         imdb_tokens, loader_waste, plot_recurrence_stats, prepare_imdb, recurrence_probe, review_lengths,
+                         sentiment_model, spectral_radius, time_epoch, train_sentiment)
 
 torch.set_num_threads(1)
 
@@ -242,3 +243,158 @@ def test_recurrence_stats_and_their_plot():
         plot_recurrence_stats({})
     with pytest.raises(ValueError, match='square'):
         spectral_radius(torch.zeros(2, 3))
+
+
+# ---- what a cut keeps, and the models learn the sample ---------------------------------------------
+
+def test_cut_review_keeps_the_end_or_the_start_with_the_markers():
+    toks = imdb_tokens('one two three four five six seven')
+    assert cut_review(toks, 5) == [IMDB_START, 'five', 'six', 'seven', IMDB_END]
+    assert cut_review(toks, 5, keep='start') == [IMDB_START, 'one', 'two', 'three', IMDB_END]
+    assert cut_review(toks, 50) == toks and cut_review(toks, None) == toks
+    with pytest.raises(ValueError, match='max_len'):
+        cut_review(toks, 1)
+    with pytest.raises(ValueError, match="'end'"):
+        cut_review(toks, 5, keep='middle')
+
+
+def test_prepare_imdb_keeps_the_end_of_long_reviews_by_default():
+    data = load_imdb(quick=True, n=60, verbose=False)
+    prep = prepare_imdb(data, max_len=12)
+    itos = prep.vocab.itos
+    for text, ids in zip(data.train.x, prep.train_ds.ids):
+        full = imdb_tokens(text)
+        got = [itos[i] for i in ids.tolist()]
+        assert len(got) == min(12, len(full)) and got[0] == IMDB_START and got[-1] == IMDB_END
+        if len(full) > 12:
+            assert got[1:] == [t if t in prep.vocab.stoi else itos[prep.vocab.unk_idx] for t in full[-11:]]
+    start = prepare_imdb(data, max_len=12, keep='start')
+    assert [start.vocab.itos[i] for i in start.train_ds.ids[0].tolist()][:3] == imdb_tokens(data.train.x[0])[:3]
+
+
+def test_the_report_rnn_learns_the_sample_when_it_reads_the_end():
+    """The ReLU RNN, 30/30, reading the last 80 tokens, is far above chance after 4 epochs (it was at chance reading the first 100)."""
+    data = load_imdb(quick=True, seed=0, n=600, verbose=False)
+    prep = prepare_imdb(data, max_tokens=2000, max_len=80)
+    learn = train_sentiment(prep, 'rnn', epochs=4, lr=3e-3, seed=0, hidden_size=30, embedding_dim=30, dropout=0.3)
+    assert learn.history['binary_accuracy'].iloc[-1] >= 0.75, learn.history
+
+
+# ---- a learner's own data ---------------------------------------------------------------------------
+
+def _task(texts, labels, classes=('neg', 'pos'), valid=True, test=True):
+    s = Split(list(texts), np.asarray(labels))
+    return TaskData('mine', s, s if valid else None, s if test else None, list(classes), 'typed in', True)
+
+
+def test_prepare_imdb_refuses_other_than_two_classes_and_says_the_model_is_binary():
+    with pytest.raises(ValueError, match='binary.*3 classes'):
+        prepare_imdb(_task(['a', 'b', 'c'] * 4, [0, 1, 2] * 4, classes=('x', 'y', 'z')))
+    with pytest.raises(ValueError, match='binary.*labels'):  # two class names but a label 2
+        prepare_imdb(_task(['a', 'b'] * 4, [0, 2] * 4))
+
+
+def test_prepare_imdb_without_a_validation_split_makes_one_and_says_so():
+    data = load_imdb(quick=True, n=100, verbose=False)
+    mine = TaskData('mine', data.train, None, data.test, data.classes, 'mine', True)
+    with pytest.warns(UserWarning, match='data.valid is None: 10% of the training split'):
+        prep = prepare_imdb(mine, max_tokens=500)
+    assert len(prep.train_ds) + len(prep.valid_ds) == len(data.train) and len(prep.valid_ds) >= 2
+    assert set(np.asarray(prep.valid_ds.labels).tolist()) == {0, 1}
+
+
+def test_prepare_imdb_clear_errors():
+    with pytest.raises(TypeError, match='TaskData'):
+        prepare_imdb({'train': None})
+    with pytest.raises(ValueError, match='data.test is None'):
+        prepare_imdb(_task(['a b', 'c d'] * 4, [0, 1] * 4, test=False), merge_valid=True)
+    with pytest.raises(TypeError, match=r'data.train.x\[1\] is None'):
+        prepare_imdb(_task(['a b', None, 'c', 'd'], [0, 1, 0, 1]))
+    with pytest.raises(TypeError, match='must be a str'):
+        imdb_tokens(None)
+    with pytest.raises(ValueError, match="'budget'"):
+        prepare_imdb(_task(['a b', 'c d'] * 4, [0, 1] * 4), batching='random')
+
+
+# ---- input checks of the public functions ----------------------------------------------------------
+
+def test_models_check_token_ids_and_lengths_where_they_enter():
+    model = sentiment_model(SentimentConfig(vocab_size=10, embedding_dim=4, hidden_size=3, arch='lstm')).eval()
+    with torch.no_grad():
+        with pytest.raises(ValueError, match='token ids must lie in 0..9'):
+            model(torch.tensor([[3, 12]]))
+        with pytest.raises(ValueError, match='integer dtype'):
+            model(torch.rand(2, 3))
+        with pytest.raises(ValueError, match='one length per review'):
+            model(torch.tensor([[3, 4]]), torch.tensor([2.0]))
+        with pytest.raises(ValueError, match='longer than the padded batch'):
+            model(torch.tensor([[3, 4], [5, 6]]), torch.tensor([2, 3]))
+    with pytest.raises(TypeError, match='SentimentConfig'):
+        sentiment_model({'arch': 'lstm'})
+    with pytest.raises(ValueError, match='dropout'):
+        SentimentConfig(dropout='0.3')
+
+
+def test_elman_checks_its_inputs():
+    for kw in (dict(input_size=0, hidden_size=3), dict(input_size=3, hidden_size=-1)):
+        with pytest.raises(ValueError, match='positive int'):
+            ElmanRNN(**kw)
+    rnn = ElmanRNN(5, 7)
+    x = torch.randn(3, 6, 5)
+    with pytest.raises(ValueError, match='input_size=5'):
+        rnn(torch.randn(3, 6, 4))
+    with pytest.raises(ValueError, match='input_size=5'):
+        rnn(torch.randn(6, 5))
+    with pytest.raises(ValueError, match='hidden_size'):  # the report's torch.zeros(b, e): as wide as the input
+        rnn(x, hx=torch.zeros(1, 3, 5))
+    with pytest.raises(ValueError, match='lengths must lie in 1..T'):
+        rnn(x, torch.tensor([6, 7, 1]))
+    with pytest.raises(ValueError, match=r'lengths must be \(3,\)'):
+        rnn(x, torch.tensor([6, 2]))
+
+
+def test_loss_and_metric_refuse_labels_of_more_than_two_classes():
+    with pytest.raises(ValueError, match='two classes'):
+        bce_logits_loss(torch.zeros(3), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match='labels 0/1'):
+        binary_accuracy(torch.zeros(3), torch.tensor([0, 1, 2]))
+
+
+def test_training_helpers_check_their_inputs():
+    data = load_imdb(quick=True, n=60, verbose=False)
+    prep = prepare_imdb(data, batching='fixed', bs=8)
+    with pytest.raises(TypeError, match='IMDbPrep'):
+        train_sentiment(prep.dls, 'rnn')
+    with pytest.raises(TypeError, match="Unknown model options \\['hiden_size'\\]"):
+        train_sentiment(prep, 'rnn', epochs=1, hiden_size=4)
+    with pytest.raises(ValueError, match='steps'):
+        recurrence_probe(prep, steps=0, hidden_size=4, embedding_dim=4)
+    with pytest.raises(ValueError, match='max_steps'):
+        RecurrenceStatsCB(max_steps=0)
+    with pytest.raises(ValueError, match='every'):
+        RecurrenceStatsCB(every=0)
+    with pytest.raises(TypeError, match='not an LSTM'):
+        train_sentiment(prep, 'lstm', epochs=1, cbs=[RecurrenceStatsCB()], hidden_size=4, embedding_dim=4)
+    with pytest.raises(TypeError, match='TextDataset'):
+        loader_waste([[1, 2]])
+    with pytest.raises(ValueError, match='no batches'):
+        time_epoch(nn.Linear(2, 1), [])
+    with pytest.raises(ValueError, match='train_ds and valid_ds'):
+        imdb_loaders(None, prep.valid_ds, None)
+
+
+def test_nbsvm_checks_its_inputs():
+    with pytest.raises(ValueError, match='alpha and C'):
+        NBSVM(alpha=0)
+    with pytest.raises(ValueError, match='one label per text'):
+        NBSVM().fit(['good', 'bad', 'fine'], [1, 0])
+    with pytest.raises(ValueError, match='not fitted'):
+        NBSVM().decision_function(['good'])
+
+
+def test_plot_recurrence_stats_takes_seeds_and_refuses_other_tables():
+    s = pd.DataFrame({'step': [0, 1], 'max_state': [1.0, 2.0], 'grad_norm': [0.5, 0.4], 'rho': [0.6, np.nan]})
+    fig = plot_recurrence_stats({'a': [s, s], 'b': s}, title='generated sample')
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 3
+    with pytest.raises(ValueError, match='recurrence_stats DataFrame'):
+        plot_recurrence_stats({'a': pd.DataFrame({'step': [0]})})
