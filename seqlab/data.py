@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #6ad21bed
 from __future__ import annotations
-import json, math, re, unicodedata, warnings
+import json, math, re, sys, unicodedata, warnings
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .core import default_device
 
 # %% auto #0
-__all__ = ['tokenize', 'Vocab', 'check_labels', 'TextDataset', 'pad_collate', 'run_packed', 'padding_waste', 'lognormal_lengths',
-           'LengthBatchSampler', 'BucketSampler', 'TokenBudgetSampler', 'stratified_split', 'stratified_kfold',
-           'random_deletion', 'DataLoaders']
+__all__ = ['tokenize', 'Vocab', 'check_labels', 'warn_each', 'TextDataset', 'pad_collate', 'run_packed', 'padding_waste',
+           'lognormal_lengths', 'LengthBatchSampler', 'BucketSampler', 'TokenBudgetSampler', 'stratified_split',
+           'stratified_kfold', 'random_deletion', 'DataLoaders']
 
 # %% ../nbs/01_data.ipynb #28f01b0d
 _MARK = '\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f'  # combining marks stay on their letter
@@ -150,8 +150,18 @@ def check_labels(
     return ids
 
 # %% ../nbs/01_data.ipynb #ef390631
+def warn_each(
+    message: str,  # what is wrong and what to do
+    category: type = UserWarning,  # the warning's class
+    stacklevel: int = 2,  # 2: the line that called the function that warns
+) -> None:
+    "`warnings.warn`, but shown every time (not once per line), at the caller's line; user filters still apply."
+    f = sys._getframe(1)
+    for _ in range(stacklevel - 1): f = f.f_back or f
+    warnings.warn_explicit(message, category, f.f_code.co_filename, f.f_lineno, module=f.f_globals.get('__name__'), registry={})
+
 class TextDataset(Dataset):
-    "Texts (or token lists, or id lists) and integer labels; items are `(LongTensor ids, int label)`."
+    "Texts (or token lists, or id lists) and integer labels; items are `(LongTensor ids, int label)`; an empty text is one `<unk>`."
     def __init__(self,
                  texts_or_ids: Sequence,  # raw strings, token lists, or id lists
                  labels: Sequence,  # one label per text: int ids, or names when `classes` is given
@@ -179,6 +189,9 @@ class TextDataset(Dataset):
         self.vocab = Vocab.build(toks) if vocab is None and not is_ids else vocab
         ids = toks if is_ids else [self.vocab.encode(t) for t in toks]
         unk = self.vocab.unk_idx if self.vocab is not None else 1
+        if empty := [i for i, x in enumerate(ids) if not len(x)]:
+            warn_each(f"{len(empty)} of {len(ids)} texts have no tokens (e.g. text {empty[0]}: {texts_or_ids[empty[0]]!r}); each became "
+                      f"one <unk> so that it can be batched. Drop them if they are a loading mistake.")
         self.ids = [torch.tensor((x or [unk])[:max_len], dtype=torch.long) for x in ids]
         self.lengths = [len(x) for x in self.ids]
         if is_ids and self.vocab is not None:
@@ -358,9 +371,9 @@ class TokenBudgetSampler(LengthBatchSampler):
                              "they would all share one batch. Give empty texts one <unk> (TextDataset does) or drop them.")
         over = self.lengths > self.max_tokens
         if over.any():
-            warnings.warn(f"{int(over.sum())} items are longer than max_tokens={self.max_tokens} (the longest has "
-                          f"{int(self.lengths.max())}): each gets a batch of its own, over the budget. Raise max_tokens or cut "
-                          f"the texts with TextDataset(max_len=...).")
+            warn_each(f"{int(over.sum())} items are longer than max_tokens={self.max_tokens} (the longest, item "
+                      f"{int(self.lengths.argmax())}, has {int(self.lengths.max())}): each gets a batch of its own, over the "
+                      f"budget. Raise max_tokens or cut the texts with TextDataset(max_len=...).")
 
     def _pack(self, order):
         batches, cur, longest = [], [], 0

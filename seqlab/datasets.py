@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_datasets.ipynb #c44590c7
 from __future__ import annotations
-import functools, os, pickle, re
+import functools, hashlib, json, os, pickle, re, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from math import gcd
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import quick_mode
-from .data import stratified_split, tokenize
-from .download import DownloadError, Remote, data_dir, download, extract, read_cached, decoded_cache, source_fingerprint
+from .data import stratified_split, tokenize, warn_each
+from .download import (DownloadError, Remote, data_dir, download, extract, provenance, read_cached, decoded_cache,
+                             source_fingerprint, _parse_checksum)
 
 # %% auto #0
 __all__ = ['REMOTES', 'BBC_CLASSES', 'BBC_KEYWORDS', 'EMOTION_CLASSES', 'EMOTION_KEYWORDS', 'TREC_CLASSES', 'IMDB_CLASSES',
@@ -64,31 +65,40 @@ class Split:
 # %% ../nbs/02_datasets.ipynb #4efabefd
 @dataclass
 class TaskData:
-    "A classification task: `train`/`valid`/(optional) `test` splits, class names, source, generated or real."
+    "A classification task: `train` and (optional) `valid`/`test` splits, class names, source, generated or real."
     name: str  # the data set's name, e.g. "BBC News"
     train: Split
-    valid: Split
+    valid: Split | None  # None when there is no validation split (e.g. a learner's own data, before splitting)
     test: Split | None  # None when there is no test split (e.g. folds of cross-validation)
     classes: list  # class names, in label order
     source: str  # URL or cache path of the real data, or a string containing "generated sample"
     generated: bool  # True for the offline generated sample
     info: dict = field(default_factory=dict)  # anything else worth knowing (sample rate, duplicates removed, ...)
 
+    def __post_init__(self):
+        for k in ('train', 'valid', 'test'):
+            s = getattr(self, k)
+            if not (isinstance(s, Split) or (s is None and k != 'train')):
+                raise TypeError(f"TaskData.{k} must be a Split{'' if k == 'train' else ' or None'}, got {type(s).__name__}; "
+                                f"e.g. Split(texts, labels)")
+            if s is not None and len(s) and not 0 <= s.y.min() <= s.y.max() < len(self.classes):
+                raise ValueError(f"TaskData.{k} has labels {s.y.min()}..{s.y.max()}, outside the {len(self.classes)} classes "
+                                 f"{list(self.classes)[:10]}: labels are ids 0..{len(self.classes) - 1}.")
     @property
     def n_classes(self) -> int: return len(self.classes)
     def splits(self) -> list:
-        "The splits that exist: train, valid and test (when there is one)."
+        "The splits that exist: train, valid and test (when there are)."
         return [s for s in (self.train, self.valid, self.test) if s is not None]
     def concat(self) -> Split:
-        "All items of train, valid and test in one `Split` (e.g. for k-fold cross-validation)."
+        "All items of train, valid and test in one `Split` (e.g. for k-fold cross-validation); `meta` keys all splits share."
         parts = self.splits()
-        meta = {k: _cat([p.meta[k] for p in parts]) for k in self.train.meta}
+        meta = {k: _cat([p.meta[k] for p in parts]) for k in self.train.meta if all(k in p.meta for p in parts)}
         return Split(_cat([p.x for p in parts]), _cat([p.y for p in parts]), meta)
     def summary(self) -> str:
         "One line: which data, how many items per split, how many classes."
         kind = 'GENERATED sample' if self.generated else 'real data'
-        test = f"{len(self.test):,} test" if self.test is not None else "no test split"
-        return (f"{self.name}: {kind}, {len(self.train):,} train / {len(self.valid):,} valid / {test}, "
+        n = lambda s, what: f"{len(s):,} {what}" if s is not None else f"no {what} split"
+        return (f"{self.name}: {kind}, {len(self.train):,} train / {n(self.valid, 'valid')} / {n(self.test, 'test')}, "
                 f"{self.n_classes} classes; source: {self.source}")
     __repr__ = summary
 
@@ -117,6 +127,38 @@ REMOTES = {
                                            'https://github.com/karoldvl/ESC-50/archive/master.zip'))],
 }
 
+# %% ../nbs/02_datasets.ipynb #53764ac4
+def _env_checksums() -> dict:
+    "The checksums of the JSON file named by `SEQLAB_CHECKSUMS` ({file name: checksum}), checked; {} when it is not set."
+    p = os.environ.get('SEQLAB_CHECKSUMS', '').strip()
+    if not p: return {}
+    try: d = json.loads(Path(p).expanduser().read_text())
+    except OSError as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r} cannot be read ({e.strerror or e}): set it to the path of a JSON file "
+                                          f"{{file name: 'sha256:<hex>'}}, or unset it to check the published checksums.") from e
+    except ValueError as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r} is not valid JSON ({e}); it must hold an object such as "
+                                             f'{{"bbc-fulltext.zip": "sha256:<64 hex digits>"}}.') from e
+    known = [r.fname for rs in REMOTES.values() for r in rs]
+    if not isinstance(d, dict) or (bad := [k for k in d if k not in known]):
+        raise ValueError(f"SEQLAB_CHECKSUMS={p!r} must map file names of REMOTES to checksums; "
+                         + (f"unknown names {bad}" if isinstance(d, dict) else f"it holds a {type(d).__name__}") + f". The files: {known}")
+    for k, v in d.items():
+        try: _parse_checksum(v)
+        except (TypeError, ValueError) as e: raise ValueError(f"SEQLAB_CHECKSUMS={p!r}, {k!r}: {e}") from e
+    return d
+
+def _overrides(dataset: str, urls, checksums) -> tuple:
+    "`urls` and `checksums` checked against the files of `dataset`, the latter over `SEQLAB_CHECKSUMS`; announces replacements."
+    names = [r.fname for r in REMOTES[dataset]]
+    for arg, d in (('urls', urls), ('checksums', checksums)):
+        if d is not None and not isinstance(d, dict):
+            raise TypeError(f"{arg} must be a dict keyed by file name, e.g. {arg}={{{names[0]!r}: ...}}; got {type(d).__name__}")
+        if bad := [k for k in (d or {}) if k not in names]:
+            raise ValueError(f"{arg} has keys {bad} that are not files of {dataset!r}; its files are {names}.")
+    env = {k: v for k, v in _env_checksums().items() if k in names and k not in (checksums or {})}
+    if env: warnings.warn(f"SEQLAB_CHECKSUMS ({os.environ['SEQLAB_CHECKSUMS']}) replaces the published checksum of {sorted(env)}: "
+                          f"these files are checked against the mirror's own builds, not the official ones.")
+    return urls or {}, {**env, **(checksums or {})}
+
 # %% ../nbs/02_datasets.ipynb #4f3cfc67
 def _mirrors() -> list:
     "Base URLs from `SEQLAB_MIRROR` (spaces or commas between them)."
@@ -125,13 +167,14 @@ def _mirrors() -> list:
 def fetch(
     dataset: str,  # a key of `REMOTES`, e.g. "cifar10"
     urls: dict | None = None,  # {file name: URL or list of URLs} replacing the official URLs of that file
-    checksums: dict | None = None,  # {file name: checksum or None} replacing the official checksum
+    checksums: dict | None = None,  # {file name: checksum or None} replacing the official (and SEQLAB_CHECKSUMS') checksum
     progress: bool = True,  # show progress bars
 ) -> dict:
     "Download (or find in the cache) every file of `dataset`; returns {file name: path}."
     if dataset not in REMOTES:
         raise ValueError(f"Unknown data set {dataset!r}; known: {', '.join(REMOTES)}")
-    urls, checksums, out = urls or {}, checksums or {}, {}
+    urls, checksums = _overrides(dataset, urls, checksums)
+    out = {}
     for r in REMOTES[dataset]:
         u = urls.get(r.fname) or [f'{b}/{r.fname}' for b in _mirrors()] + list(r.urls)
         out[r.fname] = download(u, data_dir(dataset) / r.fname, checksums.get(r.fname, r.checksum), progress)
@@ -146,8 +189,10 @@ def fetch_archive(
 ) -> Path:
     "The extracted folder of `dataset`'s archive, downloading and extracting it on first use only."
     fname = REMOTES[dataset][0].fname
+    archive = data_dir(dataset) / fname
     dest = data_dir(dataset) / re.sub(r'(\.tar\.gz|\.tgz|\.zip|\.tar)$', '', fname)
-    if dest.exists(): return dest  # cached: no network
+    if dest.exists():  # cached: no network (extracted anew only if seqlab made it from an older copy of the archive)
+        return extract(archive, dest) if archive.is_file() else dest
     return extract(fetch(dataset, urls, checksums, progress)[fname], dest)
 
 # %% ../nbs/02_datasets.ipynb #c4893c04
@@ -540,42 +585,74 @@ def _read_text(path: Path) -> str:
 
 def _find_dir(root: Path, marker: str) -> Path:
     "The folder under `root` (itself included) that contains `marker`."
+    if not root.is_dir(): raise FileNotFoundError(f"{root} is not a folder (or does not exist).")
     for p in [root, *sorted(root.rglob(marker))]:
         if (p / marker).exists(): return p
         if p.name == marker: return p.parent
-    raise DownloadError(f"{root} does not hold {marker!r}: the archive is not the expected data set. Delete {root} and try again.")
+    raise ValueError(f"{root} does not hold {marker!r}, neither in itself nor in a sub-folder: it is not the data set's layout.")
 
 # %% ../nbs/02_datasets.ipynb #35efa7f3
+def _class_root(folder: Path) -> Path:
+    "The folder whose sub-folders are the classes: `folder`, or the single sub-folder it wraps (bbc-fulltext/bbc)."
+    if not folder.is_dir(): raise FileNotFoundError(f"{folder} is not a folder (or does not exist).")
+    subs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(('.', '__'))]
+    return _class_root(subs[0]) if len(subs) == 1 and not any(folder.glob('*.txt')) else folder
+
 def read_bbc(
-    folder: str | Path,  # the extracted bbc-fulltext.zip: bbc/<class>/<nnn>.txt
+    folder: str | Path,  # the extracted bbc-fulltext.zip (bbc/<class>/<nnn>.txt), or any folder of class sub-folders of .txt files
 ) -> tuple:
-    "BBC News full text: (texts, labels, class names, number of duplicates removed); exact duplicates keep their first copy."
-    root = _find_dir(Path(folder), 'business')
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-    texts, labels, seen, dups = [], [], set(), 0
+    "Texts in class folders: (texts, labels, class names, number of duplicates removed); exact duplicates keep their first copy."
+    root = _class_root(Path(folder))
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '__')))
+    if len(classes) < 2 or (empty := [c for c in classes if not any((root / c).glob('*.txt'))]):
+        raise ValueError(f"{root} does not hold the layout of class folders of .txt files (as bbc/sport/001.txt): "
+                         + (f"these sub-folders hold no .txt file: {empty[:5]}" if len(classes) >= 2 else f"it has {len(classes)} sub-folder(s), a classifier needs 2 or more"))
+    texts, labels, seen, dups, blank = [], [], set(), 0, []
     for y, c in enumerate(classes):
         for f in sorted((root / c).glob('*.txt')):
             t = _read_text(f).strip()
+            if not t: blank.append(f.name); continue
             if t in seen:
                 dups += 1
                 continue
             seen.add(t); texts.append(t); labels.append(y)
+    if blank: warn_each(f"{len(blank)} empty text files were left out (e.g. {root / blank[0]}).")
     return texts, np.array(labels, dtype=np.int64), classes, dups
 
 # %% ../nbs/02_datasets.ipynb #9508affe
+def _cifar_batch(path: Path, n_classes: int) -> tuple:
+    "One CIFAR-10 python batch: (images (N, H, W, 3) uint8, labels), or an error that names the file."
+    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: a CIFAR-10 folder holds data_batch_1..5, test_batch and batches.meta.")
+    try:
+        with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
+        data, labels = np.asarray(d[b'data']), np.asarray(d[b'labels'])
+    except Exception as e:
+        raise ValueError(f"{path} is not a CIFAR-10 python batch (a pickled dict with b'data' and b'labels'): {type(e).__name__}: {e}") from e
+    side = int(round((data.shape[-1] / 3) ** 0.5)) if data.ndim == 2 else 0
+    if data.ndim != 2 or 3 * side * side != data.shape[1] or labels.shape != (len(data),) or data.dtype.kind not in 'iu':
+        raise ValueError(f"{path}: b'data' must be (N, 3*H*W) integer rows (square RGB images, channel planes in turn) with one "
+                         f"label each; got data {data.shape} {data.dtype} and labels {labels.shape}.")
+    if len(data) and (data.min() < 0 or data.max() > 255 or labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{path}: pixels must lie in 0..255 and labels in 0..{n_classes - 1} (the classes of batches.meta); "
+                         f"found pixels {data.min()}..{data.max()}, labels {labels.min()}..{labels.max()}.")
+    return data.astype(np.uint8).reshape(-1, 3, side, side).transpose(0, 2, 3, 1), labels.astype(np.int64)
+
 def read_cifar10(
     folder: str | Path,  # the extracted cifar-10-python.tar.gz: cifar-10-batches-py/data_batch_1..5, test_batch, batches.meta
 ) -> tuple:
     "CIFAR-10 from its python pickle batches: ((x_train, y_train), (x_test, y_test), class names); x is (N, 32, 32, 3) uint8."
     root = _find_dir(Path(folder), 'batches.meta')
-    def batch(name):
-        with open(root / name, 'rb') as f: d = pickle.load(f, encoding='bytes')
-        return d[b'data'].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(d[b'labels'], dtype=np.int64)
-    with open(root / 'batches.meta', 'rb') as f:
-        classes = [c.decode() for c in pickle.load(f, encoding='bytes')[b'label_names']]
-    tr = [batch(f'data_batch_{i}') for i in range(1, 6)]
+    try:
+        with open(root / 'batches.meta', 'rb') as f: names = pickle.load(f, encoding='bytes')[b'label_names']
+        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in names]
+    except Exception as e:
+        raise ValueError(f"{root / 'batches.meta'} is not a CIFAR-10 batches.meta (a pickled dict with b'label_names'): {type(e).__name__}: {e}") from e
+    files = sorted((p.name for p in root.glob('data_batch_*')), key=lambda s: (len(s), s)) or ['data_batch_1']
+    tr, te = [_cifar_batch(root / f, len(classes)) for f in files], _cifar_batch(root / 'test_batch', len(classes))
+    if len({b[0].shape[1:] for b in tr + [te]}) > 1:
+        raise ValueError(f"{root}: the batches hold images of different sizes {sorted({b[0].shape[1:] for b in tr + [te]})}.")
     x_tr, y_tr = np.concatenate([b[0] for b in tr]), np.concatenate([b[1] for b in tr])
-    return (np.ascontiguousarray(x_tr), y_tr), tuple(map(np.ascontiguousarray, batch('test_batch'))), classes
+    return (np.ascontiguousarray(x_tr), y_tr), tuple(map(np.ascontiguousarray, te)), classes
 
 # %% ../nbs/02_datasets.ipynb #b57ab9a7
 def read_emotion(
@@ -616,6 +693,8 @@ def read_imdb(
 ) -> tuple:
     "IMDb reviews: ((train texts, labels), (test texts, labels)); 0 = neg, 1 = pos; `unsup` is ignored, `<br />` becomes a space."
     root = _find_dir(Path(folder), 'train')
+    need = [f'{s}/{c}' for s in ('train', 'test') for c in IMDB_CLASSES if not any((root / s / c).glob('*.txt'))]
+    if need: raise ValueError(f"{root} lacks review files (*.txt) in {need}: the aclImdb layout is train/neg, train/pos, test/neg, test/pos.")
     out = []
     for split in ('train', 'test'):
         texts, labels = [], []
@@ -644,20 +723,52 @@ def read_wav(
         x, sr = resample_poly(x, sample_rate // g, sr // g), sample_rate
     return x.astype(np.float32), int(sr)
 
+# %% ../nbs/02_datasets.ipynb #a41ef79d
+def _esc50_meta(root: Path) -> pd.DataFrame:
+    "The rows of `root/meta/esc50.csv` that belong to ESC-10, after checking the table has ESC-50's layout."
+    f = root / 'meta' / 'esc50.csv'
+    meta = pd.read_csv(f)
+    need = [c for c in ('filename', 'fold', 'target', 'category') if c not in meta.columns]
+    if need: raise ValueError(f"{f} has no column {need} (its columns: {list(meta.columns)}); ESC-50's table has filename, fold, target, category and esc10.")
+    if 'esc10' in meta.columns:  # without the column, every row counts (a learner's own recordings)
+        flag = meta['esc10'].map(lambda v: {'true': True, '1': True, '1.0': True, 'false': False, '0': False, '0.0': False}.get(str(v).strip().lower()))
+        if flag.isna().any():
+            raise ValueError(f"{f}: column esc10 must be True or False, found {sorted(map(str, meta['esc10'][flag.isna()].unique()))[:5]}.")
+        meta = meta[flag.astype(bool)]
+        if meta.empty: raise ValueError(f"{f}: no row has esc10 True, so the ESC-10 subset is empty (drop the column to use every row).")
+    if not pd.api.types.is_integer_dtype(meta['fold']) or set(meta['fold']) != {1, 2, 3, 4, 5}:
+        raise ValueError(f"{f}: column fold must number ESC-50's five folds 1 to 5, each used (1-3 train, 4 valid, 5 test); found {sorted(set(meta['fold'].tolist()))}.")
+    pairs = meta[['target', 'category']].drop_duplicates()
+    if not pd.api.types.is_integer_dtype(meta['target']) or pairs['target'].duplicated().any() or pairs['category'].duplicated().any():
+        raise ValueError(f"{f}: each class needs one integer target and one category name; found (target, category) pairs {pairs.sort_values('target').values.tolist()[:12]}.")
+    if meta['filename'].duplicated().any():
+        raise ValueError(f"{f}: file names listed twice: {meta['filename'][meta['filename'].duplicated()].tolist()[:5]}.")
+    return meta.sort_values('filename')
+
 # %% ../nbs/02_datasets.ipynb #540df0ac
+def _read_clip(path: Path, sample_rate: int) -> np.ndarray:
+    "One clip of ESC-50 as float32 at `sample_rate`, or an error that names the file."
+    if not path.is_file(): raise FileNotFoundError(f"{path} is listed in meta/esc50.csv but is not in the audio folder.")
+    try: w = read_wav(path, sample_rate)[0]
+    except Exception as e: raise ValueError(f"{path} cannot be read as a WAV file ({type(e).__name__}: {e}).") from e
+    if len(w) == 0: raise ValueError(f"{path} holds no samples.")
+    return w
+
 def read_esc10(
     folder: str | Path,  # the extracted ESC-50 archive: meta/esc50.csv and audio/*.wav
     sample_rate: int = 16_000,  # resample every clip to this rate
 ) -> tuple:
     "The ESC-10 part of ESC-50: (waveforms (N, T) float32, labels, folds 1..5, class names, file names)."
     root = _find_dir(Path(folder), 'meta')
-    meta = pd.read_csv(root / 'meta' / 'esc50.csv')
-    meta = meta[meta['esc10'].astype(str).str.lower() == 'true'].sort_values('filename')
+    meta = _esc50_meta(root)
     targets = sorted(meta['target'].unique())
     classes = [meta.loc[meta['target'] == t, 'category'].iloc[0] for t in targets]
-    waves = [read_wav(root / 'audio' / f, sample_rate)[0] for f in meta['filename']]
-    T = max(map(len, waves))
-    x = np.stack([np.pad(w, (0, T - len(w))) for w in waves])
+    waves = [_read_clip(root / 'audio' / f, sample_rate) for f in meta['filename']]
+    lens = np.array([len(w) for w in waves])
+    if (lens < lens.max()).any():
+        warn_each(f"{int((lens < lens.max()).sum())} of {len(lens)} clips are shorter than the longest ({lens.max() / sample_rate:.2f} s) "
+                  f"and were padded with silence at the end, e.g. {meta['filename'].iloc[int(lens.argmin())]} ({lens.min() / sample_rate:.2f} s).")
+    x = np.stack([np.pad(w, (0, lens.max() - len(w))) for w in waves])
     y = np.array([targets.index(t) for t in meta['target']], dtype=np.int64)
     return x, y, meta['fold'].to_numpy(dtype=np.int64), classes, meta['filename'].tolist()
 
@@ -672,13 +783,25 @@ def _check_seed(seed) -> int:
         raise ValueError(f"seed must be a non-negative integer (it seeds the sample and the splits), got {seed!r}; e.g. seed=0")
     return int(seed)
 
+def _check_n(n, n_classes: int, step: int = 1) -> int:
+    "`n`, the size of a generated sample, as an int: at least 10 items per class (and a multiple of `step`)."
+    lo = max(10 * n_classes, step)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < lo or n % step:
+        raise ValueError(f"n (the size of the generated sample) must be an int >= {lo}" + (f" and a multiple of {step}" if step > 1 else "")
+                         + f", so that every class has items in train, valid and test; got {n!r}")
+    return int(n)
+
 def _generated_source(name: str, seed: int) -> str:
     "The `source` of a generated sample: says so plainly and how to get the real data."
     return f"generated sample (seed {seed}), NOT the real {name}: pass quick=False or set SEQLAB_QUICK=0 for the real data"
 
-def _real_source(dataset: str, path) -> str:
-    "The `source` of real data: its first URL and its place in the cache."
-    return f"{REMOTES[dataset][0].urls[0]} (cached in {path})"
+def _real_source(paths) -> str:
+    "The `source` of real data: the URL its files were downloaded from, as noted in the cache, and where they are."
+    paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    urls = [(provenance(p, check=False) or {}).get('url') for p in paths]
+    where = paths[0] if len(paths) == 1 else paths[0].parent
+    if not all(urls): return f"{where} (found in the cache; seqlab has no note of downloading it: placed by hand?)"
+    return f"{urls[0]}{f' and {len(urls) - 1} more files' if len(urls) > 1 else ''} (cached in {where})"
 
 def _subset(x, y, meta: dict, idx) -> Split:
     "The items `idx` of `(x, y, meta)` as a `Split`."
@@ -691,133 +814,188 @@ def _announce(td: TaskData, verbose: bool) -> TaskData:
 
 def _sample_task(name, x, y, classes, seed, verbose, meta=None, test_pct=0.1) -> TaskData:
     "A generated sample as a `TaskData`, split stratified into train, 10% valid and `test_pct` test."
-    splits = [_subset(x, y, meta or {}, i) for i in stratified_split(y, 0.1, test_pct, seed)]
+    try: idx = stratified_split(y, 0.1, test_pct, seed)
+    except ValueError as e: raise ValueError(f"The generated {name} sample of n={len(y)} is too small to split: {e} Use a larger n.") from e
+    splits = [_subset(x, y, meta or {}, i) for i in idx]
     return _announce(TaskData(name, *splits, classes, _generated_source(name, seed), True), verbose)
+
+# %% ../nbs/02_datasets.ipynb #e2cfbcdc
+_ARCHIVE = r'(\.tar\.gz|\.tgz|\.zip|\.tar)$'
+
+def _local_copy(dataset: str, path) -> Path:
+    "The folder `path` names, read in place; for an archive, the folder it is extracted to in the cache (`path` is never changed)."
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"path={str(path)!r} does not exist: give the folder (or the archive) that holds your copy of the data.")
+    if p.is_dir(): return p
+    h = hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]
+    return extract(p, data_dir(dataset) / 'given' / f"{re.sub(_ARCHIVE, '', p.name)}-{h}")
+
+def _given_source(path) -> str:
+    "The `source` of a learner's own copy of a data set."
+    return f"{Path(path).expanduser().resolve()} (given as path=, read in place)"
+
+def _real_folder(dataset: str, path, urls, checksums, hint: str = '') -> tuple:
+    "(folder, source): the learner's copy at `path`, or the extracted download; `hint` is added to a failed download's error."
+    if path is not None:
+        if urls or checksums: raise ValueError("path= reads your own copy: urls= and checksums= (which redirect the download) do not apply.")
+        return _local_copy(dataset, path), _given_source(path)
+    try: folder = fetch_archive(dataset, urls, checksums)
+    except DownloadError as e:
+        if not hint: raise
+        raise DownloadError(f"{e}\n{hint}") from e
+    return folder, _real_source(folder)
+
+def _decoded_pickle(folder, dataset: str, tag: str) -> Path:
+    "Where the decoded data of `folder` is kept: beside it when it lies in the cache, else in the cache (never beside your files)."
+    folder = Path(folder)
+    if data_dir().resolve() in folder.resolve().parents: return folder.parent / f'{folder.name}.{tag}decoded.pkl'
+    h = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:8]
+    return data_dir(dataset) / 'given' / f'{folder.name}-{h}.{tag}decoded.pkl'
+
+def _named(name: str, path) -> str:
+    "The task's name: the data set's, or your folder's in that data set's layout."
+    return name if path is None else f"{Path(path).expanduser().name} ({name} layout)"
 
 # %% ../nbs/02_datasets.ipynb #92208238
 _BBC_ELSEWHERE = ("If mlg.ucd.ie no longer serves the archive: the same 2,225 articles (bbc/<topic>/<nnn>.txt) are "
                   "republished elsewhere, e.g. Kaggle's 'BBC Full Text Document Classification'. Put their `bbc` folder "
-                  "inside {dest} (so that {dest}/bbc/business exists) and run the loader again.")
+                  "inside {dest} (so that {dest}/bbc/business exists) and run the loader again, or pass path= to it.")
 
 def load_bbc(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
     n: int = 1500,  # size of the generated sample
+    path: str | Path | None = None,  # your texts instead: a folder of class sub-folders of .txt files (or its archive), read in place
     urls: dict | None = None,  # {file name: URL(s)} replacing the official URLs
     checksums: dict | None = None,  # {file name: checksum} replacing the official checksums
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
-    "BBC News full text, 5 topics (2,225 articles, exact duplicates removed) split 80/10/10, or its generated sample."
+    "BBC News full text, 5 topics (2,225 articles, exact duplicates removed) split 80/10/10, a generated sample, or your texts."
     name, seed = 'BBC News', _check_seed(seed)
-    if _is_quick(quick):
-        x, y, classes = bbc_sample(n, seed)
+    if path is None and _is_quick(quick):
+        x, y, classes = bbc_sample(_check_n(n, 5), seed)
         src, gen, info = _generated_source(name, seed), True, {}
     else:
-        try: folder = fetch_archive('bbc', urls, checksums)
-        except DownloadError as e:
-            raise DownloadError(f"{e}\n{_BBC_ELSEWHERE.format(dest=data_dir('bbc') / 'bbc-fulltext')}") from e
-        x, y, classes, dups = read_cached(folder, read_bbc, 'BBC News articles')
-        src, gen, info = _real_source('bbc', folder), False, {'duplicates_removed': dups}
+        hint = _BBC_ELSEWHERE.format(dest=data_dir('bbc') / 'bbc-fulltext')
+        folder, src = _real_folder('bbc', path, urls, checksums, hint)
+        x, y, classes, dups = read_cached(folder, read_bbc, 'BBC News articles' if path is None else 'texts in class folders')
+        gen, info = False, {'duplicates_removed': dups}
     splits = [_subset(x, y, {}, i) for i in stratified_split(y, 0.1, 0.1, seed)]
-    return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
+    return _announce(TaskData(_named(name, path), *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #4d027234
 def load_cifar10(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
     n: int = 3000,  # size of the generated sample
+    path: str | Path | None = None,  # your copy instead: a folder of CIFAR-10 python batches (or their .tar.gz), read in place
     urls: dict | None = None,  # {file name: URL(s)} replacing the official URLs
     checksums: dict | None = None,  # {file name: checksum} replacing the official checksums
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "CIFAR-10, 10 classes of 32x32x3 uint8 images: 45,000/5,000 train/valid and the 10,000 test, or a generated sample."
     name, seed = 'CIFAR-10', _check_seed(seed)
-    if _is_quick(quick):
-        return _sample_task(name, *cifar10_sample(n, seed), seed, verbose)
-    folder = fetch_archive('cifar10', urls, checksums)
+    if path is None and _is_quick(quick):
+        return _sample_task(name, *cifar10_sample(_check_n(n, 10), seed), seed, verbose)
+    folder, src = _real_folder('cifar10', path, urls, checksums)
     (x, y), (xt, yt), classes = read_cached(folder, read_cifar10, 'CIFAR-10 batches')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
-    return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
-                          _real_source('cifar10', folder), False), verbose)
+    return _announce(TaskData(_named(name, path), _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), classes,
+                              src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #f4989ba9
+def _split_files(path, names: dict) -> dict:
+    "{key: file} of the learner's folder `path`, each the first of `names[key]` found there; an error lists what was looked for."
+    folder = Path(path).expanduser()
+    if not folder.is_dir(): raise FileNotFoundError(f"path={str(path)!r} is not a folder: give the folder that holds the files.")
+    out = {k: next((folder / n for n in ns if (folder / n).is_file()), None) for k, ns in names.items()}
+    if missing := {k: ns for k, ns in names.items() if out[k] is None}:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: looked for {missing}; it holds {sorted(p.name for p in folder.iterdir())[:10]}.")
+    return out
+
 def load_emotion(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
-    seed: int = 0,  # seed of the sample and of its splits
+    seed: int = 0,  # seed of the sample and of the splits
     n: int = 2000,  # size of the generated sample
+    path: str | Path | None = None,  # your copy instead: a folder with train, validation (or val) and test files (.parquet, .csv, .txt)
     urls: dict | None = None,  # {file name: URL(s)} replacing the official URLs
     checksums: dict | None = None,  # {file name: checksum} replacing the official checksums
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "dair-ai emotion, 6 classes: its published 16,000/2,000/2,000 splits, or a generated sample split 80/10/10."
     name, seed = 'dair-ai emotion', _check_seed(seed)
-    if _is_quick(quick):
-        return _sample_task(name, *emotion_sample(n, seed), seed, verbose)
-    paths = fetch('emotion', urls, checksums)
-    splits = [Split(*read_cached(paths[f'{s}-00000-of-00001.parquet'], read_emotion, f'the emotion {s} split'))
-              for s in ('train', 'validation', 'test')]
-    src = _real_source('emotion', data_dir('emotion'))
-    return _announce(TaskData(name, *splits, list(EMOTION_CLASSES), src, False), verbose)
+    if path is None and _is_quick(quick):
+        return _sample_task(name, *emotion_sample(_check_n(n, 6), seed), seed, verbose)
+    alias = {'train': ['train'], 'validation': ['validation', 'val'], 'test': ['test']}
+    if path is None: files = {s: p for s, p in zip(alias, fetch('emotion', urls, checksums).values())}
+    else: files = _split_files(path, {s: [f'{a}{x}' for a in alias[s] for x in ('-00000-of-00001.parquet', '.parquet', '.csv', '.txt')] for s in alias})
+    splits = [Split(*read_cached(files[s], read_emotion, f'the emotion {s} split')) for s in alias]
+    src = _real_source(list(files.values())) if path is None else _given_source(path)
+    return _announce(TaskData(_named(name, path), *splits, list(EMOTION_CLASSES), src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #28f43629
 def load_trec(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
     n: int = 2000,  # size of the generated sample
+    path: str | Path | None = None,  # your copy instead: a folder with train_5500.label and TREC_10.label, read in place
     urls: dict | None = None,  # {file name: URL(s)} replacing the official URLs
     checksums: dict | None = None,  # {file name: checksum} replacing the official checksums
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "TREC questions, 6 coarse classes (fine labels in `meta['fine']`): 5,452 train (10% to valid) and 500 test, or a sample."
     name, seed = 'TREC', _check_seed(seed)
-    if _is_quick(quick):
-        x, y, fine, classes = trec_sample(n, seed)
+    if path is None and _is_quick(quick):
+        x, y, fine, classes = trec_sample(_check_n(n, 6), seed)
         return _sample_task(name, x, y, classes, seed, verbose, meta={'fine': fine})
-    paths = fetch('trec', urls, checksums)
+    names = [r.fname for r in REMOTES['trec']]
+    paths = fetch('trec', urls, checksums) if path is None else _split_files(path, {f: [f] for f in names})
     x, y, fine = read_cached(paths['train_5500.label'], read_trec, 'TREC questions')
     xt, yt, ft = read_cached(paths['TREC_10.label'], read_trec, 'TREC questions')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
     splits = [_subset(x, y, {'fine': fine}, tr), _subset(x, y, {'fine': fine}, va), Split(xt, yt, {'fine': ft})]
-    return _announce(TaskData(name, *splits, list(TREC_CLASSES), _real_source('trec', data_dir('trec')), False), verbose)
+    src = _real_source(list(paths.values())) if path is None else _given_source(path)
+    return _announce(TaskData(_named(name, path), *splits, list(TREC_CLASSES), src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #2c32cb3c
 def read_imdb_cached(
     folder: str | Path,  # the extracted aclImdb_v1.tar.gz
 ) -> tuple:
-    "`read_imdb(folder)`, decoded once: kept in a pickle beside `folder` until one of its review files changes."
+    "`read_imdb(folder)`, decoded once: kept in a pickle in the cache until one of its review files changes."
     root = _find_dir(Path(folder), 'train')
     key = source_fingerprint([root / s / c for s in ('train', 'test') for c in IMDB_CLASSES]) + '/read_imdb-v1'
-    return decoded_cache(Path(folder).parent / f'{Path(folder).name}.decoded.pkl', key, lambda: read_imdb(folder))
+    return decoded_cache(_decoded_pickle(folder, 'imdb', ''), key, lambda: read_imdb(folder))
 
 # %% ../nbs/02_datasets.ipynb #a741f180
 def load_imdb(
     quick: bool | None = None,  # True: generated sample; False: real data; None: `quick_mode()`
     seed: int = 0,  # seed of the sample and of the splits
     n: int = 2000,  # size of the generated sample
+    path: str | Path | None = None,  # your copy instead: a folder in the aclImdb layout (or its archive), read in place
     urls: dict | None = None,  # {file name: URL(s)} replacing the official URLs
     checksums: dict | None = None,  # {file name: checksum} replacing the official checksums
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
     "IMDb reviews (aclImdb v1), neg/pos: 22,500/2,500 train/valid and the 25,000 test, or a generated sample (70/10/20)."
     name, seed = 'IMDb', _check_seed(seed)
-    if _is_quick(quick):
-        return _sample_task(name, *imdb_sample(n, seed), seed, verbose, test_pct=0.2)
-    folder = fetch_archive('imdb', urls, checksums)
+    if path is None and _is_quick(quick):
+        return _sample_task(name, *imdb_sample(_check_n(n, 2), seed), seed, verbose, test_pct=0.2)
+    folder, src = _real_folder('imdb', path, urls, checksums)
     (x, y), (xt, yt) = read_cached(folder, read_imdb_cached, 'IMDb reviews')
     tr, va, _ = stratified_split(y, 0.1, 0, seed)
-    return _announce(TaskData(name, _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt), list(IMDB_CLASSES),
-                          _real_source('imdb', folder), False), verbose)
+    return _announce(TaskData(_named(name, path), _subset(x, y, {}, tr), _subset(x, y, {}, va), Split(xt, yt),
+                              list(IMDB_CLASSES), src, False), verbose)
 
 # %% ../nbs/02_datasets.ipynb #5568ee11
 def read_esc10_cached(
     folder: str | Path,  # the extracted ESC-50 archive
     sample_rate: int = 16_000,  # resample every clip to this rate
 ) -> tuple:
-    "`read_esc10(folder, sample_rate)`, decoded once per rate: kept in a pickle until the clips or the table change."
+    "`read_esc10(folder, sample_rate)`, decoded once per rate: kept in a pickle in the cache until the clips or the table change."
     root = _find_dir(Path(folder), 'meta')
-    key = f"{source_fingerprint([root / 'meta' / 'esc50.csv', root / 'audio'])}/{sample_rate}/read_esc10-v1"
-    return decoded_cache(Path(folder).parent / f'{Path(folder).name}.{sample_rate}.decoded.pkl', key,
-                         lambda: read_esc10(folder, sample_rate))
+    key = f"{source_fingerprint([root / 'meta' / 'esc50.csv', root / 'audio'])}/{sample_rate}/read_esc10-v2"
+    return decoded_cache(_decoded_pickle(folder, 'esc50', f'{sample_rate}.'), key, lambda: read_esc10(folder, sample_rate))
 
 # %% ../nbs/02_datasets.ipynb #46f3903b
 def load_esc10(
@@ -825,23 +1003,27 @@ def load_esc10(
     seed: int = 0,  # seed of the generated sample
     n: int = 400,  # size of the generated sample (a multiple of 50)
     sample_rate: int = 16_000,  # resample every clip to this rate (Hz)
+    path: str | Path | None = None,  # your recordings instead: a folder in ESC-50's layout (meta/esc50.csv, audio/) or its zip
     urls: dict | None = None,  # {file name: URL(s)} replacing the official URLs
     checksums: dict | None = None,  # {file name: checksum} replacing the official checksums
     verbose: bool = True,  # print which data was loaded
 ) -> TaskData:
-    "ESC-10 (from ESC-50): 400 mono 5 s clips, 10 classes, 5 folds (train 1-3, valid 4, test 5; `meta['fold']`), or a sample."
+    "ESC-10 (from ESC-50): 400 mono 5 s clips, 10 classes, 5 folds (train 1-3, valid 4, test 5; `meta['fold']`, `meta['filename']`)."
     name, seed = 'ESC-10', _check_seed(seed)
-    if _is_quick(quick):
-        x, y, folds, classes = esc10_sample(n, seed, sample_rate)
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
+        raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}; e.g. 16_000")
+    if path is None and _is_quick(quick):
+        x, y, folds, classes = esc10_sample(_check_n(n, 5, step=50), seed, sample_rate)
+        files = [f'{f}-{seed}{i:04d}-A-{c}.wav' for i, (f, c) in enumerate(zip(folds, y))]  # ESC-50's pattern; one source per clip
         src, gen = _generated_source(name, seed), True
     else:
-        folder = fetch_archive('esc50', urls, checksums)
-        x, y, folds, classes, _ = read_cached(folder, lambda f: read_esc10_cached(f, sample_rate), 'ESC-50 clips')
-        src, gen = _real_source('esc50', folder), False
-    meta = {'fold': folds}
+        folder, src = _real_folder('esc50', path, urls, checksums)
+        x, y, folds, classes, files = read_cached(folder, lambda f: read_esc10_cached(f, sample_rate), 'ESC-50 clips')
+        gen = False
+    meta = {'fold': folds, 'filename': list(files)}
     splits = [_subset(x, y, meta, np.flatnonzero(np.isin(folds, f))) for f in ([1, 2, 3], [4], [5])]
     info = {'sample_rate': sample_rate, 'seconds': x.shape[1] / sample_rate}
-    return _announce(TaskData(name, *splits, classes, src, gen, info), verbose)
+    return _announce(TaskData(_named(name, path), *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #39376908
 def plot_images(

@@ -4,13 +4,13 @@
 
 # %% ../nbs/01b_download.ipynb #83bb35db
 from __future__ import annotations
-import errno, hashlib, http.client, os, pickle, re, shutil, tarfile, tempfile, time, urllib.error, urllib.request, warnings, zipfile, zlib
+import errno, hashlib, http.client, json, os, pickle, re, shutil, tarfile, tempfile, time, urllib.error, urllib.request, warnings, zipfile, zlib
 from dataclasses import dataclass
 from pathlib import Path
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['DownloadError', 'data_dir', 'file_hash', 'bad_content', 'download', 'extract', 'Remote', 'read_cached',
+__all__ = ['DownloadError', 'data_dir', 'file_hash', 'bad_content', 'provenance', 'download', 'extract', 'Remote', 'read_cached',
            'source_fingerprint', 'decoded_cache']
 
 # %% ../nbs/01b_download.ipynb #6aaf8ed1
@@ -50,14 +50,21 @@ def _make_dir(folder: Path) -> Path:
     return folder
 
 # %% ../nbs/01b_download.ipynb #d8ff8e84
+_DIGEST_LEN = {'sha256': 64, 'md5': 32, 'sha1': 40}
+
 def _parse_checksum(checksum: str | None) -> tuple:
-    "`'md5:abc'` -> `('md5', 'abc')`; a bare hex digest is sha256; None -> `('sha256', None)`."
-    if not checksum: return 'sha256', None
-    algo, _, hexd = checksum.rpartition(':')
-    algo = algo.lower() or 'sha256'
-    if algo not in ('sha256', 'md5', 'sha1'):
+    "`'md5:abc...'` -> `('md5', 'abc...')`; a bare hex digest is sha256; None -> `('sha256', None)`; anything else raises."
+    if checksum is None: return 'sha256', None
+    if not isinstance(checksum, str):
+        raise TypeError(f"checksum must be a str such as 'sha256:<64 hex digits>', or None for no check; got {checksum!r}")
+    algo, _, hexd = checksum.strip().rpartition(':')
+    algo, hexd = algo.lower() or 'sha256', hexd.lower()
+    if algo not in _DIGEST_LEN:
         raise ValueError(f"Unknown checksum algorithm {algo!r} in {checksum!r}; use 'sha256:<hex>' or 'md5:<hex>'.")
-    return algo, hexd.lower()
+    if len(hexd) != _DIGEST_LEN[algo] or not re.fullmatch('[0-9a-f]*', hexd):
+        raise ValueError(f"checksum {checksum!r} is not a {algo} digest ({_DIGEST_LEN[algo]} hex digits after '{algo}:'): an empty "
+                         f"or cut digest would check nothing. Give the whole digest, or checksum=None to skip the check on purpose.")
+    return algo, hexd
 
 def file_hash(path, algo: str = 'sha256') -> str:
     "Hex digest of a file, read in chunks."
@@ -119,6 +126,47 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, urllib.error.URLError): return f"unreachable ({e.reason})"
     return f"{type(e).__name__}: {e}"
 
+# %% ../nbs/01b_download.ipynb #1cdc26f3
+def _record_path(p: Path) -> Path:
+    "The hidden note beside `p` in which seqlab records what it made there."
+    return p.parent / f'.{p.name}.seqlab.json'
+
+def _state(p: Path) -> str | None:
+    "A fingerprint of `p` as it is now: names, sizes and modification times of the file or of every file in the folder."
+    if not p.exists(): return None
+    h = hashlib.sha1()
+    for f in [p] if p.is_file() else sorted(f for f in p.rglob('*') if f.is_file()):
+        st = f.stat()
+        h.update(f'{f.relative_to(p).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()[:16]
+
+def _write_record(p: Path, **info) -> None:
+    "Note that seqlab made `p` (and how), with `p`'s fingerprint; a failure to write costs only the note."
+    rec, tmp = _record_path(p), None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f'{rec.name}.{os.getpid()}.', suffix='.part', dir=p.parent)
+        with os.fdopen(fd, 'w') as f: json.dump({'state': _state(p), **info}, f)
+        os.replace(_share(Path(tmp)), rec)
+    except OSError as e: warnings.warn(f"Could not write {rec} ({_describe(e)}): {p} will count as placed by hand.")
+    finally:
+        if tmp and os.path.exists(tmp): os.remove(tmp)
+
+def _remove_own(p: Path) -> None:
+    "Remove `p`, which seqlab made, and its note."
+    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    _record_path(p).unlink(missing_ok=True)
+
+def provenance(
+    path: str | Path,  # a file or folder (in the cache, usually)
+    check: bool = True,  # None when `path` changed since seqlab made it; False: the note as written
+) -> dict | None:
+    "What seqlab noted when it downloaded or extracted `path` (`url`, `checksum`, `archive`), or None if it did not make it."
+    p = Path(path)
+    try: rec = json.loads(_record_path(p).read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(rec, dict) or (check and (rec.get('state') is None or rec['state'] != _state(p))): return None
+    return rec
+
 # %% ../nbs/01b_download.ipynb #4e8a65c8
 def _stream(url: str, dest: Path, checksum: str | None, progress: bool, timeout: float):
     "Stream `url` into a temporary file beside `dest`, check length, content and checksum, then rename it to `dest`."
@@ -137,6 +185,9 @@ def _stream(url: str, dest: Path, checksum: str | None, progress: bool, timeout:
             raise DownloadError(f"the server sent a bad file: {why}")
         if want and h.hexdigest() != want:
             raise DownloadError(f"{algo} checksum mismatch: got {h.hexdigest()}, expected {want}")
+        if total is None and not want:
+            warnings.warn(f"{dest.name} came from {url} with neither a length nor a checksum to check it against: seqlab cannot tell "
+                          f"whether it arrived whole. It was kept; if it fails to read, delete {dest} and run again, or pass a checksum.")
         os.replace(_share(Path(tmp)), dest)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -151,14 +202,18 @@ def download(
 ) -> Path:
     "Download `dest` from the first mirror that works, atomically; use the cached file if it is there and good."
     dest, urls = Path(dest), [urls] if isinstance(urls, str) else list(urls)
+    if not urls or not all(isinstance(u, str) and u for u in urls):
+        raise ValueError(f"urls must be a URL or a non-empty list of URLs (str), got {urls!r}")
+    _parse_checksum(checksum)  # a malformed checksum is an error before anything is fetched
     if dest.exists():
         _check_cached(dest, checksum, urls)
-        if dest.exists(): return dest  # (a cached web page was removed: download again)
+        if dest.exists(): return dest  # (a cached web page was moved aside: download again)
     _clean_stale(_make_dir(dest.parent), dest.name)
     errors = []
     for url in urls:
         try:
             _stream(url, dest, checksum, progress, timeout)
+            _write_record(dest, url=url, checksum=checksum)
             return dest
         except (OSError, DownloadError, http.client.HTTPException, ValueError) as e:
             errors.append(f"  {url}: {_describe(e)}")
@@ -167,10 +222,12 @@ def download(
 
 # %% ../nbs/01b_download.ipynb #da91d3d1
 def _check_cached(dest: Path, checksum: str | None, urls) -> None:
-    "A cached file that is a web page is removed (to download again); one with a wrong checksum raises."
+    "A cached file that is a web page is moved aside (to download again); one with a wrong checksum raises."
     if why := bad_content(dest):
-        warnings.warn(f"Removed {dest} from the cache: {why}. It is downloaded again.")
-        dest.unlink()
+        aside = dest.with_name(dest.name + '.not-data')
+        os.replace(dest, aside)
+        _record_path(dest).unlink(missing_ok=True)
+        warnings.warn(f"Moved {dest} aside to {aside}: {why}. It is downloaded again; delete {aside} when you have looked at it.")
         return
     algo, want = _parse_checksum(checksum)
     if want and file_hash(dest, algo) != want:
@@ -201,29 +258,97 @@ def _untar(archive: Path, tmp: Path):
         else: t.extractall(tmp, members=_safe_members(t, tmp))
 
 # %% ../nbs/01b_download.ipynb #6d1505d6
-def _is_destination_error(e: BaseException) -> bool:
-    "True when an extraction failed writing (disk full, permission), not reading the archive."
-    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                                                 errno.ENAMETOOLONG, errno.EMFILE, errno.ENOTDIR)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG,
+                 errno.EMFILE, errno.ENOTDIR, errno.EISDIR}
 
-def _extract_failed(archive: Path, dest: Path, e: BaseException) -> DownloadError:
-    "The error of a failed extraction: a corrupt archive is deleted, a good one kept."
-    if _is_destination_error(e):
-        return DownloadError(f"Could not write the extracted files into {dest.parent} ({_describe(e)}). The archive "
-                             f"{archive} is fine and was kept: free disk space or fix the folder's permissions (or set "
-                             f"SEQLAB_DATA to another folder) and run the loader again. Nothing was extracted.")
-    archive.unlink(missing_ok=True)
-    return DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
-                         f"Run the loader again to download it anew, or place a good copy at {archive} by hand.")
+def _is_destination_error(e: BaseException, archive: Path, tmp: Path) -> bool:
+    "True when an extraction failed writing its files (disk full, file too large, permission), not reading the archive."
+    if not isinstance(e, OSError): return False
+    name = Path(str(e.filename)) if e.filename else None
+    if name is not None and (name == tmp or tmp in name.parents): return True
+    return e.errno in _WRITE_ERRNOS and name != archive
+
+def _unpacked_size(archive: Path) -> tuple:
+    "(total bytes, largest file) of the archive's members once extracted; (None, None) when it cannot be read."
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z: sizes = [i.file_size for i in z.infolist()]
+        else:
+            with tarfile.open(archive) as t: sizes = [m.size for m in t.getmembers()]
+        return sum(sizes), max(sizes, default=0)
+    except Exception: return None, None
+
+def _mb(n) -> str:
+    "A byte count for people: '1,234 MB', '0.25 MB', '512 bytes' (or 'an unknown amount')."
+    if n is None: return 'an unknown amount'
+    return f"{n / 1e6:,.0f} MB" if n >= 1e7 else f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n:,} bytes"
+
+def _in_cache(p: Path) -> bool:
+    "True when `p` lies inside the cache `data_dir()`."
+    return data_dir().resolve() in Path(p).resolve().parents
+
+# %% ../nbs/01b_download.ipynb #5737f33a
+def _disk_error(archive: Path, dest: Path, e: OSError) -> DownloadError:
+    "The error of an extraction the destination refused: where, why, and how much room it needs; the archive is kept."
+    total, largest = _unpacked_size(archive)
+    free = shutil.disk_usage(dest.parent).free
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = (f"the disk (or your quota) is full: extracting {archive.name} needs about {_mb(total)} and {_mb(free)} are free "
+               f"there now. Free some space")
+    elif e.errno == errno.EFBIG:
+        why = (f"a file is larger than that file system (or `ulimit -f`) allows: the largest file of {archive.name} has "
+               f"{_mb(largest)} (FAT32 stops at 4,295 MB). Use a folder on another file system")
+    else: why = "the folder cannot be written there. Fix its permissions"
+    return DownloadError(f"Could not write the extracted files into {dest.parent} ({_describe(e)}): {why}, or set SEQLAB_DATA "
+                         f"to a folder on a disk with room (now {data_dir()}), and run the loader again. The archive {archive} "
+                         f"is fine and was kept; the partial extraction was removed.")
+
+def _extract_failed(archive: Path, dest: Path, tmp: Path, e: BaseException) -> DownloadError:
+    "The error of a failed extraction: the disk's fault keeps the archive; a corrupt archive seqlab downloaded is deleted."
+    if _is_destination_error(e, archive, tmp): return _disk_error(archive, dest, e)
+    if isinstance(e, OSError) and e.filename and Path(str(e.filename)) == archive:
+        return DownloadError(f"The archive {archive} cannot be read ({_describe(e)}); it was kept and nothing was extracted.")
+    if rec := provenance(archive):
+        _remove_own(archive)
+        return DownloadError(f"The archive {archive} is corrupt ({_describe(e)}); it was deleted and nothing was extracted. "
+                             f"Run the loader again to download it anew (it came from {rec.get('url')}), or place a good copy "
+                             f"at {archive} by hand.")
+    todo = ' (or delete it: the loader then downloads it)' if _in_cache(archive) else ''
+    return DownloadError(f"The archive {archive} is corrupt or not an archive ({_describe(e)}); nothing was extracted. "
+                         f"seqlab did not download it, so it was kept: replace it with a good copy{todo} and run again.")
+
+# %% ../nbs/01b_download.ipynb #2e496a61
+def _reuse(archive: Path, dest: Path) -> Path:
+    "`dest` as it is, unless seqlab extracted it from an older copy of `archive` and nobody changed it: then extracted anew."
+    rec = provenance(dest, check=False)
+    if (not rec or 'failed' in rec or rec.get('archive') != str(archive.resolve()) or not archive.is_file()
+            or rec.get('archive_state') == _state(archive)): return dest
+    if rec.get('state') != _state(dest):
+        warnings.warn(f"{dest} was extracted from an older copy of {archive} and has been changed since: it is used as it "
+                      f"is. Move it away to extract the new archive.")
+        return dest
+    _remove_own(dest)
+    return extract(archive, dest)
+
+def _refuse_known_failure(archive: Path, dest: Path) -> None:
+    "Raise again the error of an earlier run that could not read `dest`, while `archive` is the same file; else forget it."
+    rec = provenance(dest, check=False)
+    if not rec or 'failed' not in rec: return
+    if rec.get('archive') == str(archive.resolve()) and rec.get('archive_state') == _state(archive):
+        raise DownloadError(rec['failed'] + "\n(Found on an earlier run; the archive has not changed since, so it was not "
+                            "extracted again.)")
+    _record_path(dest).unlink(missing_ok=True)
 
 # %% ../nbs/01b_download.ipynb #852757a5
 def extract(
     archive: str | Path,  # a .zip, .tar, .tar.gz or .tgz file
     dest: str | Path,  # the folder to create; the archive's contents go inside it
 ) -> Path:
-    "Extract `archive` into `dest` atomically; a corrupt archive is deleted, a failing destination keeps it."
+    "Extract `archive` into `dest` atomically, once; a failure says whether the archive or the disk is at fault."
     archive, dest = Path(archive), Path(dest)
-    if dest.exists(): return dest
+    if dest.exists(): return _reuse(archive, dest)
+    if not archive.is_file(): raise FileNotFoundError(f"The archive {archive} does not exist: nothing to extract into {dest}.")
+    _refuse_known_failure(archive, dest)
     _clean_stale(_make_dir(dest.parent), dest.name)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.{os.getpid()}.', suffix='.tmp', dir=dest.parent))
     try:
@@ -232,11 +357,13 @@ def extract(
         else: _untar(archive, tmp)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _extract_failed(archive, dest, e) from e
+        raise _extract_failed(archive, dest, tmp, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     if dest.exists(): shutil.rmtree(tmp)  # another process finished first
-    else: os.replace(_share(tmp), dest)
+    else:
+        os.replace(_share(tmp), dest)
+        _write_record(dest, archive=str(archive.resolve()), archive_state=_state(archive), url=(provenance(archive) or {}).get('url'))
     return dest
 
 # %% ../nbs/01b_download.ipynb #f7984c88
@@ -253,17 +380,33 @@ def read_cached(
     reader,  # path -> the data; raises when the file is not what it should be
     what: str = 'the data set',  # what the file holds, for the message
 ):
-    "`reader(path)`; when it fails, a cached `path` is removed (download again), any other is named in the error."
+    "`reader(path)`; when it fails, an error naming the file, and only a folder seqlab extracted (unchanged) is removed."
     path = Path(path)
     try:
         return reader(path)
+    except MemoryError: raise
     except Exception as e:
-        in_cache = data_dir().resolve() in path.resolve().parents
-        if in_cache:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        todo = ("it was removed from the cache: run the loader again to download it anew" if in_cache else
-                f"delete or replace {path} and run again")
-        raise DownloadError(f"{path} could not be read as {what} ({_describe(e)}); {todo}.") from e
+        raise _read_failed(path, what, e) from e
+
+def _read_failed(path: Path, what: str, e: BaseException) -> DownloadError:
+    "The error of a reader that failed on `path`; a folder seqlab extracted and nobody changed is removed, its failure noted."
+    why, rec = f"{path} could not be read as {what}: {_describe(e)}.", provenance(path)
+    if rec and rec.get('archive'):
+        archive = Path(rec['archive'])
+        todo = 'delete it to download it again, or replace it by a good copy' if _in_cache(archive) else 'replace it by a good copy'
+        msg = (f"{why}\nseqlab had extracted this folder from {archive}, so it removed the folder and kept the archive, "
+               f"which is not the expected data set or is damaged: {todo}, then run again.")
+        _remove_own(path)
+        _write_record(path, failed=msg, archive=rec['archive'], archive_state=rec.get('archive_state'))
+        return DownloadError(msg)
+    if rec:
+        checked = 'it matches its checksum' if rec.get('checksum') else 'no checksum was given to check it'
+        return DownloadError(f"{why}\nIt was kept: seqlab downloaded it from {rec.get('url')} ({checked}). Delete it to "
+                             f"download it again, or replace it by a good copy.")
+    todo = (f"fix the file named above, or move {path} away so that the loader downloads the data set anew" if _in_cache(path)
+            else "fix the file named above, or point the loader at another copy")
+    return DownloadError(f"{why}\nNothing was deleted: seqlab did not download or extract {path} (it was placed by hand, "
+                         f"or changed since). To go on, {todo}.")
 
 # %% ../nbs/01b_download.ipynb #f225729b
 def source_fingerprint(
@@ -292,6 +435,7 @@ def decoded_cache(
     data = make()
     tmp = None
     try:  # the pickle only saves time: a failure to write it is a warning, never an error
+        path.parent.mkdir(parents=True, exist_ok=True)
         _clean_stale(path.parent, path.name)
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.part', dir=path.parent)
         with os.fdopen(fd, 'wb') as f: pickle.dump({'key': key, 'data': data}, f, protocol=4)

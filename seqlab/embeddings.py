@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import matplotlib.pyplot as plt
 from gensim.models import KeyedVectors
 from .core import quick_mode
+from .data import _check_count
 
 # %% auto #0
 __all__ = ['VECTOR_FORMATS', 'VECTOR_NAMES', 'EMBEDDING_KINDS', 'OneHotEmbedding', 'detect_format', 'load_vectors', 'OOVReport',
@@ -354,6 +355,9 @@ def train_vectors(
     if kind not in models:
         raise ValueError(f"kind must be one of {list(models)}; got {kind!r}")
     tl = _check_token_lists(token_lists)
+    vector_size = _check_count('vector_size', vector_size, what=' (the length of each vector, e.g. 100)')
+    epochs, window = _check_count('epochs', epochs), _check_count('window', window, what=' (context words on each side)')
+    if sg not in (0, 1): raise ValueError(f"sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
     if kind == 'fasttext':  # smaller n-gram table and range than gensim's (2M rows: 800 MB at 100-d)
         kwargs = {'bucket': 20_000, 'max_n': 5, **kwargs}
     kwargs = {'workers': 1, **kwargs}
@@ -418,6 +422,7 @@ class DME(nn.Module):
         super().__init__()
         if len(embeddings) == 0:
             raise ValueError("DME needs at least one embedding set.")
+        embedding_dim = _check_count('embedding_dim', embedding_dim, what=' (the size every set is projected to)')
         if names is not None and len(names) != len(embeddings):
             raise ValueError(f"names has {len(names)} entries for {len(embeddings)} embedding sets.")
         self.embeddings = nn.ModuleList(embeddings)
@@ -527,6 +532,7 @@ def vectors_for(
     "The `KeyedVectors` of a pretrained kind: trained on `token_lists` in quick mode, downloaded in full mode."
     if kind not in _QUICK_TRAIN:
         raise ValueError(f"No pretrained vectors for kind {kind!r}: use one of {list(_QUICK_TRAIN)}.")
+    embedding_dim = _check_count('embedding_dim', embedding_dim, what=' (the vector size, e.g. 100)')
     quick = quick_mode() if quick is None else quick
     if not quick:
         kv = load_vectors(_full_name(kind, embedding_dim))
@@ -585,6 +591,8 @@ def make_embedding(
     if kind not in EMBEDDING_KINDS:
         raise ValueError(f"Unknown embedding kind {kind!r}: use one of {', '.join(EMBEDDING_KINDS)}.")
     _check_vocab(vocab)
+    if kind != 'onehot':  # one-hot vectors are as long as the vocabulary
+        embedding_dim = _check_count('embedding_dim', embedding_dim, what=f' (the size of each token vector for {kind!r}, e.g. 100)')
     if kind not in ('dme', 'cdme'):
         return _one_set(kind, vocab, embedding_dim, token_lists, vectors, bool(freeze), quick, seed)
     bad = [s for s in sets if s not in EMBEDDING_KINDS[:5]]

@@ -14,7 +14,7 @@ import seaborn as sns
 import ipywidgets as W
 from fastcore.basics import patch
 from .core import set_seed, quick_mode, mode_banner
-from .data import pad_collate
+from .data import pad_collate, _check_count
 from .learner import Callback, CancelFitException, run_summary, sweep_points
 from .metrics import metric_columns, plot_curves, sweep_table
 
@@ -83,6 +83,7 @@ def range_values(
 ) -> list:
     "The choices, or `n` evenly spaced values of a range (geometrically spaced for a log range)."
     s = parse_spec(name, spec)
+    n = _check_count('n', n, what=f' (how many values of the range of {name!r} to try)')
     if s['kind'] == 'choice':
         return s['choices']
     if s['kind'] == 'log':

@@ -410,3 +410,38 @@ def test_tokenize_normalises_unicode_on_real_sentences(text, tokens):
 def test_tokenize_keeps_one_form_of_a_word():
     composed, decomposed = 'na\u00efve caf\u00e9', 'nai\u0308ve cafe\u0301'
     assert tokenize(composed) == tokenize(decomposed) == ['naïve', 'café']
+
+
+# --- warnings that must not be swallowed (Python shows a repeated warning once per line) ------------------------
+
+def _recorded(fn, times=2):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('default')  # Python's own setting
+        for _ in range(times):
+            fn()
+    return [str(x.message) for x in w]
+
+
+def test_every_over_budget_sampler_warns():
+    """A second sampler with the same long item (a validation split, a cell run again) used to pass silently."""
+    msgs = _recorded(lambda: TokenBudgetSampler([100, 2, 3], max_tokens=10))
+    assert len(msgs) == 2 and all('longer than max_tokens=10' in m and 'item 0' in m for m in msgs)
+
+
+def test_over_budget_warning_in_loaders_of_two_splits():
+    ds = TextDataset([['a'] * 30, ['b'], ['a', 'b']], [0, 1, 0])
+    fn = lambda: DataLoaders.from_datasets(ds, ds, sampler_fn=lambda l, shuffle: TokenBudgetSampler(l, 10, shuffle=shuffle))
+    assert len(_recorded(fn, times=1)) == 2  # train and valid both say it
+
+
+def test_empty_text_becomes_unk_with_a_warning_each_time():
+    msgs = _recorded(lambda: TextDataset(['', 'a b', '...'], [0, 1, 0], tokenizer=lambda t: t.split() if t != '...' else []))
+    assert len(msgs) == 2 and msgs[0].startswith('2 of 3 texts have no tokens (e.g. text 0')
+    assert TextDataset(['', 'a b'], [0, 1]).ids[0].tolist() == [1]
+
+
+def test_user_filters_still_apply_to_data_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with pytest.raises(UserWarning, match='no tokens'):
+            TextDataset(['', 'a b'], [0, 1])

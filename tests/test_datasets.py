@@ -118,8 +118,8 @@ def wav_bytes(x, sr) -> bytes:
     return buf.getvalue()
 
 
-def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
-    """ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
+def esc50_files(sr=44_100, seconds=0.1) -> dict:
+    """{path: bytes} of ESC-50-master/meta/esc50.csv + audio/*.wav: the 50 ESC-10 clips (10 classes x 5 folds) and 5 others."""
     rows, m = [], {}
     t = np.arange(int(sr * seconds)) / sr
     for target, cat in ESC10_TARGETS.items():
@@ -137,7 +137,12 @@ def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
     meta = pd.DataFrame(rows, columns=['filename', 'fold', 'target', 'category', 'esc10', 'src_file', 'take'])
     m['ESC-50-master/meta/esc50.csv'] = meta.to_csv(index=False).encode()
     m['ESC-50-master/README.md'] = b'ESC-50'
-    return zip_bytes(m)
+    return m
+
+
+def esc50_zip(sr=44_100, seconds=0.1) -> bytes:
+    """ESC-50-master.zip in the real layout (see `esc50_files`)."""
+    return zip_bytes(esc50_files(sr, seconds))
 
 
 def serve(srv, fname, data, **kw):
@@ -185,7 +190,8 @@ def test_cifar10_pickle_batches(loopback_http_server, seqlab_data_cache):
     assert img.shape == (32, 32, 3) and label == 3
     # extracted once, atomically: the archive and one folder, no temporaries
     top = sorted(p.name for p in (seqlab_data_cache / 'cifar10').iterdir())
-    assert top == ['cifar-10-python', 'cifar-10-python.tar.gz']
+    assert top == ['.cifar-10-python.seqlab.json', '.cifar-10-python.tar.gz.seqlab.json', 'cifar-10-python',
+                   'cifar-10-python.tar.gz']  # each with the note of where it came from
     assert not [p for p in cache_files(seqlab_data_cache) if '.tmp' in p or '.part' in p]
 
 
@@ -347,7 +353,7 @@ def test_corrupt_zip_crc(tmp_path):
     (tmp_path / 'a.zip').write_bytes(bytes(data))
     with pytest.raises(DownloadError, match='corrupt'):
         extract(tmp_path / 'a.zip', tmp_path / 'a')
-    assert sorted(os.listdir(tmp_path)) == []
+    assert sorted(os.listdir(tmp_path)) == ['a.zip']  # no partial folder; the archive is not seqlab's, so it is kept
 
 
 def test_mirrors_tried_in_turn(loopback_http_server, seqlab_data_cache):
@@ -399,11 +405,25 @@ def test_cached_file_with_wrong_checksum_is_reported(seqlab_data_cache):
 
 
 def test_checksum_forms():
-    assert _parse_checksum('md5:ABC') == ('md5', 'abc')
-    assert _parse_checksum('abc') == ('sha256', 'abc')
+    assert _parse_checksum('md5:' + 'AB' * 16) == ('md5', 'ab' * 16)
+    assert _parse_checksum('ab' * 32) == ('sha256', 'ab' * 32)
     assert _parse_checksum(None) == ('sha256', None)
     with pytest.raises(ValueError, match='Unknown checksum algorithm'):
         _parse_checksum('crc32:1234')
+
+
+@pytest.mark.parametrize('checksum', ['sha256:', '', 'md5:', 'sha256:abc', 'md5:' + 'g' * 32, 'sha256: '])
+def test_empty_or_cut_digest_is_refused(loopback_http_server, tmp_path, checksum):
+    """An empty digest used to turn the check off: the file below would have been cached unchecked."""
+    url = loopback_http_server.add('f.bin', b'anything')
+    with pytest.raises(ValueError, match='digest'):
+        download(url, tmp_path / 'f.bin', checksum, progress=False)
+    assert not (tmp_path / 'f.bin').exists() and loopback_http_server.requests == []
+
+
+def test_checksum_of_the_wrong_type_is_refused(tmp_path):
+    with pytest.raises(TypeError, match='checksum must be a str'):
+        download('http://127.0.0.1:9/f', tmp_path / 'f', 12345, progress=False)
 
 
 def test_md5_checksum(loopback_http_server, tmp_path):
@@ -622,3 +642,180 @@ def test_deleting_a_bracket_unbalances(seed, pos):
     s = brackets(1, seed=seed)[0]
     i = pos % len(s)
     assert is_balanced(s) and not is_balanced(s[:i] + s[i + 1:])
+
+
+# ---------------------------------------------------------------- sample sizes
+
+@pytest.mark.parametrize('n', [0, -50, 1.5, True, 3])
+@pytest.mark.parametrize('loader', LOADERS, ids=lambda f: f.__name__)
+def test_sample_size_too_small_is_a_clear_error(loader, n):
+    """`load_esc10(quick=True, n=0)` used to return 0/0/0 items."""
+    with pytest.raises(ValueError, match=r'n \(the size of the generated sample\) must be an int') as e:
+        loader(quick=True, n=n, verbose=False)
+    assert repr(n) in str(e.value)
+
+
+def test_esc10_sample_size_is_a_multiple_of_50():
+    with pytest.raises(ValueError, match='multiple of 50'):
+        load_esc10(quick=True, n=120, verbose=False)
+    assert len(load_esc10(quick=True, n=50, verbose=False).concat()) == 50
+
+
+# ---------------------------------------------------------------- a learner's own data: path=, layouts, the true source
+
+def _write_tree(root, files: dict):
+    for name, data in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob('*'))}
+
+
+def _esc_meta(files, edit):
+    key = 'ESC-50-master/meta/esc50.csv'
+    files[key] = edit(pd.read_csv(io.BytesIO(files[key]))).to_csv(index=False).encode()
+    return files
+
+
+def test_esc10_from_a_folder_given_as_path(tmp_path, seqlab_data_cache, monkeypatch):
+    monkeypatch.setenv('SEQLAB_QUICK', '1')  # path= wins over the mode
+    mine = _write_tree(tmp_path / 'mine', esc50_files())
+    before = _tree(mine)
+    td = load_esc10(path=mine, verbose=False)
+    assert not td.generated and td.classes == ESC10_CLASSES and (len(td.train), len(td.valid), len(td.test)) == (30, 10, 10)
+    assert str(mine) in td.source and 'mine' in td.name
+    assert all(f.startswith(f'{k}-') for s in td.splits() for f, k in zip(s.meta['filename'], s.meta['fold']))
+    assert _tree(mine) == before and sorted(os.listdir(tmp_path)) == ['mine', 'seqlab-cache']  # nothing written in or beside it
+    assert any(p.endswith('.decoded.pkl') for p in cache_files(seqlab_data_cache))  # the decoded clips are kept in the cache
+    np.testing.assert_array_equal(load_esc10(path=mine, verbose=False).test.x, td.test.x)
+
+
+def test_esc10_from_a_zip_given_as_path(tmp_path, seqlab_data_cache):
+    zp, data = tmp_path / 'my-esc.zip', esc50_zip()
+    zp.write_bytes(data)
+    td = load_esc10(quick=False, path=zp, verbose=False)
+    assert len(td.concat()) == 50 and zp.read_bytes() == data and sorted(os.listdir(tmp_path)) == ['my-esc.zip', 'seqlab-cache']
+    zp.write_bytes(zip_bytes(_esc_meta(esc50_files(), lambda d: d.assign(esc10=d.esc10 | (d.category == 'cat')))))
+    td2 = load_esc10(quick=False, path=zp, verbose=False)  # the learner's zip changed: extracted anew
+    assert 'cat' in td2.classes and len(td2.concat()) == 55
+
+
+ESC_LAYOUTS = {  # a layout that is not ESC-50's: (edit of the table, what the error says)
+    'folds 0-4': (lambda d: d.assign(fold=d.fold - 1), 'fold must number'),
+    'a sixth fold': (lambda d: d.assign(fold=np.where(d.target == 41, 6, d.fold)), 'found [1, 2, 3, 4, 5, 6]'),
+    'one name, two targets': (lambda d: d.assign(category=d.category.replace('rooster', 'dog')), "[1, 'dog']"),
+    'a file listed twice': (lambda d: pd.concat([d, d.iloc[:1]]), 'listed twice'),
+}
+
+
+@pytest.mark.parametrize('kind', list(ESC_LAYOUTS))
+def test_esc50_layout_that_is_not_esc50s_is_refused(tmp_path, seqlab_data_cache, kind):
+    edit, says = ESC_LAYOUTS[kind]
+    mine = _write_tree(tmp_path / 'mine', _esc_meta(esc50_files(), edit))
+    before = _tree(mine)
+    with pytest.raises(DownloadError) as e:
+        load_esc10(quick=False, path=mine, verbose=False)
+    assert says in str(e.value) and 'esc50.csv' in str(e.value) and 'Nothing was deleted' in str(e.value)
+    assert _tree(mine) == before
+
+
+def test_short_clips_are_padded_with_a_warning(tmp_path, seqlab_data_cache):
+    files = esc50_files()
+    files['ESC-50-master/audio/2-1000-A-10.wav'] = wav_bytes(np.zeros(441, np.int16), 44_100)  # 10 ms of 100 ms
+    with pytest.warns(UserWarning, match=r'1 of 50 clips are shorter .* 2-1000-A-10.wav \(0.01 s\)'):
+        td = load_esc10(quick=False, path=_write_tree(tmp_path / 'mine', files), verbose=False)
+    assert td.train.x.shape[1] == 1600
+
+
+def test_esc10_source_names_the_url_actually_read(tmp_path, seqlab_data_cache):
+    zp = tmp_path / 'ESC-50-master.zip'
+    zp.write_bytes(esc50_zip())
+    td = load_esc10(quick=False, urls={'ESC-50-master.zip': zp.as_uri()}, verbose=False)
+    assert td.source.startswith(zp.as_uri()) and 'github' not in td.source
+
+
+def test_generated_esc10_has_file_names_in_esc50s_pattern():
+    td = load_esc10(quick=True, n=100, verbose=False)
+    for s in td.splits():
+        assert [int(f.split('-')[0]) for f in s.meta['filename']] == s.meta['fold'].tolist()
+        assert [int(f.split('-')[3][:-4]) for f in s.meta['filename']] == s.y.tolist()
+
+
+def test_texts_in_class_folders_given_as_path(tmp_path, seqlab_data_cache):
+    files = {f'notes/{c}/{i}.txt': f'{c} note number {i}'.encode() for c in ('alpha', 'beta', 'gamma') for i in range(12)}
+    files['notes/gamma/empty.txt'] = b'  \n'
+    mine = _write_tree(tmp_path, files) / 'notes'
+    with pytest.warns(UserWarning, match='1 empty text files were left out'):
+        td = load_bbc(path=mine, verbose=False)
+    assert td.classes == ['alpha', 'beta', 'gamma'] and len(td.concat()) == 36 and not td.generated
+    assert all(td.classes[y] in x for x, y in zip(td.concat().x, td.concat().y))
+
+
+def test_text_folder_without_class_folders_is_refused(tmp_path, seqlab_data_cache):
+    _write_tree(tmp_path, {'flat/a.txt': b'one', 'flat/b.txt': b'two'})
+    with pytest.raises(DownloadError, match=r'class folders of \.txt files.*0 sub-folder'):
+        load_bbc(path=tmp_path / 'flat', verbose=False)
+    _write_tree(tmp_path, {'two/a/1.txt': b'one', 'two/b/readme.md': b'no texts'})
+    with pytest.raises(DownloadError, match=r"hold no \.txt file: \['b'\]"):
+        load_bbc(path=tmp_path / 'two', verbose=False)
+
+
+def test_imdb_folder_and_archive_given_as_path(tmp_path, seqlab_data_cache):
+    (tmp_path / 'a.tar.gz').write_bytes(imdb_tar())
+    td = load_imdb(path=tmp_path / 'a.tar.gz', verbose=False)
+    assert len(td.test) == 10 and td.classes == ['neg', 'pos']
+    tarfile.open(tmp_path / 'a.tar.gz').extractall(tmp_path / 'x', filter='data')
+    assert len(load_imdb(path=tmp_path / 'x', verbose=False).test) == 10
+    import shutil
+    shutil.rmtree(tmp_path / 'x' / 'aclImdb' / 'test' / 'pos')
+    with pytest.raises(DownloadError, match=r"lacks review files \(\*\.txt\) in \['test/pos'\]"):
+        load_imdb(path=tmp_path / 'x', verbose=False)
+
+
+def test_cifar10_folder_given_as_path(tmp_path, seqlab_data_cache):
+    data, arrays = cifar_tar()
+    (tmp_path / 'c.tar.gz').write_bytes(data)
+    tarfile.open(tmp_path / 'c.tar.gz').extractall(tmp_path / 'mine', filter='data')
+    td = load_cifar10(path=tmp_path / 'mine', verbose=False)
+    assert td.test.x.shape == (20, 32, 32, 3) and str(tmp_path / 'mine') in td.source
+
+
+def test_emotion_and_trec_folders_given_as_path(tmp_path, seqlab_data_cache):
+    for s in ('train', 'val', 'test'):
+        (tmp_path / 'emo').mkdir(exist_ok=True)
+        (tmp_path / 'emo' / f'{s}.txt').write_text('i am glad;joy\ni am scared;fear\ni feel low;sadness\n' * 5)
+    td = load_emotion(path=tmp_path / 'emo', verbose=False)
+    assert (len(td.train), len(td.valid), len(td.test)) == (15, 15, 15)
+    train, test = trec_files()
+    _write_tree(tmp_path, {'trec/train_5500.label': train, 'trec/TREC_10.label': test})
+    assert len(load_trec(path=tmp_path / 'trec', verbose=False).test) == 6
+    with pytest.raises(FileNotFoundError, match=r"lacks validation: looked for"):
+        (tmp_path / 'emo' / 'val.txt').unlink()
+        load_emotion(path=tmp_path / 'emo', verbose=False)
+
+
+@pytest.mark.parametrize('loader', LOADERS, ids=lambda f: f.__name__)
+def test_missing_path_is_a_clear_error(tmp_path, seqlab_data_cache, loader):
+    with pytest.raises(FileNotFoundError, match='does not exist|is not a folder') as e:
+        loader(path=tmp_path / 'nowhere', verbose=False)
+    assert 'nowhere' in str(e.value)
+
+
+def test_path_with_urls_is_refused(tmp_path, seqlab_data_cache):
+    with pytest.raises(ValueError, match='do not apply'):
+        load_imdb(path=tmp_path, urls={'aclImdb_v1.tar.gz': 'http://127.0.0.1:9/x'}, verbose=False)
+
+
+def test_taskdata_without_valid_split_and_bad_labels():
+    s = D.Split(['a', 'b', 'c'], [0, 1, 0], {'fold': np.array([1, 2, 3])})
+    td = TaskData('mine', s, None, s[:1], ['u', 'v'], 'my files', False)
+    assert 'no valid split' in td.summary() and len(td.concat()) == 4 and td.splits() == [s, td.test]
+    assert list(TaskData('mine', s, D.Split(['d'], [1]), None, ['u', 'v'], 'x', False).concat().meta) == []
+    with pytest.raises(ValueError, match='outside the 2 classes'):
+        TaskData('mine', D.Split(['a'], [2]), None, None, ['u', 'v'], 'x', False)
+    with pytest.raises(TypeError, match='TaskData.valid must be a Split or None'):
+        TaskData('mine', s, [1, 2], None, ['u', 'v'], 'x', False)

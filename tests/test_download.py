@@ -1,6 +1,7 @@
 """seqlab.download and the loaders' cache: nothing half-loaded, nothing cached wrong, nothing silent (issue 11)."""
 import errno
 import io
+import json
 import os
 import stat
 import tarfile
@@ -8,6 +9,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from seqlab import datasets as D
@@ -15,7 +17,8 @@ from seqlab import download as DL
 from seqlab.datasets import REMOTES, TaskData, Split, load_bbc, load_emotion, load_esc10, load_imdb, load_trec, load_cifar10
 from seqlab.download import DownloadError, bad_content, download, extract
 
-from test_datasets import bbc_zip, cache_files, cifar_tar, esc50_zip, imdb_tar, serve, sha, tar_gz, trec_files, trec_checksums
+from test_datasets import (ESC10_CLASSES, bbc_zip, cache_files, cifar_tar, esc50_files, esc50_zip, imdb_tar, serve, sha, tar_gz,
+                           trec_files, trec_checksums, zip_bytes)
 
 HTML = b'<!DOCTYPE html>\n<html><head><title>Proxy</title></head><body>Please sign in to continue.</body></html>\n'
 
@@ -91,7 +94,7 @@ def test_cached_html_page_is_removed_and_fetched_again(loopback_http_server, seq
     assert len(td.test) == 6 and (seqlab_data_cache / 'trec' / 'TREC_10.label').read_bytes() == test
 
 
-def test_cached_file_that_fails_to_parse_is_removed(seqlab_data_cache):
+def test_hand_placed_file_that_fails_to_parse_is_kept(seqlab_data_cache):
     train, _ = trec_files()
     folder = seqlab_data_cache / 'trec'
     folder.mkdir(parents=True)
@@ -100,25 +103,130 @@ def test_cached_file_that_fails_to_parse_is_removed(seqlab_data_cache):
     urls = {f: 'http://127.0.0.1:9/unreachable' for f in ('train_5500.label', 'TREC_10.label')}
     with pytest.raises(DownloadError) as e:
         load_trec(quick=False, urls=urls, checksums={'train_5500.label': None, 'TREC_10.label': None}, verbose=False)
-    assert str(folder / 'TREC_10.label') in str(e.value) and 'removed from the cache' in str(e.value)
-    assert not (folder / 'TREC_10.label').exists() and (folder / 'train_5500.label').exists()
+    msg = str(e.value)
+    assert str(folder / 'TREC_10.label') in msg and 'line 1' in msg and 'Nothing was deleted' in msg
+    assert (folder / 'TREC_10.label').read_bytes() == b'this line has no label\n' and (folder / 'train_5500.label').exists()
 
 
-def test_extracted_folder_that_fails_to_parse_is_removed(seqlab_data_cache):
+def test_downloaded_file_that_fails_to_parse_is_kept_and_named(loopback_http_server, seqlab_data_cache):
+    train, _ = trec_files()
+    bad = b'this line has no label\n'
+    urls = {'train_5500.label': loopback_http_server.add('train_5500.label', train),
+            'TREC_10.label': loopback_http_server.add('TREC_10.label', bad)}
+    with pytest.raises(DownloadError) as e:
+        load_trec(quick=False, urls=urls, checksums={'train_5500.label': sha(train), 'TREC_10.label': sha(bad)}, verbose=False)
+    msg = str(e.value)
+    assert urls['TREC_10.label'] in msg and 'Delete it to download it again' in msg and 'matches its checksum' in msg
+    assert (seqlab_data_cache / 'trec' / 'TREC_10.label').read_bytes() == bad
+
+
+def test_hand_placed_extracted_folder_survives(seqlab_data_cache):
     folder = seqlab_data_cache / 'cifar10' / 'cifar-10-python' / 'cifar-10-batches-py'
     folder.mkdir(parents=True)
     (folder / 'batches.meta').write_bytes(b'not a pickle')
-    with pytest.raises(DownloadError, match='removed from the cache') as e:
+    with pytest.raises(DownloadError, match='Nothing was deleted') as e:
         load_cifar10(quick=False, urls={'cifar-10-python.tar.gz': 'http://127.0.0.1:9/x'}, verbose=False)
-    assert 'cifar-10-python' in str(e.value) and not folder.parent.exists()
+    assert str(folder / 'batches.meta') in str(e.value) and (folder / 'batches.meta').read_bytes() == b'not a pickle'
 
 
 def test_file_outside_the_cache_is_named_not_deleted(tmp_path, seqlab_data_cache):
     p = tmp_path / 'mine.label'
     p.write_text('no label here\n')
-    with pytest.raises(DownloadError, match='delete or replace') as e:
+    with pytest.raises(DownloadError, match='Nothing was deleted') as e:
         DL.read_cached(p, D.read_trec, 'TREC questions')
     assert str(p) in str(e.value) and p.exists()
+
+
+# ---------------------------------------------------------------- ESC-10: a learner's folder is never deleted
+
+def _place_esc50(cache, files: dict):
+    for name, data in files.items():
+        p = cache / 'esc50' / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return cache / 'esc50' / 'ESC-50-master'
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def _meta(files, edit):
+    key = 'ESC-50-master/meta/esc50.csv'
+    df = pd.read_csv(io.BytesIO(files[key]))
+    files[key] = edit(df).to_csv(index=False).encode()
+    return files
+
+
+WAV = 'ESC-50-master/audio/3-1000-A-10.wav'
+ESC_BREAKAGES = {  # what is broken: (edit of the files, a string the error must contain)
+    'missing wav': (lambda f: f.pop(WAV) and f, '3-1000-A-10.wav'),
+    'truncated wav': (lambda f: f.update({WAV: f[WAV][:30]}) or f, '3-1000-A-10.wav'),
+    'esc10 as yes/no': (lambda f: _meta(f, lambda d: d.assign(esc10=np.where(d.esc10, 'yes', 'no'))), 'esc10'),
+    'esc10 all false': (lambda f: _meta(f, lambda d: d.assign(esc10=False)), 'no row has esc10 True'),
+    'no target column': (lambda f: _meta(f, lambda d: d.drop(columns='target')), "no column ['target']"),
+}
+
+
+@pytest.mark.parametrize('kind', list(ESC_BREAKAGES))
+def test_hand_placed_esc50_folder_survives_every_read_error(seqlab_data_cache, kind):
+    edit, says = ESC_BREAKAGES[kind]
+    folder = _place_esc50(seqlab_data_cache, edit(esc50_files()))
+    before = _snapshot(folder)
+    with pytest.raises(DownloadError) as e:
+        load_esc10(quick=False, urls={'ESC-50-master.zip': 'http://127.0.0.1:9/x'}, verbose=False)
+    msg = str(e.value)
+    assert says in msg and 'Nothing was deleted' in msg and 'removed' not in msg and 'anew' in msg, msg
+    assert _snapshot(folder) == before  # every file, byte for byte
+    assert not [p for p in cache_files(seqlab_data_cache) if p.endswith('.seqlab.json')]
+
+
+def test_esc50_folder_without_esc10_column_uses_every_row(seqlab_data_cache):
+    files = _meta(esc50_files(), lambda d: d[d.esc10].drop(columns='esc10'))
+    _place_esc50(seqlab_data_cache, files)
+    td = load_esc10(quick=False, urls={'ESC-50-master.zip': 'http://127.0.0.1:9/x'}, verbose=False)
+    assert td.classes == ESC10_CLASSES and len(td.concat()) == 50 and 'placed by hand' in td.source
+
+
+def test_extracted_esc50_that_fails_keeps_the_archive_and_is_not_extracted_again(loopback_http_server, seqlab_data_cache,
+                                                                                 monkeypatch):
+    bad = zip_bytes(ESC_BREAKAGES['truncated wav'][0](esc50_files()))
+    url = loopback_http_server.add('ESC-50-master.zip', bad)
+    kw = {'urls': {'ESC-50-master.zip': url}}
+    archive, folder = seqlab_data_cache / 'esc50' / 'ESC-50-master.zip', seqlab_data_cache / 'esc50' / 'ESC-50-master'
+    with pytest.raises(DownloadError) as e:
+        load_esc10(quick=False, verbose=False, **kw)
+    msg = str(e.value)
+    assert '3-1000-A-10.wav' in msg and str(archive) in msg and 'delete it to download it again' in msg
+    assert archive.read_bytes() == bad and not folder.exists()  # the copy went, the archive stayed
+    extractions = []
+    with monkeypatch.context() as m:
+        m.setattr(DL.zipfile.ZipFile, 'extractall', lambda self, *a, **k: extractions.append(1))
+        with pytest.raises(DownloadError, match='not extracted again'):
+            load_esc10(quick=False, verbose=False, **kw)
+    assert extractions == [] and loopback_http_server.requests == ['ESC-50-master.zip']
+    archive.write_bytes(esc50_zip())  # a good copy placed over the bad one is picked up
+    assert len(load_esc10(quick=False, verbose=False, **kw).train) == 30
+
+
+def test_fixed_source_is_picked_up_after_deleting_the_archive(loopback_http_server, seqlab_data_cache):
+    bad = zip_bytes(ESC_BREAKAGES['esc10 all false'][0](esc50_files()))
+    url = loopback_http_server.add('ESC-50-master.zip', bad)
+    with pytest.raises(DownloadError):
+        load_esc10(quick=False, urls={'ESC-50-master.zip': url}, verbose=False)
+    (seqlab_data_cache / 'esc50' / 'ESC-50-master.zip').unlink()  # as the message says
+    loopback_http_server.add('ESC-50-master.zip', esc50_zip())
+    td = load_esc10(quick=False, urls={'ESC-50-master.zip': url}, verbose=False)
+    assert len(td.test) == 10 and url in td.source
+
+
+def test_corrupt_esc50_zip_is_downloaded_again_from_the_fixed_source(loopback_http_server, seqlab_data_cache):
+    url = loopback_http_server.add('ESC-50-master.zip', esc50_zip()[:-200])  # cut: no central directory
+    with pytest.raises(DownloadError, match='it was deleted') as e:
+        load_esc10(quick=False, urls={'ESC-50-master.zip': url}, verbose=False)
+    assert url in str(e.value) and cache_files(seqlab_data_cache) == ['esc50']
+    loopback_http_server.add('ESC-50-master.zip', esc50_zip())
+    assert len(load_esc10(quick=False, urls={'ESC-50-master.zip': url}, verbose=False).valid) == 10
 
 
 # ---------------------------------------------------------------- extraction: corrupt archive vs failing destination
@@ -137,16 +245,53 @@ def test_good_archive_survives_a_failing_destination(loopback_http_server, seqla
     assert 'is fine and was kept' in msg and 'corrupt' not in msg and os.strerror(err) in msg
     archive = seqlab_data_cache / 'cifar10' / 'cifar-10-python.tar.gz'
     assert archive.read_bytes() == data  # bit for bit
-    assert cache_files(seqlab_data_cache) == ['cifar10', 'cifar10/cifar-10-python.tar.gz']
+    assert cache_files(seqlab_data_cache) == ['cifar10', 'cifar10/.cifar-10-python.tar.gz.seqlab.json',
+                                              'cifar10/cifar-10-python.tar.gz']  # the archive and its note, no partial folder
     loopback_http_server.stop()  # the retry needs no network
     assert len(load_cifar10(quick=False, verbose=False, **kw).test) == 20
+
+
+@pytest.mark.parametrize('err', [errno.EFBIG, errno.ENOSPC, errno.EDQUOT])
+@pytest.mark.parametrize('kind', ['zip', 'tar.gz'])
+def test_full_disk_is_not_a_corrupt_archive(tmp_path, monkeypatch, err, kind):
+    """A good archive whose extraction hits a full disk or a file-size limit is kept, the partial folder removed,
+    and the message says the disk is at fault, where, and how much the extraction needs."""
+    members = {'top/a.bin': b'x' * 300_000, 'top/b.bin': b'y' * 100_000}
+    data = zip_bytes(members) if kind == 'zip' else tar_gz(members)
+    archive = tmp_path / f'good.{kind}'
+    archive.write_bytes(data)
+    written = []
+    def full(src, dst, *a, **k):  # the first file goes in, the second fills the disk
+        if written:
+            raise OSError(err, os.strerror(err))
+        written.append(dst.write(src.read()))
+    monkeypatch.setattr('shutil.copyfileobj', full)
+    monkeypatch.setattr(tarfile, 'copyfileobj', lambda src, dst, *a, **k: full(src, dst))
+    with pytest.raises(DownloadError) as e:
+        extract(archive, tmp_path / 'out')
+    msg = str(e.value)
+    assert 'corrupt' not in msg and 'is fine and was kept' in msg and os.strerror(err) in msg and str(tmp_path) in msg
+    assert ('the largest file' in msg and '0.30 MB' in msg) if err == errno.EFBIG else ('full' in msg and '0.40 MB' in msg)
+    assert archive.read_bytes() == data and sorted(os.listdir(tmp_path)) == [archive.name]  # partial extraction removed
+
+
+def test_unreadable_archive_is_kept(tmp_path, monkeypatch):
+    archive = tmp_path / 'a.zip'
+    archive.write_bytes(zip_bytes({'a.txt': b'hello'}))
+    def no_read(f, *a, **k):
+        raise PermissionError(errno.EACCES, 'Permission denied', str(f))
+    monkeypatch.setattr(DL.zipfile, 'ZipFile', no_read)  # as root, chmod 000 would not stop the read
+    with pytest.raises(DownloadError, match='cannot be read') as e:
+        extract(archive, tmp_path / 'out')
+    assert 'corrupt' not in str(e.value) and 'could not write' not in str(e.value).lower() and archive.exists()
 
 
 def test_corrupt_archive_message_differs(tmp_path):
     (tmp_path / 'a.tar.gz').write_bytes(b'\x1f\x8b' + b'\x00' * 100)
     with pytest.raises(DownloadError, match='is corrupt') as e:
         extract(tmp_path / 'a.tar.gz', tmp_path / 'a')
-    assert 'was kept' not in str(e.value) and not (tmp_path / 'a.tar.gz').exists()
+    assert 'is fine' not in str(e.value) and 'seqlab did not download it' in str(e.value)
+    assert (tmp_path / 'a.tar.gz').exists() and not (tmp_path / 'a').exists()  # not seqlab's: kept
 
 
 # ---------------------------------------------------------------- stale temporaries, umask, unwritable cache
@@ -334,3 +479,70 @@ def test_decoded_cache_that_cannot_be_written_only_warns(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match='decoded again next time'):
         assert DL.decoded_cache(tmp_path / 'd.pkl', 'k', lambda: [1, 2]) == [1, 2]
     assert os.listdir(tmp_path) == []  # no temporary left behind
+
+
+# ---------------------------------------------------------------- SEQLAB_CHECKSUMS: a mirror's own builds; urls= typos
+
+def _mirror_bbc(srv, monkeypatch, tmp_path, table):
+    data = bbc_zip()
+    srv.add('lab/bbc-fulltext.zip', data)
+    monkeypatch.setenv('SEQLAB_MIRROR', f'{srv.base}/lab')
+    ck = tmp_path / 'checksums.json'
+    ck.write_text(json.dumps(table(data)) if callable(table) else table)
+    monkeypatch.setenv('SEQLAB_CHECKSUMS', str(ck))
+    return data
+
+
+def test_seqlab_checksums_replaces_the_published_checksum(loopback_http_server, seqlab_data_cache, monkeypatch, tmp_path):
+    _mirror_bbc(loopback_http_server, monkeypatch, tmp_path, lambda d: {'bbc-fulltext.zip': sha(d), 'TREC_10.label': sha(b'x')})
+    with pytest.warns(UserWarning, match=r"SEQLAB_CHECKSUMS .* replaces the published checksum of \['bbc-fulltext.zip'\]"):
+        td = load_bbc(quick=False, verbose=False)
+    assert td.info['duplicates_removed'] == 1
+    assert f'{loopback_http_server.base}/lab/bbc-fulltext.zip' in td.source  # the source actually read
+    assert 'mlg.ucd.ie' not in td.source
+
+
+def test_mirror_build_fails_the_published_checksum_without_it(loopback_http_server, seqlab_data_cache, monkeypatch, tmp_path):
+    _mirror_bbc(loopback_http_server, monkeypatch, tmp_path, '{}')
+    with pytest.raises(DownloadError, match='checksum mismatch'):
+        load_bbc(quick=False, verbose=False)
+
+
+def test_explicit_checksums_win_over_seqlab_checksums(loopback_http_server, seqlab_data_cache, monkeypatch, tmp_path):
+    data = _mirror_bbc(loopback_http_server, monkeypatch, tmp_path, lambda d: {'bbc-fulltext.zip': sha(b'other')})
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # nothing of SEQLAB_CHECKSUMS is used: no warning
+        load_bbc(quick=False, checksums={'bbc-fulltext.zip': sha(data)}, verbose=False)
+
+
+@pytest.mark.parametrize('table,says', [
+    (None, 'cannot be read'), ('{"bbc-fulltext.zip": ', 'not valid JSON'), ('["sha256:00"]', 'holds a list'),
+    ('{"bbc.zip": null}', "unknown names ['bbc.zip']"), ('{"bbc-fulltext.zip": "sha256:"}', 'would check nothing'),
+    ('{"bbc-fulltext.zip": 42}', 'must be a str')])
+def test_bad_seqlab_checksums_is_a_clear_error(seqlab_data_cache, monkeypatch, tmp_path, table, says):
+    ck = tmp_path / 'checksums.json'
+    if table is not None:
+        ck.write_text(table)
+    monkeypatch.setenv('SEQLAB_CHECKSUMS', str(ck))
+    with pytest.raises((ValueError, TypeError), match='SEQLAB_CHECKSUMS') as e:
+        load_bbc(quick=False, verbose=False)
+    assert says in str(e.value) and str(ck) in str(e.value)
+    assert cache_files(seqlab_data_cache) == []  # refused before any download
+
+
+@pytest.mark.parametrize('arg', ['urls', 'checksums'])
+def test_unknown_key_in_urls_or_checksums_lists_the_files(seqlab_data_cache, arg):
+    with pytest.raises(ValueError) as e:
+        load_trec(quick=False, verbose=False, **{arg: {'train_5500.lable': None}})
+    assert "'train_5500.lable'" in str(e.value) and "['train_5500.label', 'TREC_10.label']" in str(e.value)
+
+
+def test_download_nothing_can_verify_says_so(loopback_http_server, tmp_path):
+    """No Content-Length and no checksum: a cut body cannot be told from a whole one; it is kept, with a warning."""
+    url = loopback_http_server.add('f.zip', b'PK' + b'x' * 50_000, cut='no-length')
+    with pytest.warns(UserWarning, match='neither a length nor a checksum') as w:
+        p = download(url, tmp_path / 'f.zip', None, progress=False)
+    assert p.exists() and str(p) in str(w[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # a checksum, or a length, lets it be verified: no warning
+        download(loopback_http_server.add('g.zip', b'PK' + b'y' * 100), tmp_path / 'g.zip', None, progress=False)

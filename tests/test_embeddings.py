@@ -550,3 +550,27 @@ def test_trained_vectors_cache_is_keyed_by_texts(lee):
     b = E.train_vectors(tl[20:40], vector_size=8, seed=0, epochs=1)
     assert a.trained_on == E.texts_fingerprint(tl[:20]) and b.trained_on == E.texts_fingerprint(tl[20:40])
     assert set(a.index_to_key) != set(b.index_to_key)
+
+
+# --- zero or negative sizes are errors, not 0-wide embeddings -----------------------------------------------
+
+@pytest.mark.parametrize('dim', [0, -3, 2.5, None])
+def test_zero_sized_learned_embedding_is_refused(dim):
+    vocab = Vocab.build(TEXTS)
+    with pytest.raises(ValueError, match='embedding_dim must be an int >= 1'):
+        make_embedding('learned', vocab, dim)
+
+
+def test_zero_sized_trained_vectors_are_refused():
+    vocab = Vocab.build(TEXTS)
+    with pytest.raises(ValueError, match='embedding_dim must be an int >= 1'):
+        make_embedding('word2vec', vocab, 0, token_lists=TEXTS, quick=True)
+    with pytest.raises(ValueError, match='vector_size must be an int >= 1'):
+        train_vectors(TEXTS, vector_size=0)
+    with pytest.raises(ValueError, match='epochs must be'):
+        train_vectors(TEXTS, epochs=0)
+
+
+def test_onehot_ignores_embedding_dim():
+    vocab = Vocab.build(TEXTS)
+    assert make_embedding('onehot', vocab, 0).embedding_dim == len(vocab)

@@ -550,3 +550,17 @@ def test_widget_events_on_two_threads_render_one_at_a_time(toy):
     assert (f'layer {layer} (pooling)' if pooling else f'layer {layer}, head {head}') in ae.info.value
     img = mpimg.imread(io.BytesIO(base64.b64decode(ae.heat.outputs[0]['data']['image/png'])), format='png')
     assert img.shape[0] > 50 and img[..., :3].std() > 0.05  # a drawn heatmap, not a blank canvas
+
+
+# ---------------------------------------------------------------- zero sizes
+
+@pytest.mark.parametrize('n', [0, -1, 1.5])
+def test_range_values_needs_at_least_one_value(n):
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        range_values('lr', (1, 3), n=n)
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        space_grid({'hidden': (8, 64), 'lr': [0.1]}, n_range=n)
+
+
+def test_range_values_of_choices_ignore_n():
+    assert range_values('act', ['relu', 'tanh']) == ['relu', 'tanh'] and range_values('n', (1, 3), n=3) == [1, 2, 3]
