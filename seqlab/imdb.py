@@ -159,7 +159,7 @@ def loader_waste(
 # %% ../nbs/15_imdb.ipynb #19180422
 def time_epoch(
     model: nn.Module,  # a model `(tokens, lengths) -> logits`
-    dl,  # the training loader
+    dl,  # the training loader, or a list of its batches
     lr: float = 1e-3,  # Adam learning rate
     device=None,  # None: `default_device()`
 ) -> float:

@@ -1,4 +1,6 @@
 """The Elman RNN against nn.RNN, masked max pooling, token-budget batches, short reviews and bad inputs of seqlab.imdb."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -290,8 +292,9 @@ def _task(texts, labels, classes=('neg', 'pos'), valid=True, test=True):
 def test_prepare_imdb_refuses_other_than_two_classes_and_says_the_model_is_binary():
     with pytest.raises(ValueError, match='binary.*3 classes'):
         prepare_imdb(_task(['a', 'b', 'c'] * 4, [0, 1, 2] * 4, classes=('x', 'y', 'z')))
-    with pytest.raises(ValueError, match='binary.*labels'):  # two class names but a label 2
-        prepare_imdb(_task(['a', 'b'] * 4, [0, 2] * 4))
+    s = Split(['a', 'b'] * 4, np.array([0, 2] * 4))  # labels 0 and 2, no class names (not a TaskData)
+    with pytest.raises(ValueError, match='binary.*labels'):
+        prepare_imdb(SimpleNamespace(train=s, valid=s, test=s))
 
 
 def test_prepare_imdb_without_a_validation_split_makes_one_and_says_so():
