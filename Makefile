@@ -7,13 +7,18 @@ BIN := $(VENV)/bin
 # replaced. torch==2.13.0 is the CPU build on the course machines; elsewhere pip picks the build.
 TORCH_SPEC ?= torch==2.13.0
 NB ?= nbs/00_core.ipynb
+# `make rehearse` / `make gpu-check` run every notebook unless NB is given on the command line (or in the environment)
+ONLY_NB = $(if $(filter command line environment,$(origin NB)),$(NB))
+# e.g. REHEARSE_ARGS="--timeout 900 --keep", GPU_CHECK_ARGS="--no-bench"
+REHEARSE_ARGS ?=
+GPU_CHECK_ARGS ?=
 # papermill parameters for `make run`, e.g. PARAMS="-p epochs 5 -p seed 1" (names of the notebook's parameter cell)
 PARAMS ?=
 # e.g. VENV_ARGS=--system-site-packages to let .venv see a torch installed outside it
 VENV_ARGS ?=
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install lab test test-nbs test-py check-sync run docs readme check-readme bench clean help
+.PHONY: install lab test test-nbs test-py check-sync rehearse gpu-check run docs readme check-readme bench clean help
 
 help:
 	@echo "make lab    - set up .venv and open JupyterLab on nbs/"
@@ -22,6 +27,8 @@ help:
 	@echo "make docs   - build the docs site into _site/ (offline)"
 	@echo "make readme - regenerate README.md (and the table of notebooks) from nbs/index.ipynb"
 	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make rehearse [NB=nbs/16_audio.ipynb] - every notebook (or one) in full mode as a smoke run, on small archives in the real formats served on 127.0.0.1; table in runs/rehearse.md"
+	@echo "make gpu-check [NB=...] - on a CUDA machine: every notebook in full mode (8 batches per fit) and the bench GPU branches; cost table in bench/gpu_check.md"
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(PY) || python3 -m venv $(VENV_ARGS) $(VENV)
@@ -37,7 +44,7 @@ install: $(VENV)/.installed
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: install test-nbs check-readme docs test-py check-sync
+test: install test-nbs check-readme docs test-py check-sync rehearse
 	@echo "make test: all checks passed"
 
 test-nbs: install
@@ -49,6 +56,14 @@ test-py: install
 
 check-sync: install
 	@bash .ci/check_sync.sh $(BIN)
+
+# full mode proven on a CPU: real-format archives on 127.0.0.1, every fit cut to a few batches (.ci/rehearse.py)
+rehearse: install
+	$(PY) .ci/rehearse.py $(ONLY_NB) $(REHEARSE_ARGS)
+
+# the cost table on a CUDA machine (no internet needed): bench/gpu_check.md (.ci/gpu_check.py)
+gpu-check: install
+	$(PY) .ci/gpu_check.py $(ONLY_NB) $(GPU_CHECK_ARGS)
 
 run: install
 	@mkdir -p runs

@@ -1,15 +1,18 @@
 """Build the seqlab docs site into `_site/`, offline: `python docs/build.py` (that is `make docs`).
 
-1. nbdev's own processing of `nbs/*.ipynb` (`nbdev.serve.proc_nbs`: front matter, `show_doc` for
-   every exported name, hidden and export-only cells dropped) into `_proc/`;
+1. nbdev's own processing of `nbs/*.ipynb` and `nbs/solutions/*.ipynb` (`nbdev.serve.proc_nbs`:
+   front matter, `show_doc` for every exported name, hidden and export-only cells dropped) into `_proc/`;
 2. `docs/myst_proc.py` maps the Quarto syntax that nbdev writes to MyST, one `_docs/<page>.ipynb`
-   per notebook, plus the navigation (foundations, then topics) on the home page;
+   per notebook, plus the navigation (foundations, topics, then the topics' worked solutions) on
+   the home page; a solutions notebook `nbs/solutions/15_imdb_solutions.ipynb` is the page
+   `imdb_solutions`, and its Colab badge opens it in `nbs/solutions/`;
 3. Sphinx with myst-nb (stored outputs, nothing re-executed) and sphinx-book-theme -> `_site/`;
 4. checks: every notebook has its page and its place in the navigation.
 
 The build fails, naming the notebook, on a notebook that is not valid JSON, that has a stored
-error output, whose API cells fail, that has no title, or that ends up without a page; Sphinx
-warnings fail it too. It is skipped when nothing it reads has changed (`--force` rebuilds).
+error output, whose API cells fail, that has no title, or that ends up without a page, and on a
+solutions notebook that is not named after a topic notebook; Sphinx warnings fail it too. It is
+skipped when nothing it reads has changed (`--force` rebuilds).
 """
 from __future__ import annotations
 
@@ -27,11 +30,14 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))
-from myst_proc import BrokenNotebook, nb_number, page_name, process_nb  # noqa: E402
+from myst_proc import (SOLUTIONS, BrokenNotebook, is_solutions, nb_number, page_name,  # noqa: E402
+                       process_nb, solutions_topic)
 
 STAMP = '.seqlab-build.json'
-SECTIONS = [('Foundations', lambda n: n is not None and n < 10),
-            ('Topics', lambda n: n is not None and n >= 10)]
+# the navigation's sections, in order: which notebooks each one lists
+SECTIONS = [('Foundations', lambda p: not is_solutions(p) and nb_number(p.name) is not None and nb_number(p.name) < 10),
+            ('Topics', lambda p: not is_solutions(p) and nb_number(p.name) is not None and nb_number(p.name) >= 10),
+            ('Solutions', is_solutions)]
 
 
 def settings(root: Path) -> dict:
@@ -43,10 +49,27 @@ def settings(root: Path) -> dict:
 
 
 def notebooks(root: Path) -> list[Path]:
-    "The notebooks that get a page: `nbs/*.ipynb`, `index` first, then in number order."
+    "The notebooks that get a page: `nbs/*.ipynb`, `index` first, then in number order, then `nbs/solutions/*.ipynb`."
     nbs = root / settings(root).get('nbs_path', 'nbs')
-    found = [p for p in nbs.glob('*.ipynb') if not p.name.startswith(('_', '.'))]
-    return sorted(found, key=lambda p: (p.stem != 'index', nb_number(p.name) is None, nb_number(p.name) or 0, p.name))
+    found = [p for d in (nbs, nbs / SOLUTIONS) for p in d.glob('*.ipynb') if not p.name.startswith(('_', '.'))]
+    return sorted(found, key=lambda p: (p.stem != 'index', is_solutions(p), nb_number(p.name) is None,
+                                        nb_number(p.name) or 0, p.name))
+
+
+def _check_solutions(root: Path, nbs: list[Path]):
+    "Each solutions notebook is named after a topic notebook, and nbdev looks into `nbs/solutions/`."
+    names = {p.name for p in nbs if not is_solutions(p)}
+    sols = [p for p in nbs if is_solutions(p)]
+    for p in sols:
+        topic = solutions_topic(p.name)
+        if topic not in names:
+            want = f'{Path(topic).stem} solves the exercises of {topic}, which does not exist' if topic else \
+                'its name does not end in _solutions.ipynb'
+            raise BrokenNotebook(f'{p}: a solutions notebook is named after its topic notebook, NN_<topic>_solutions.ipynb '
+                                 f'(15_imdb_solutions.ipynb for 15_imdb.ipynb); {want}.')
+    if sols and settings(root).get('recursive', 'False').strip().lower() not in ('true', '1', 'yes'):
+        raise BrokenNotebook(f'settings.ini has recursive = False, so nbdev skips nbs/{SOLUTIONS}/ '
+                             f'({sols[0].name}, ...): set recursive = True.')
 
 
 def digest(root: Path) -> str:
@@ -140,20 +163,21 @@ def nbdev_proc(root: Path, nbs: list[Path]) -> Path:
             os.environ.pop('IN_TEST', None)
 
 
-def _toctree(pages: list[tuple[str, str]]) -> list[dict]:
+def _toctree(pages: list[tuple[Path, str]]) -> list[dict]:
     "Hidden toctrees, one per section, in notebook order: that is the site's navigation."
     cells = []
     for caption, want in SECTIONS:
-        names = [page for nb, page in pages if want(nb_number(nb))]
+        names = [page for nb, page in pages if want(nb)]
         if names:
             src = '```{toctree}\n:hidden:\n:caption: ' + caption + '\n\n' + '\n'.join(names) + '\n```'
             cells.append({'cell_type': 'markdown', 'id': f'toc-{caption.lower()}', 'metadata': {}, 'source': src})
     return cells
 
 
-def _colab_badge(s: dict, nb: Path) -> str:
+def _colab_badge(s: dict, rel: str) -> str:
+    "The badge that opens `rel` (a path inside nbs/, e.g. 'solutions/15_imdb_solutions.ipynb') in Colab."
     repo = s.get('git_url', '').replace('https://github.com/', '').strip('/')
-    url = f"https://colab.research.google.com/github/{repo}/blob/{s.get('branch', 'main')}/{s.get('nbs_path', 'nbs')}/{nb.name}"
+    url = f"https://colab.research.google.com/github/{repo}/blob/{s.get('branch', 'main')}/{s.get('nbs_path', 'nbs')}/{rel}"
     return f'[![Open In Colab](_static/colab-badge.svg)]({url})'
 
 
@@ -176,13 +200,14 @@ def myst_sources(root: Path, nbs: list[Path], proc: Path) -> Path:
     src = root / '_docs'
     src.mkdir(exist_ok=True)
     site_url = s.get('doc_host', '').rstrip('/') + s.get('doc_baseurl', '')
-    pages = [(p.name, page_name(p.name)) for p in nbs]
+    nbs_dir = root / s.get('nbs_path', 'nbs')
+    pages = [(p, page_name(p.name)) for p in nbs]
     dup = {pg for _, pg in pages if sum(pg == q for _, q in pages) > 1}
     if dup:
         raise BrokenNotebook(f'two notebooks would share the page(s) {sorted(dup)}: rename one of them.')
     processed = {}
     for p, (_, page) in zip(nbs, pages):
-        pp = proc / p.name
+        pp = proc / p.relative_to(nbs_dir)
         if not pp.exists():
             raise BrokenNotebook(f'{p}: nbdev produced no processed copy ({pp}).')
         processed[page] = process_nb(json.loads(pp.read_text(encoding='utf-8')), p.name, site_url)
@@ -200,7 +225,7 @@ def myst_sources(root: Path, nbs: list[Path], proc: Path) -> Path:
             nb['cells'] += _toctree(pages)
         else:
             nb['cells'].insert(1, {'cell_type': 'markdown', 'id': 'colab-badge', 'metadata': {},
-                                   'source': _colab_badge(s, p)})
+                                   'source': _colab_badge(s, p.relative_to(nbs_dir).as_posix())})
         _write_if_changed(src / f'{page}.ipynb', json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
     keep = {f'{pg}.ipynb' for _, pg in pages}
     for old in src.glob('*.ipynb'):
@@ -219,7 +244,8 @@ def sphinx(root: Path, src: Path, site: Path, doctrees: Path, quiet: bool = True
     r = subprocess.run(cmd, cwd=root)
     if r.returncode:
         raise SystemExit(f'Sphinx failed (exit {r.returncode}): see the warnings above; '
-                         f'each names the page (_docs/<page>.ipynb comes from nbs/<NN>_<page>.ipynb).')
+                         f'each names the page (_docs/<page>.ipynb comes from nbs/<NN>_<page>.ipynb, '
+                         f'_docs/<topic>_solutions.ipynb from nbs/{SOLUTIONS}/<NN>_<topic>_solutions.ipynb).')
 
 
 def check_site(site: Path, nbs: list[Path]):
@@ -253,6 +279,7 @@ def build(root: Path | str = '.', force: bool = False, quiet: bool = True) -> Pa
     if not any(p.stem == 'index' for p in nbs):
         raise BrokenNotebook('nbs/index.ipynb is missing: it is the home page (and the README).')
     _check_json(nbs)
+    _check_solutions(root, nbs)
     dig = digest(root)
     proc = nbdev_proc(root, nbs)
     src = myst_sources(root, nbs, proc)

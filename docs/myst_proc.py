@@ -15,7 +15,10 @@ module maps each of those to what MyST and myst-nb understand:
 | front matter (title, summary)    | `# Title` and a lead paragraph                   |
 
 Links that nbdev writes to the published site (`doc_host` + `doc_baseurl`) become relative, so
-that the site works offline and from any address.
+that the site works offline and from any address. Links between notebooks become links between
+pages, which all live in one folder: `03_embeddings.ipynb#vocab` -> `embeddings.html#vocab`, and for
+the worked solutions in `nbs/solutions/`, `solutions/15_imdb_solutions.ipynb` (from a topic) ->
+`imdb_solutions.html` and `../15_imdb.ipynb#exercises` (from a solutions notebook) -> `imdb.html#exercises`.
 """
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ['BrokenNotebook', 'page_name', 'nb_number', 'parse_options', 'convert_callouts',
-           'fix_links', 'showdoc_md', 'process_nb']
+__all__ = ['BrokenNotebook', 'SOLUTIONS', 'page_name', 'nb_number', 'is_solutions', 'solutions_topic',
+           'parse_options', 'convert_callouts', 'fix_links', 'showdoc_md', 'process_nb']
 
 
 class BrokenNotebook(Exception):
@@ -43,6 +46,20 @@ def nb_number(nb_name: str) -> int | None:
     "The number in front of a notebook's name (`10_cnn_lstm.ipynb` -> 10), or None (`index`)."
     m = re.match(r'^(\d+)', Path(nb_name).name)
     return int(m.group(1)) if m else None
+
+
+SOLUTIONS = 'solutions'  # nbs/solutions/: one worked-solutions notebook per topic, `NN_<topic>_solutions.ipynb`
+
+
+def is_solutions(nb_path) -> bool:
+    "True for a worked-solutions notebook, one in `nbs/solutions/`."
+    return Path(nb_path).parent.name == SOLUTIONS
+
+
+def solutions_topic(nb_name: str) -> str | None:
+    "The topic notebook whose exercises a solutions notebook solves (`15_imdb_solutions.ipynb` -> `15_imdb.ipynb`), or None."
+    m = re.match(r'^(\d+[a-zA-Z0-9]*_[\w-]+?)_solutions\.ipynb$', Path(nb_name).name)
+    return f'{m.group(1)}.ipynb' if m else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,11 +186,13 @@ def convert_callouts(md: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Links
 _COLAB_BADGE = 'https://colab.research.google.com/assets/colab-badge.svg'
-_re_nb_link = re.compile(r'\]\((?:\./)?(\d+[a-zA-Z0-9]*_[\w-]+|index)\.ipynb(#[^)]*)?\)')
+# a link between notebooks, relative to the notebook that holds it: `03_embeddings.ipynb`, from a topic
+# `solutions/15_imdb_solutions.ipynb`, from a solutions notebook `../15_imdb.ipynb` (all pages share one folder)
+_re_nb_link = re.compile(r'\]\((?:\./|\.\./)?(?:' + SOLUTIONS + r'/)?(\d+[a-zA-Z0-9]*_[\w-]+|index)\.ipynb(#[^)]*)?\)')
 
 
 def fix_links(md: str, site_url: str) -> str:
-    "Make links to the published site relative; point notebook links at their pages."
+    "Make links to the published site relative; point notebook links (solutions ones too) at their pages."
     if site_url:
         base = site_url.rstrip('/') + '/'
         md = md.replace('](' + base, '](')

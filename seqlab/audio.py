@@ -4,6 +4,7 @@
 
 # %% ../nbs/16_audio.ipynb #eed933d1
 from __future__ import annotations
+import copy
 import math
 from dataclasses import dataclass, replace
 import numpy as np
@@ -16,26 +17,50 @@ from matplotlib.figure import Figure
 from fastcore.basics import patch
 from .core import quick_mode, mode_banner, set_seed, default_device, n_params
 from .data import DataLoaders
+from .datasets import load_esc10
 from .learner import Learner, Callback, kfold
 from .metrics import accuracy, f1_macro
 from .transformer import EncoderConfig, TransformerEncoder
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
-__all__ = ['AUDIO_HEADS', 'AUDIO_TOKENS', 'AUDIO_MODELS', 'esc10_arrays', 'check_source_folds', 'AudioConfig', 'conv_block',
-           'WaveFeatures', 'WaveCNN', 'WaveTransformer', 'param_breakdown', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
-           'LogMel', 'MelConfig', 'MelCNN', 'random_shift', 'mix_clips', 'WaveAugmentCB', 'build_audio_model',
-           'fold_loaders', 'train_audio', 'audio_kfold']
+__all__ = ['AUDIO_HEADS', 'AUDIO_TOKENS', 'AUDIO_MODELS', 'esc10_arrays', 'check_source_folds', 'AudioConfig',
+           'DebiasedBatchNorm1d', 'conv_block', 'WaveFeatures', 'WaveCNN', 'WaveTransformer', 'param_breakdown',
+           'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'LogMel', 'MelConfig', 'MelCNN', 'random_shift', 'mix_clips',
+           'WaveAugmentCB', 'build_audio_model', 'fold_loaders', 'train_audio', 'mode_accuracy', 'bn_variances',
+           'precise_bn', 'PreciseBNCB', 'AudioCV', 'audio_kfold']
 
 # %% ../nbs/16_audio.ipynb #69c3c984
 def esc10_arrays(
     td,  # an ESC-10 `TaskData` from `seqlab.datasets.load_esc10`
+    with_files: bool = False,  # also return each clip's file name (`meta['filename']`)
 ) -> tuple:
-    "Every clip with its official fold: `(x (N, T) float32, y (N,) int64, folds (N,) int64)`."
-    splits = [s for s in (td.train, td.valid, td.test) if s is not None and len(s)]
+    "Every clip with its official fold: `(x (N, T) float32, y (N,) int64, folds (N,) int64)`, and the file names if asked."
+    splits = [s for s in (getattr(td, k, None) for k in ('train', 'valid', 'test')) if s is not None and len(s)]
+    if not splits:
+        raise ValueError(f"{getattr(td, 'name', type(td).__name__)} has no clips in train, valid or test: pass what load_esc10 returns.")
+    need = ['fold', 'filename'] if with_files else ['fold']
+    if any(k not in (s.meta or {}) for s in splits for k in need):
+        raise ValueError(f"every split needs {need} in its meta, as load_esc10 gives them.")
     x = np.concatenate([np.asarray(s.x, dtype=np.float32) for s in splits])
     y = np.concatenate([s.y for s in splits])
     folds = np.concatenate([np.asarray(s.meta['fold']) for s in splits])
-    return x, y, folds.astype(np.int64)
+    x, y, folds = _check_clips(x, y, folds)
+    return (x, y, folds, [str(f) for s in splits for f in s.meta['filename']]) if with_files else (x, y, folds)
+
+# %% ../nbs/16_audio.ipynb #94c27148
+def _check_clips(x, y, folds) -> tuple:
+    "Clips `(N, T)` float32, labels `(N,)` int64 and folds `(N,)` int64, or an error that says what is wrong."
+    x, y, folds = np.asarray(x), np.asarray(y), np.asarray(folds)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"x must hold the clips as a non-empty array (N, T), got shape {x.shape}.")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be float waveforms, got {x.dtype}: scale integer PCM to [-1, 1] (e.g. x / 32768).")
+    for name, v in (('y', y), ('folds', folds)):
+        if v.shape != (len(x),) or not np.issubdtype(v.dtype, np.integer):
+            raise ValueError(f"{name} must be {len(x)} integers (one per clip), got {v.dtype} of shape {v.shape}.")
+    if y.min() < 0: raise ValueError(f"labels must be class ids >= 0, got {y.min()}.")
+    return x.astype(np.float32, copy=False), y.astype(np.int64, copy=False), folds.astype(np.int64, copy=False)
 
 # %% ../nbs/16_audio.ipynb #528e411e
 def check_source_folds(
@@ -43,11 +68,16 @@ def check_source_folds(
     folds,  # the fold of each file
 ) -> int:
     "Raise if one source recording has clips in two folds; return the number of sources."
-    src = pd.Series([str(f).split('-')[1] if str(f).count('-') >= 3 else None for f in filenames])
+    names, folds = [str(f) for f in filenames], np.asarray(folds)
+    if not names:
+        raise ValueError("filenames is empty: pass the file name of every clip.")
+    if folds.shape != (len(names),):
+        raise ValueError(f"{len(names)} file names but folds of shape {folds.shape}: pass one fold per file.")
+    src = pd.Series([f.split('-')[1] if f.count('-') >= 3 else None for f in names])
     if src.isna().any():
-        raise ValueError(f"{list(pd.Series(filenames)[src.isna()][:3])} are not ESC-50 file names "
+        raise ValueError(f"{list(pd.Series(names)[src.isna()][:3])} are not ESC-50 file names "
                          "('{fold}-{source}-{take}-{target}.wav').")
-    n_folds = pd.Series(np.asarray(folds)).groupby(src).nunique()
+    n_folds = pd.Series(folds).groupby(src).nunique()
     if (n_folds > 1).any():
         raise ValueError(f"source recordings in more than one fold: {list(n_folds[n_folds > 1].index[:5])}; "
                          "use the official folds of esc50.csv, which keep each recording in one fold.")
@@ -61,27 +91,72 @@ AUDIO_TOKENS = ('channels', 'time')
 class AudioConfig:
     "Sizes of the waveform models (defaults: the report's architecture 1)."
     channels: tuple = (8, 16, 32, 64)  # output channels of the conv blocks
-    kernels: tuple = (11, 11, 7, 5)  # their kernel sizes ('same' padding)
+    kernels: tuple = (11, 11, 7, 5)  # their kernel sizes (odd: 'same' padding)
     pool: int = 5  # max-pool size after each conv
     pooled_len: int = 128  # adaptive average pooling to this many steps
-    n_classes: int = 10  # output classes
+    n_classes: int = 10  # output classes (>= 2)
     hidden: int = 64  # hidden width of the classifier (dense layer or MLP head)
     head: str = 'dense'  # 'dense' (architecture 1) or 'transformer' (architecture 2)
     tokens: str = 'channels'  # transformer tokens: 'channels' (64 of width 128) or 'time' (128 of width 64)
-    n_heads: int = 4  # attention heads
+    n_heads: int = 4  # attention heads (they must divide the token width)
     n_layers: int = 2  # encoder blocks
     d_ff: int = 512  # feed-forward width of the encoder
     learn_pos: bool = False  # learnable positions in the encoder
     dropout: float = 0.0  # dropout in the encoder and before the classifier
+    debias_bn: bool = True  # `DebiasedBatchNorm1d` in the conv blocks; False: plain `nn.BatchNorm1d`
     def __post_init__(self): _check_audio_config(self)
+
+# %% ../nbs/16_audio.ipynb #6742ecf2
+def _pos_int(name: str, v, lo: int = 1) -> int:
+    "`v` as an int if it is a whole number >= `lo`, else an error naming `name`."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be a whole number >= {lo}, got {v!r}.")
+    return int(v)
+
+def _int_tuple(name: str, v) -> tuple:
+    "`v` as a non-empty tuple of positive ints, else an error naming `name`."
+    v = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+    if not v or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1 for c in v):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints (one per conv block), got {v!r}.")
+    return tuple(int(c) for c in v)
+
+def _check_cfg(cfg, cls):
+    "`cfg` if it is a `cls`, else an error that says how to make one."
+    if not isinstance(cfg, cls):
+        raise TypeError(f"cfg must be made by {cls.__name__}(...), e.g. {cls.__name__}(n_classes=3); got {type(cfg).__name__}.")
+    return cfg
 
 # %% ../nbs/16_audio.ipynb #ab999ace
 def _check_audio_config(cfg):
     "Raise an error that says what to change in a bad `AudioConfig`."
-    assert cfg.head in AUDIO_HEADS, f"head={cfg.head!r}: choose one of {AUDIO_HEADS}"
-    assert cfg.tokens in AUDIO_TOKENS, f"tokens={cfg.tokens!r}: choose one of {AUDIO_TOKENS}"
-    assert len(cfg.channels) == len(cfg.kernels) > 0, f"channels {cfg.channels} and kernels {cfg.kernels} need one entry per conv block"
-    assert all(k % 2 == 1 for k in cfg.kernels), f"kernels {cfg.kernels} must be odd for 'same' padding"
+    if cfg.head not in AUDIO_HEADS: raise ValueError(f"head={cfg.head!r}: choose one of {AUDIO_HEADS}.")
+    if cfg.tokens not in AUDIO_TOKENS: raise ValueError(f"tokens={cfg.tokens!r}: choose one of {AUDIO_TOKENS}.")
+    cfg.channels, cfg.kernels = _int_tuple('channels', cfg.channels), _int_tuple('kernels', cfg.kernels)
+    if len(cfg.channels) != len(cfg.kernels):
+        raise ValueError(f"channels {cfg.channels} and kernels {cfg.kernels} need one entry per conv block.")
+    if any(k % 2 == 0 for k in cfg.kernels):
+        raise ValueError(f"kernels {cfg.kernels} must be odd for 'same' padding, e.g. {tuple(k | 1 for k in cfg.kernels)}.")
+    for name in ('pool', 'pooled_len', 'hidden', 'n_heads', 'n_layers', 'd_ff'):
+        _pos_int(name, getattr(cfg, name))
+    _pos_int('n_classes', cfg.n_classes, 2)
+    if not 0 <= cfg.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
+    width = cfg.pooled_len if cfg.tokens == 'channels' else cfg.channels[-1]
+    if cfg.head == 'transformer' and width % cfg.n_heads:
+        raise ValueError(f"n_heads={cfg.n_heads} does not divide the token width {width} (tokens={cfg.tokens!r}): "
+                         f"use n_heads in {[h for h in range(1, 17) if width % h == 0]}.")
+
+# %% ../nbs/16_audio.ipynb #e8b4128d
+class DebiasedBatchNorm1d(nn.BatchNorm1d):
+    "`nn.BatchNorm1d` whose running statistics forget their (0, 1) start: a plain average of the first 1/momentum batches, then the moving average."
+    def forward(self, x):  # (B, C, L) -> (B, C, L)
+        if not (self.training and self.track_running_stats and self.momentum is not None):
+            return super().forward(x)
+        momentum = self.momentum
+        self.momentum = max(momentum, 1.0 / (int(self.num_batches_tracked) + 1))  # batch n weighs 1/n until 1/n < momentum
+        try:
+            return super().forward(x)
+        finally:
+            self.momentum = momentum
 
 # %% ../nbs/16_audio.ipynb #8e187851
 def conv_block(
@@ -89,18 +164,22 @@ def conv_block(
     c_out: int,  # output channels
     kernel_size: int,  # odd kernel size; padding keeps the length
     pool: int = 5,  # max-pool size
+    debias_bn: bool = True,  # `DebiasedBatchNorm1d` (True) or `nn.BatchNorm1d`
 ) -> nn.Sequential:
     "Conv1d -> ReLU -> MaxPool1d -> BatchNorm1d, the report's block."
-    return nn.Sequential(nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2), nn.ReLU(),
-                         nn.MaxPool1d(pool), nn.BatchNorm1d(c_out))
+    c_in, c_out, pool = _pos_int('c_in', c_in), _pos_int('c_out', c_out), _pos_int('pool', pool)
+    if _pos_int('kernel_size', kernel_size) % 2 == 0:
+        raise ValueError(f"kernel_size={kernel_size} must be odd so that padding keeps the length: use {kernel_size + 1}.")
+    bn = DebiasedBatchNorm1d(c_out) if debias_bn else nn.BatchNorm1d(c_out)
+    return nn.Sequential(nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2), nn.ReLU(), nn.MaxPool1d(pool), bn)
 
 # %% ../nbs/16_audio.ipynb #83281c4a
 class WaveFeatures(nn.Module):
     "The conv blocks and adaptive pooling: waveforms `(B, T)` or `(B, 1, T)` -> features `(B, C, pooled_len)`."
     def __init__(self, cfg: AudioConfig):
         super().__init__()
-        chans = (1, *cfg.channels)
-        self.blocks = nn.Sequential(*[conv_block(i, o, k, cfg.pool) for i, o, k in zip(chans, chans[1:], cfg.kernels)])
+        chans = (1, *_check_cfg(cfg, AudioConfig).channels)
+        self.blocks = nn.Sequential(*[conv_block(i, o, k, cfg.pool, cfg.debias_bn) for i, o, k in zip(chans, chans[1:], cfg.kernels)])
         self.pooled = nn.AdaptiveAvgPool1d(cfg.pooled_len)
         self.min_samples = cfg.pool ** len(cfg.kernels)  # shortest clip that survives every pooling
     def forward(self, x):
@@ -111,14 +190,19 @@ class WaveFeatures(nn.Module):
 def _check_waves(x, min_samples: int) -> torch.Tensor:
     "Waveforms as `(B, 1, T)` float, or an error that says what to pass."
     if not torch.is_tensor(x) or not x.is_floating_point():
-        raise TypeError(f"waveforms must be a float tensor (B, T) or (B, 1, T), got {getattr(x, 'dtype', type(x).__name__)}.")
+        raise TypeError(f"waveforms must be a float tensor (B, T) or (B, 1, T), got {getattr(x, 'dtype', type(x).__name__)}: "
+                        "convert with torch.as_tensor(x, dtype=torch.float32).")
+    if x.dim() == 1:
+        raise ValueError(f"waveforms must be a batch (B, T), got one clip of shape {tuple(x.shape)}: pass x[None].")
     if x.dim() == 2:
         x = x[:, None]  # (B, 1, T)
     if x.dim() != 3 or x.shape[1] != 1:
         raise ValueError(f"waveforms must be (B, T) or (B, 1, T) (one channel), got shape {tuple(x.shape)}.")
+    if len(x) == 0:
+        raise ValueError("the batch of waveforms is empty (B = 0): pass at least one clip.")
     if x.shape[-1] < min_samples:
-        raise ValueError(f"a clip of {x.shape[-1]} samples is shorter than the {min_samples} samples the poolings need: "
-                         "use longer clips (or a higher sample rate), or fewer conv blocks.")
+        raise ValueError(f"a clip of {x.shape[-1]} samples is shorter than the {min_samples} samples the model needs: "
+                         "use longer clips (or a higher sample rate), or fewer conv blocks (or a smaller n_fft/hop).")
     return x
 
 # %% ../nbs/16_audio.ipynb #7b73addf
@@ -170,6 +254,8 @@ def param_breakdown(
     model: WaveTransformer,  # an architecture-2 model
 ) -> dict:
     "Trainable parameters of a `WaveTransformer` by part, and the total."
+    if not isinstance(model, WaveTransformer):
+        raise TypeError(f"param_breakdown takes a WaveTransformer (architecture 2), got {type(model).__name__}; use n_params for any model.")
     enc = model.encoder
     parts = {'conv blocks': n_params(model.features), 'encoder blocks': n_params(enc.blocks),
              'final layer norm': n_params(enc.ln), 'positions': n_params(enc.pos) if enc.pos is not None else 0,
@@ -178,8 +264,17 @@ def param_breakdown(
     return parts
 
 # %% ../nbs/16_audio.ipynb #85258163
-def hz_to_mel(f): return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-def mel_to_hz(m): return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+def hz_to_mel(f):
+    "Frequencies (Hz, >= 0) on the mel scale."
+    f = np.asarray(f, dtype=np.float64)
+    if (f < 0).any(): raise ValueError(f"frequencies must be >= 0 Hz, got {f.min()}.")
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+def mel_to_hz(m):
+    "Mels (>= 0) back to Hz."
+    m = np.asarray(m, dtype=np.float64)
+    if (m < 0).any(): raise ValueError(f"mels must be >= 0, got {m.min()}.")
+    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
 
 # %% ../nbs/16_audio.ipynb #ec245bad
 def mel_filterbank(
@@ -190,14 +285,18 @@ def mel_filterbank(
     f_max: float | None = None,  # highest band edge (Hz); None: sample_rate / 2
 ) -> torch.Tensor:
     "Triangular filters `(n_mels, n_fft // 2 + 1)`, evenly spaced on the mel scale, peak 1."
+    n_mels, n_fft, sample_rate = _pos_int('n_mels', n_mels), _pos_int('n_fft', n_fft, 2), _pos_int('sample_rate', sample_rate)
     f_max = sample_rate / 2 if f_max is None else f_max
-    assert 0 <= f_min < f_max <= sample_rate / 2, f"need 0 <= f_min < f_max <= sample_rate / 2, got {f_min}, {f_max}"
+    if not 0 <= f_min < f_max <= sample_rate / 2:
+        raise ValueError(f"need 0 <= f_min < f_max <= sample_rate / 2 = {sample_rate / 2:g} Hz, got f_min={f_min}, f_max={f_max}.")
     edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))  # (n_mels + 2,) Hz
     bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)  # (F,) Hz of each FFT bin
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (n_mels, 1) each
-    up = (bins - lo) / (mid - lo)  # rising edge
-    down = (hi - bins) / (hi - mid)  # falling edge
-    return torch.tensor(np.clip(np.minimum(up, down), 0, None), dtype=torch.float32)
+    fb = np.clip(np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None)  # rising edge, falling edge
+    if (fb.max(1) == 0).any():
+        raise ValueError(f"{int((fb.max(1) == 0).sum())} of the {n_mels} mel bands fall between two FFT bins and stay empty: "
+                         "use fewer bands (n_mels) or a larger n_fft.")
+    return torch.tensor(fb, dtype=torch.float32)
 
 # %% ../nbs/16_audio.ipynb #af4d472a
 class LogMel(nn.Module):
@@ -209,11 +308,11 @@ class LogMel(nn.Module):
                  n_mels: int = 64,  # mel bands
                 ):
         super().__init__()
-        self.n_fft, self.hop = n_fft, hop or n_fft // 4
+        self.n_fft, self.hop = _pos_int('n_fft', n_fft, 2), _pos_int('hop', n_fft // 4 if hop is None else hop)
         self.register_buffer('window', torch.hann_window(n_fft), persistent=False)
         self.register_buffer('fb', mel_filterbank(n_mels, n_fft, sample_rate), persistent=False)
     def forward(self, x):
-        x = x.flatten(1) if x.dim() == 3 else x  # (B, T)
+        x = _check_waves(x, self.n_fft // 2 + 1).flatten(1)  # (B, T)
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window, return_complex=True)  # (B, F, frames)
         power = spec.abs() ** 2  # (B, F, frames)
         return torch.log(self.fb @ power + 1e-6)  # (B, n_mels, frames)
@@ -225,17 +324,23 @@ class MelConfig:
     sample_rate: int = 16_000  # samples per second of the clips
     n_fft: int = 512  # FFT size
     hop: int | None = None  # samples between frames; None: n_fft // 4
-    n_mels: int = 64  # mel bands
-    channels: tuple = (16, 32, 64)  # channels of the 2D conv blocks
-    n_classes: int = 10  # output classes
+    n_mels: int = 64  # mel bands (at least 2 ** the number of blocks)
+    channels: tuple = (16, 32, 64)  # channels of the 2D conv blocks (each halves both axes)
+    n_classes: int = 10  # output classes (>= 2)
     dropout: float = 0.0  # dropout before the classifier
+    def __post_init__(self):
+        _pos_int('sample_rate', self.sample_rate), _pos_int('n_fft', self.n_fft, 2), _pos_int('n_classes', self.n_classes, 2)
+        self.hop = _pos_int('hop', self.n_fft // 4 if self.hop is None else self.hop)
+        self.channels = _int_tuple('channels', self.channels)
+        _pos_int('n_mels', self.n_mels, 2 ** len(self.channels))  # every block halves the bands
+        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
 
 # %% ../nbs/16_audio.ipynb #2dcf6818
 class MelCNN(nn.Module):
     "Log-mel spectrogram -> 2D conv blocks -> global average pool -> linear."
     def __init__(self, cfg: MelConfig = MelConfig()):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = _check_cfg(cfg, MelConfig)
         self.logmel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.n_mels)
         self.norm = nn.BatchNorm2d(1)  # standardises the log powers
         chans = (1, *cfg.channels)
@@ -247,7 +352,8 @@ class MelCNN(nn.Module):
 # %% ../nbs/16_audio.ipynb #48cc64e9
 @patch
 def forward(self: MelCNN, x):  # waveforms (B, T) -> (B, n_classes)
-    x = _check_waves(x, self.cfg.n_fft)  # (B, 1, T)
+    n = 2 ** len(self.cfg.channels)  # every block halves the frames: at least n of them
+    x = _check_waves(x, max(self.cfg.n_fft // 2 + 1, self.cfg.hop * (n - 1)))  # (B, 1, T)
     s = self.logmel(x)[:, None]  # (B, 1, n_mels, frames)
     h = self.blocks(self.norm(s))  # (B, C, n_mels / 8, frames / 8)
     return self.out(self.drop(h.mean((2, 3))))  # (B, n_classes)
@@ -255,10 +361,14 @@ def forward(self: MelCNN, x):  # waveforms (B, T) -> (B, n_classes)
 # %% ../nbs/16_audio.ipynb #6ccf62a3
 def random_shift(
     xb: torch.Tensor,  # waveforms (B, T)
-    max_shift: float = 0.5,  # largest shift, as a fraction of T
+    max_shift: float = 0.5,  # largest shift, as a fraction of T (0 to 1)
     generator: torch.Generator | None = None,  # random source (for repeatable draws)
 ) -> torch.Tensor:
     "Roll each clip by its own random number of samples (circular time shift), in one gather."
+    if not torch.is_tensor(xb) or xb.dim() != 2:
+        raise ValueError(f"xb must be a tensor of waveforms (B, T), got {tuple(getattr(xb, 'shape', ())) or type(xb).__name__}: flatten (B, 1, T) first.")
+    if not 0 <= max_shift <= 1:
+        raise ValueError(f"max_shift is a fraction of the clip, between 0 and 1; got {max_shift!r}.")
     B, T = xb.shape
     s = torch.randint(-int(max_shift * T), int(max_shift * T) + 1, (B, 1), generator=generator).to(xb.device)  # (B, 1)
     idx = (torch.arange(T, device=xb.device) - s) % T  # (B, T)
@@ -269,10 +379,16 @@ def mix_clips(
     xb: torch.Tensor,  # waveforms (B, T)
     yb: torch.Tensor,  # labels (B,) int
     n_classes: int,  # number of classes
-    alpha: float = 0.4,  # Beta(alpha, alpha) draws the mixing weight
+    alpha: float = 0.4,  # Beta(alpha, alpha) draws the mixing weight (> 0)
     generator: torch.Generator | None = None,  # random source
 ) -> tuple:
     "Mix each clip with another one of the batch: `(mixed waveforms (B, T), soft targets (B, n_classes))`."
+    if not (torch.is_tensor(xb) and torch.is_tensor(yb) and xb.dim() == 2 and yb.shape == (len(xb),)):
+        raise ValueError(f"need waveforms (B, T) and labels (B,) as tensors, got shapes {tuple(getattr(xb, 'shape', ()))} and {tuple(getattr(yb, 'shape', ()))}.")
+    n_classes = _pos_int('n_classes', n_classes, 2)
+    if yb.is_floating_point() or (len(yb) and not 0 <= int(yb.min()) <= int(yb.max()) < n_classes):
+        raise ValueError(f"yb must be integer class ids in 0..{n_classes - 1}; got {yb.dtype} {yb.tolist()[:8]}")
+    if not alpha > 0: raise ValueError(f"alpha must be > 0, got {alpha!r}; for no mixing, do not call mix_clips.")
     lam = torch.distributions.Beta(alpha, alpha).sample((len(xb), 1)).to(xb.device)  # (B, 1)
     j = torch.randperm(len(xb), generator=generator).to(xb.device)
     y1 = F.one_hot(yb, n_classes).float()  # (B, C)
@@ -287,7 +403,9 @@ class WaveAugmentCB(Callback):
                  max_shift: float = 0.5,  # largest time shift, as a fraction of the clip
                  mixup_alpha: float | None = 0.4,  # Beta parameter of mixing; None: no mixing
                 ):
-        self.n_classes, self.max_shift, self.mixup_alpha = n_classes, max_shift, mixup_alpha
+        if not 0 <= max_shift <= 1: raise ValueError(f"max_shift is a fraction of the clip, between 0 and 1; got {max_shift!r}.")
+        if mixup_alpha is not None and not mixup_alpha > 0: raise ValueError(f"mixup_alpha must be > 0 or None (no mixing), got {mixup_alpha!r}.")
+        self.n_classes, self.max_shift, self.mixup_alpha = _pos_int('n_classes', n_classes, 2), max_shift, mixup_alpha
     def before_batch(self, learn):
         if not learn.training:
             return
@@ -310,10 +428,11 @@ AUDIO_MODELS = {
 def build_audio_model(
     name: str,  # a key of `AUDIO_MODELS`
     sample_rate: int,  # Hz of the clips (the log-mel front end needs it)
-    **kw,  # `AudioConfig` / `MelConfig` fields to override
+    **kw,  # `AudioConfig` / `MelConfig` fields to override, e.g. n_classes
 ) -> nn.Module:
     "The model `name` stands for."
-    assert name in AUDIO_MODELS, f"unknown model {name!r}: choose one of {list(AUDIO_MODELS)}"
+    if name not in AUDIO_MODELS: raise ValueError(f"unknown model {name!r}: choose one of {list(AUDIO_MODELS)}.")
+    sample_rate = _pos_int('sample_rate', sample_rate)
     spec = {k: v for k, v in AUDIO_MODELS[name].items() if k not in ('kind', 'augment')}
     if AUDIO_MODELS[name]['kind'] == 'mel':
         return MelCNN(MelConfig(sample_rate=sample_rate, **{**spec, **kw}))
@@ -323,54 +442,330 @@ def build_audio_model(
 # %% ../nbs/16_audio.ipynb #fd0dc9a7
 def fold_loaders(
     x: np.ndarray, y: np.ndarray, folds: np.ndarray,  # every clip, its label and its fold
-    test_fold: int,  # the fold held out
+    valid_fold: int,  # the fold validated on
     bs: int = 32,  # clips per batch
+    test_fold: int | None = None,  # a fold left out of training too, in `dls.test`
 ) -> DataLoaders:
-    "Train on every fold but `test_fold`, validate on it (tensors of waveforms and labels)."
-    assert test_fold in set(folds.tolist()), f"test_fold {test_fold} is not one of the folds {sorted(set(folds.tolist()))}"
+    "Train on every fold but `valid_fold` and `test_fold`; validate on `valid_fold` (tensors of waveforms and labels)."
+    x, y, folds = _check_clips(x, y, folds)
+    present, bs = sorted(set(folds.tolist())), _pos_int('bs', bs)
+    for name, f in (('valid_fold', valid_fold), ('test_fold', test_fold)):
+        if f is not None and f not in present: raise ValueError(f"{name}={f!r} is not one of the folds {present}.")
+    if valid_fold == test_fold: raise ValueError(f"valid_fold and test_fold are both {valid_fold}: use two different folds.")
+    train = (folds != valid_fold) & (folds != (-1 if test_fold is None else test_fold))
+    if not train.any(): raise ValueError(f"no fold is left to train on (folds {present}): use data with more folds.")
     ds = lambda m: TensorDataset(torch.from_numpy(np.ascontiguousarray(x[m])), torch.from_numpy(y[m]))
     pin = default_device().type == 'cuda'
-    return DataLoaders(DataLoader(ds(folds != test_fold), batch_size=bs, shuffle=True, pin_memory=pin),
-                       DataLoader(ds(folds == test_fold), batch_size=bs, pin_memory=pin))
+    dl = lambda m, shuffle: DataLoader(ds(m), batch_size=bs, shuffle=shuffle, pin_memory=pin)
+    return DataLoaders(dl(train, True), dl(folds == valid_fold, False), None if test_fold is None else dl(folds == test_fold, False))
+
+# %% ../nbs/16_audio.ipynb #aca0e649
+def _n_classes(y: np.ndarray, n_classes: int | None = None) -> int:
+    "The class count: `n_classes`, or the largest label + 1; an error if the labels do not fit it."
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"every clip has the label {y[0]}: a classifier needs clips of at least two classes.")
+    top = int(y.max()) + 1
+    n_classes = _pos_int('n_classes', top if n_classes is None else n_classes, 2)
+    if top > n_classes:
+        raise ValueError(f"labels go up to {top - 1} but n_classes={n_classes}: pass n_classes >= {top}, or None to count them.")
+    return n_classes
 
 # %% ../nbs/16_audio.ipynb #c5ddda30
 def train_audio(
     name: str,  # a key of `AUDIO_MODELS`
     x: np.ndarray, y: np.ndarray, folds: np.ndarray,  # every clip, its label and its fold
-    test_fold: int,  # the fold held out
+    valid_fold: int,  # the fold validated on after every epoch
     sample_rate: int,  # Hz of the clips
+    test_fold: int | None = None,  # a fold left out of training too (`learn.dls.test`)
     epochs: int = 100,  # epochs (the report: 100)
     lr: float = 1e-3,  # Adam's learning rate (the report: 1e-2 for the CNN, 1e-3 for the Transformer)
     bs: int = 32,  # clips per batch
     seed: int = 0,  # initial weights and batch order
+    n_classes: int | None = None,  # outputs of the model; None: the largest label + 1
+    precise_bn: bool = True,  # recompute the BatchNorm statistics after every epoch (`PreciseBNCB`)
     cbs: list | None = None,  # extra callbacks
     **kw,  # model config overrides
 ) -> Learner:
-    "Train model `name` on every fold but `test_fold`; returns the fitted `Learner`."
+    "Train model `name` on every fold but `valid_fold` and `test_fold`; returns the fitted `Learner`."
+    x, y, folds = _check_clips(x, y, folds)
+    n_classes = _n_classes(y, n_classes)
+    dls = fold_loaders(x, y, folds, valid_fold, bs, test_fold)
     set_seed(seed)
-    model = build_audio_model(name, sample_rate, **kw)
-    cbs = list(cbs or []) + ([WaveAugmentCB(len(set(y.tolist())))] if AUDIO_MODELS[name].get('augment') else [])
-    learn = Learner(model, fold_loaders(x, y, folds, test_fold, bs), lr=lr, metrics=[accuracy], cbs=cbs)
+    model = build_audio_model(name, sample_rate, n_classes=n_classes, **kw)
+    cbs = list(cbs or []) + ([PreciseBNCB()] if precise_bn else [])
+    cbs += [WaveAugmentCB(n_classes)] if AUDIO_MODELS[name].get('augment') else []
+    learn = Learner(model, dls, lr=lr, metrics=[accuracy], cbs=cbs)
     learn.fit(epochs)
     return learn
+
+# %% ../nbs/16_audio.ipynb #cb6d9e6e
+def _batchnorms(model: nn.Module) -> list:
+    "The BatchNorm layers of `model` (1d, 2d and 3d)."
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+@torch.no_grad()
+def mode_accuracy(
+    model: nn.Module,  # a classifier `model(x) -> logits`
+    dl,  # batches `(inputs, target)`
+) -> dict:
+    "Accuracy on `dl` in `train()` mode (BatchNorm on each batch's statistics) and in `eval()` mode (on its running statistics)."
+    dev, res = next(model.parameters()).device, {}
+    for mode in ('train', 'eval'):
+        m = copy.deepcopy(model).train(mode == 'train')  # a copy: in train() mode a forward pass updates the running statistics
+        hits = [(m(xb.to(dev)).argmax(1).cpu() == yb).float() for xb, yb in dl]
+        if not hits: raise ValueError("dl gave no batches: pass a loader of the clips to score.")
+        res[mode] = float(torch.cat(hits).mean())
+    return res
+
+# %% ../nbs/16_audio.ipynb #c0280624
+@torch.no_grad()
+def bn_variances(
+    model: nn.Module,  # a model with BatchNorm layers
+    xb: torch.Tensor,  # a batch of inputs, e.g. training clips
+) -> pd.DataFrame:
+    "Per BatchNorm layer (medians over channels): its running variance, the variance of its inputs on `xb`, and their ratio (1: `eval()` normalises as `train()`)."
+    bns, rows, was = dict((n, m) for n, m in model.named_modules() if m in _batchnorms(model)), {}, model.training
+    if not bns: raise ValueError(f"{type(model).__name__} has no BatchNorm layer to measure.")
+    def hook(name):
+        def record(m, inp, out):
+            batch_var = inp[0].transpose(0, 1).flatten(1).var(1)  # (C,): over the batch and every position
+            rows[name] = {'running variance': float(m.running_var.median()), 'actual variance': float(batch_var.median()),
+                          'ratio': float((m.running_var / batch_var).median())}
+        return record
+    hooks = [m.register_forward_hook(hook(n)) for n, m in bns.items()]
+    try:
+        model.eval()(xb.to(next(model.parameters()).device))
+    finally:
+        for h in hooks: h.remove()
+        model.train(was)
+    return pd.DataFrame(rows).T
+
+# %% ../nbs/16_audio.ipynb #7a82c0a1
+@torch.no_grad()
+def precise_bn(
+    model: nn.Module,  # a model with BatchNorm layers (one without is returned unchanged)
+    dl,  # batches `(inputs, target)`: the training clips, without augmentation
+) -> nn.Module:
+    "Recompute every BatchNorm's running mean and variance over `dl` with the current weights: a plain average over its batches."
+    bns = _batchnorms(model)
+    if not bns:
+        return model
+    was, momenta, dev, n = model.training, [b.momentum for b in bns], next(model.parameters()).device, 0
+    model.eval()  # dropout off; the BatchNorm layers alone in train() mode, to record statistics
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None  # None: PyTorch keeps a cumulative (plain) average
+        b.train()
+    try:
+        for xb, *_ in dl:
+            model(xb.to(dev))
+            n += 1
+    finally:
+        for b, m in zip(bns, momenta): b.momentum = m
+        model.train(was)
+    if n == 0: raise ValueError("dl gave no batches: pass the loader of the training clips.")
+    return model
+
+# %% ../nbs/16_audio.ipynb #6efe4e1d
+class PreciseBNCB(Callback):
+    "After each training epoch, `precise_bn` over the training loader: `eval()` then normalises with the statistics of the weights it evaluates."
+    def after_train(self, learn): precise_bn(learn.model, learn.dls.train)
+
+# %% ../nbs/16_audio.ipynb #513e00fc
+@dataclass
+class AudioCV:
+    "What `audio_kfold` returns: each run's scores, the held-out logits and the histories."
+    scores: pd.DataFrame  # one row per validation fold: accuracy on the training folds (eval mode), the validation fold and the test fold
+    valid_logits: torch.Tensor  # (N, C): each clip of a validation fold, by the run that validated on it (NaN for the test fold)
+    test_logits: dict  # {validation fold: that run's logits (N_test, C) on the test fold}; empty without a test fold
+    histories: dict  # {validation fold: that run's history}
 
 # %% ../nbs/16_audio.ipynb #686e1a66
 def audio_kfold(
     name: str,  # a key of `AUDIO_MODELS`
     x: np.ndarray, y: np.ndarray, folds: np.ndarray,  # every clip, its label and its fold
     sample_rate: int,  # Hz of the clips
-    **kw,  # `train_audio` arguments (epochs, lr, bs, seed, model overrides)
-) -> tuple:
-    "Hold out each fold in turn: `(accuracy per fold at the final epoch, held-out logits (N, C), histories)`."
-    test_folds = sorted(set(folds.tolist()))
+    test_fold: int | None = None,  # a fold no run trains or validates on; every run scores it (None: no test fold)
+    seed: int = 0,  # the run that validates on fold f starts from seed + f
+    **kw,  # `train_audio` arguments (epochs, lr, bs, n_classes, precise_bn, model overrides)
+) -> AudioCV:
+    "Cross-validation: every fold but `test_fold` is the validation fold of one run, which trains on the others."
+    x, y, folds = _check_clips(x, y, folds)
+    valid_folds = [f for f in sorted(set(folds.tolist())) if f != test_fold]
     learns = {}
     def one(f):
-        learns[f] = train_audio(name, x, y, folds, f, sample_rate, **kw)
+        learns[f] = train_audio(name, x, y, folds, f, sample_rate, test_fold=test_fold, seed=seed + f, **kw)
         return learns[f]
-    kfold(one, test_folds, metric='accuracy', seed=kw.get('seed', 0))
-    logits = torch.zeros(len(y), len(set(y.tolist())))
+    kfold(one, valid_folds, metric='accuracy', seed=seed)
+    return _cv_result(learns, folds)
+
+# %% ../nbs/16_audio.ipynb #4d4d815f
+def _cv_result(learns: dict, folds: np.ndarray) -> AudioCV:
+    "Scores, held-out logits and histories of the runs of `audio_kfold`."
+    n_classes = next(iter(learns.values())).model.cfg.n_classes
+    valid_logits, test_logits, rows = torch.full((len(folds), n_classes), float('nan')), {}, {}
     for f, learn in learns.items():
-        preds, _ = learn.get_preds(learn.dls.valid)
-        logits[torch.from_numpy(folds == f)] = preds.float().cpu()
-    acc = pd.Series({f: float(l.history['accuracy'].iloc[-1]) for f, l in learns.items()}, name=name)
-    return acc, logits, {f: l.history for f, l in learns.items()}
+        preds, targs = learn.get_preds(learn.dls.valid)
+        valid_logits[torch.from_numpy(folds == f)] = preds.float().cpu()
+        rows[f] = {'train': learn.validate(learn.dls.train)['accuracy'], 'valid': accuracy(preds, targs)}
+        if learn.dls.test is not None:
+            test_logits[f], test_targs = learn.get_preds(learn.dls.test)
+            rows[f]['test'] = accuracy(test_logits[f], test_targs)
+    scores = pd.DataFrame(rows).T.rename_axis('validation fold')
+    return AudioCV(scores, valid_logits, test_logits, {f: l.history for f, l in learns.items()})
+
+# %% ../nbs/16_audio.ipynb #cf2a4009
+@exercise('16.1', "count architecture 2's weights by hand")
+def _check_16_1(arch2_weights):
+    "Your count against `n_params(WaveTransformer(cfg))`: the report's configuration and variants that each change one thing."
+    variants = {"the report's architecture 2": {}, 'time tokens': dict(tokens='time'), 'learnable positions': dict(learn_pos=True),
+                'd_ff=128 and one encoder block': dict(d_ff=128, n_layers=1),
+                'three conv blocks, channels (8, 16, 32)': dict(channels=(8, 16, 32), kernels=(9, 7, 5)),
+                'head: hidden=32, 5 classes; time tokens with positions': dict(hidden=32, n_classes=5, tokens='time', learn_pos=True)}
+    got = arch2_weights(AudioConfig(head='transformer'))
+    is_int = isinstance(got, (int, np.integer)) and not isinstance(got, bool)
+    yield expect('returns a whole number', is_int, f'got {type(got).__name__}: return the count as an int')
+    if not is_int:
+        return
+    for label, kw in variants.items():
+        cfg = AudioConfig(head='transformer', **kw)
+        got, want = int(arch2_weights(cfg)), n_params(WaveTransformer(cfg))
+        yield expect(label, got == want, f'off by {got - want:+,} weights; param_breakdown(WaveTransformer(cfg)) gives the parts to compare yours with')
+
+# %% ../nbs/16_audio.ipynb #d9670522
+def _positions_reordered(model: WaveTransformer, perm: torch.Tensor) -> WaveTransformer:
+    "A copy of `model` whose token positions are reordered by the inverse of `perm` (the CLS keeps its position)."
+    m = copy.deepcopy(model)
+    pos = m.encoder.pos.pos  # (max_len, d): position 0 is the CLS token's
+    with torch.no_grad():
+        pos[1:len(perm) + 1] = model.encoder.pos.pos[1 + torch.argsort(perm)]
+    return m
+
+@exercise('16.2', 'reorder the tokens, with and without positions')
+def _check_16_2(reordered_logits):
+    "Logits of reordered tokens: the model's own for its own order, unchanged without positions, as if the positions moved instead."
+    small = dict(head='transformer', channels=(4, 8), kernels=(5, 5), pool=4, pooled_len=16, n_heads=2, d_ff=32, hidden=16, n_classes=3)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        x = torch.randn(2, 400)  # (B, T)
+        models = {(t, p): WaveTransformer(AudioConfig(**small, tokens=t, learn_pos=p)).eval() for t in AUDIO_TOKENS for p in (False, True)}
+        perms = {'channels': torch.randperm(8), 'time': torch.randperm(16)}  # 8 channel tokens, 16 time tokens
+    with torch.no_grad():
+        m = models['channels', False]
+        out = reordered_logits(m, x, torch.arange(8))
+        ok = torch.is_tensor(out) and tuple(out.shape) == (2, 3)
+        yield expect('returns logits (B, n_classes)', ok, f'expected (2, 3), got {tuple(out.shape) if torch.is_tensor(out) else type(out).__name__}')
+        if not ok:
+            return
+        yield compare('tokens in their own order: equals model(x)', out, m(x))
+        yield compare('channel tokens, no positions: a reordering changes nothing', reordered_logits(m, x, perms['channels']), m(x))
+        for t in AUDIO_TOKENS:
+            m = models[t, True]
+            got = reordered_logits(m, x, perms[t])
+            name = {'channels': 'channel', 'time': 'time'}[t]
+            yield expect(f'{name} tokens with positions: a reordering changes the logits', (got - m(x)).abs().max() > 1e-4,
+                         'the logits did not change: each place in the sequence keeps its position vector, whichever token is there')
+            yield compare(f'{name} tokens with positions: as if the position vectors were reordered instead', got, _positions_reordered(m, perms[t])(x))
+
+# %% ../nbs/16_audio.ipynb #70d67077
+@exercise('16.3', 'a third augmentation, time masking')
+def _check_16_3(time_mask):
+    "One span of zeros per clip, at most `max_frac` of it, each clip its own; the input untouched; repeatable with a seeded generator."
+    x = torch.rand(32, 1000, generator=torch.Generator().manual_seed(0)) + 0.5  # (B, T): no zeros of its own
+    x0, cap = x.clone(), int(0.2 * 1000)
+    out = time_mask(x, 0.2, torch.Generator().manual_seed(1))
+    ok = torch.is_tensor(out) and out.shape == x.shape and out.dtype == x.dtype
+    yield expect('returns a tensor (B, T) of the same dtype', ok, f'expected float32 (32, 1000), got {getattr(out, "dtype", type(out).__name__)} {tuple(getattr(out, "shape", ()))}')
+    if not ok:
+        return
+    yield expect('leaves xb unchanged', torch.equal(x, x0), 'xb was changed in place: build the result in a new tensor')
+    zero = out == 0  # (B, T)
+    yield expect('changes samples only to zero', torch.equal(zero, out != x0), 'some samples changed to values other than 0')
+    n, first = zero.sum(1), zero.float().argmax(1)  # (B,): span length and start
+    last = zero.shape[1] - 1 - zero.flip(1).float().argmax(1)
+    yield expect('the zeros of a clip form one span', bool(((n == 0) | (last - first + 1 == n)).all()), 'a clip has zeros in more than one place')
+    yield expect(f'no span longer than int(max_frac * T) = {cap} samples', int(n.max()) <= cap, f'the longest span has {int(n.max())} samples')
+    yield expect('most clips are masked', float((n > 0).float().mean()) >= 0.75, f'only {int((n > 0).sum())} of 32 clips have a span of zeros')
+    spans = {(int(f), int(k)) for f, k in zip(first[n > 0], n[n > 0])}
+    yield expect('each clip gets its own span', len(spans) >= 16, f'{len(spans)} different spans in 32 clips: draw a start and a length for every clip')
+    yield compare('max_frac=0 changes nothing', time_mask(x, 0.0, torch.Generator().manual_seed(1)), x0)
+    yield compare('a generator with the same seed repeats the masks', time_mask(x, 0.2, torch.Generator().manual_seed(1)), out)
+
+# %% ../nbs/16_audio.ipynb #5e0e841c
+@exercise('16.4', 'how small can the spectrogram get?')
+def _check_16_4(settings, budget: int = 128, threshold: float = 0.75):
+    "Spectrogram of a 1-second clip at 8 kHz within `budget` values; mean validation accuracy over folds 1-4 of the sample >= `threshold`."
+    keys = {'n_fft', 'hop', 'n_mels', 'channels'}
+    ok = isinstance(settings, dict) and set(settings) <= keys
+    yield expect('a dict of MelConfig fields', ok, f'got {settings!r}: give a dict with keys among {sorted(keys)}')
+    if not ok:
+        return
+    try:
+        model = MelCNN(MelConfig(sample_rate=8_000, **settings)).eval()
+        model(torch.zeros(1, 8_000))
+    except ValueError as err:
+        yield expect('settings the log-mel CNN accepts for 1-second clips at 8 kHz', False, str(err))
+        return
+    shape = tuple(model.logmel(torch.zeros(1, 8_000)).shape[1:])  # (n_mels, frames)
+    yield expect(f'spectrogram of {shape[0]} x {shape[1]} = {shape[0] * shape[1]} values, at most {budget}', shape[0] * shape[1] <= budget,
+                 'too many values: fewer bands (n_mels) or fewer frames (a larger hop)')
+    if shape[0] * shape[1] > budget:
+        return
+    x, y, folds = esc10_arrays(load_esc10(quick=True, seed=0, n=100, sample_rate=8_000, verbose=False))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains faster on one CPU thread
+    try:
+        acc = float(audio_kfold('logmel_cnn', x, y, folds, 8_000, test_fold=5, seed=0, epochs=5, lr=3e-3, bs=16, **settings).scores['valid'].mean())
+    finally:
+        torch.set_num_threads(threads)
+    yield expect(f'mean validation accuracy {acc:.3f} over folds 1-4 (generated sample), at least {threshold}', acc >= threshold,
+                 'the spectrogram lost what tells the classes apart: which axis did you cut most?')
+
+# %% ../nbs/16_audio.ipynb #aba94f16
+def _best_fold_lead(p: float, n_clips: int, n_folds: int, n_models: int, margin: float) -> float:
+    "Exact probability that the top best fold of `n_models` equally good models leads the runner-up's by >= `margin` points (margin > 0)."
+    c = math.ceil(margin * n_clips / 100 - 1e-9)  # the lead in clips
+    k = np.arange(n_clips + 1)
+    pmf = np.array([math.comb(n_clips, i) for i in k], dtype=np.float64) * p ** k * (1 - p) ** (n_clips - k)  # clips right on one fold
+    best = np.cumsum(pmf).clip(0, 1) ** n_folds  # P(best fold <= k)
+    below = np.concatenate([np.zeros(c), best[:n_clips + 1 - c]])  # P(best fold <= k - c)
+    return float(n_models * (np.diff(best, prepend=0.0) * below ** (n_models - 1)).sum())  # one model at k, all others at k - c or below
+
+@exercise('16.5', 'how often does the best fold crown a winner by luck?')
+def _check_16_5(best_fold_wins, n_sims: int = 20_000):
+    "Your simulated fraction against the exact probability on three settings, within the noise of `n_sims` draws; repeatable with a seed."
+    settings = [(0.5, 80, 4, 5, 10), (0.5, 80, 4, 4, 5), (0.7, 40, 5, 3, 10)]  # p, n_clips, n_folds, n_models, margin
+    got = best_fold_wins(*settings[0], n_sims=n_sims, seed=0)
+    ok = isinstance(got, (int, float, np.number)) and not isinstance(got, bool) and 0 <= got <= 1
+    yield expect('returns a fraction between 0 and 1', ok, f'got {got!r}')
+    if not ok:
+        return
+    yield expect('the same seed repeats the result', best_fold_wins(*settings[0], n_sims=n_sims, seed=0) == got, 'draw every number from np.random.default_rng(seed)')
+    for s in settings:
+        est, exact = (got if s == settings[0] else best_fold_wins(*s, n_sims=n_sims, seed=0)), _best_fold_lead(*s)
+        tol = 5 * math.sqrt(exact * (1 - exact) / n_sims) + 1e-3  # five standard errors of the simulation
+        yield expect(f'p={s[0]}, {s[3]} models, {s[2]} folds of {s[1]} clips, a lead of {s[4]} points or more', abs(est - exact) <= tol,
+                     f'off by {abs(est - exact):.4f}, more than the {tol:.4f} that {n_sims:,} draws allow: does a lead of exactly margin points count, '
+                     'and is each model scored by its best fold?')
+
+# %% ../nbs/16_audio.ipynb #102c4045
+@exercise('16.6', "BatchNorm's running statistics by hand")
+def _check_16_6(running_stats):
+    "Your running mean and variance against `nn.BatchNorm1d` and `DebiasedBatchNorm1d` after the same training batches."
+    g = torch.Generator().manual_seed(0)
+    runs = {'3 batches, momentum 0.1': ([torch.randn(4, 3, 10, generator=g) * 0.1 + 2 for _ in range(3)], 0.1),  # (B, C, L) each
+            '25 batches, momentum 0.3': ([torch.randn(8, 5, 6, generator=g) * 0.3 - 1 for _ in range(25)], 0.3)}
+    out = running_stats(runs['3 batches, momentum 0.1'][0], 0.1, False)
+    ok = isinstance(out, (tuple, list)) and len(out) == 2 and all(torch.is_tensor(o) and tuple(o.shape) == (3,) for o in out)
+    yield expect('returns (running_mean, running_var), each (C,)', ok, f'got {type(out).__name__}: return a pair of tensors of shape (C,) = (3,)')
+    if not ok:
+        return
+    for label, layer in {'nn.BatchNorm1d': nn.BatchNorm1d, 'DebiasedBatchNorm1d': DebiasedBatchNorm1d}.items():
+        for name, (batches, momentum) in runs.items():
+            bn = layer(batches[0].shape[1], momentum=momentum).train()
+            with torch.no_grad():
+                for xb in batches:
+                    bn(xb)
+            mean, var = running_stats(batches, momentum, layer is DebiasedBatchNorm1d)
+            yield compare(f'{label}, {name}: running_mean', mean, bn.running_mean)
+            yield compare(f'{label}, {name}: running_var', var, bn.running_var)

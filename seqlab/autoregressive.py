@@ -19,15 +19,15 @@ import matplotlib.pyplot as plt
 from fastcore.basics import patch
 
 from .core import set_seed
-from .data import LengthBatchSampler, DataLoaders
+from .data import LengthBatchSampler, DataLoaders, _check_count
 from .datasets import bracket_depth, brackets, is_balanced
-from .learner import Learner, CheckpointCB, load_model_state
+from .learner import Callback, Learner, CheckpointCB, load_model_state
 
 # %% auto #0
 __all__ = ['CharVocab', 'LMDataset', 'EqualLengthSampler', 'lm_collate', 'lm_dataloaders', 'CharLSTMConfig', 'CharLSTM',
-           'fit_char_lm', 'random_prefixes', 'split_sample', 'sample_table', 'validity', 'seed_validity', 'mean_std',
-           'load_weights', 'checkpoint_validity', 'depth_along', 'plot_length_depth', 'long_prefix_validity',
-           'cell_trace', 'counting_unit', 'plot_counting']
+           'split_sample', 'new_char_lm', 'fit_char_lm', 'SamplesCB', 'random_prefixes', 'sample_table', 'validity',
+           'seed_validity', 'mean_std', 'load_weights', 'checkpoint_validity', 'validity_by_prefix_length',
+           'depth_along', 'plot_length_depth', 'long_prefix_validity', 'cell_trace', 'counting_unit', 'plot_counting']
 
 # %% ../nbs/17_autoregressive.ipynb #e99cc79e
 class CharVocab:
@@ -42,6 +42,8 @@ class CharVocab:
         bad = [c for c in chars if not isinstance(c, str) or len(c) != 1]
         if bad:
             raise ValueError(f"CharVocab takes single characters, got {bad[:5]}")
+        if not chars:
+            raise ValueError("CharVocab needs at least one character: build it from non-empty strings of the language")
         self.chars = ''.join(chars)
         self.itos = [self.pad, self.start, self.end, *chars]
         self.stoi = {t: i for i, t in enumerate(self.itos)}
@@ -49,6 +51,9 @@ class CharVocab:
     @classmethod
     def build(cls, strings: Iterable[str]) -> CharVocab:
         "The vocabulary of every character that occurs in `strings`."
+        if strings is None or isinstance(strings, str) or not all(isinstance(s, str) for s in strings):
+            raise TypeError(f"strings must be a list of str (strings of the language), got {type(strings).__name__}"
+                            + (": wrap a single string in a list" if isinstance(strings, str) else ''))
         return cls(set(''.join(strings)))
 
     def __len__(self): return len(self.itos)
@@ -106,15 +111,16 @@ class LMDataset(Dataset):
                  strings: Sequence[str],  # strings of the language, without markers
                  vocab: CharVocab,  # maps characters to ids
                 ):
+        if not isinstance(vocab, CharVocab):
+            raise TypeError(f"vocab must be a CharVocab (e.g. CharVocab.build(strings)), got {type(vocab).__name__}")
         self.vocab = vocab
         self.ids = [torch.tensor(vocab.encode(s), dtype=torch.long) for s in strings]
         self.lengths = [len(ids) - 1 for ids in self.ids]  # tokens in each input
+        self.pairs = [(ids[:-1], ids[1:]) for ids in self.ids]  # (T,), (T,): cut once, not at every epoch
 
     def __len__(self): return len(self.ids)
 
-    def __getitem__(self, i):
-        ids = self.ids[i]
-        return ids[:-1], ids[1:]  # (T,), (T,)
+    def __getitem__(self, i): return self.pairs[i]
 
 # %% ../nbs/17_autoregressive.ipynb #128f770f
 class EqualLengthSampler(LengthBatchSampler):
@@ -146,6 +152,8 @@ def lm_collate(
     batch: Sequence[tuple],  # items `(input (T,), target (T,))`, all of one length T
 ) -> tuple:
     "Stack equal-length `(input, target)` items into `(inputs (B, T), targets (B, T))`."
+    if len(batch) == 0:
+        raise ValueError("lm_collate got an empty batch: pass at least one (input, target) item")
     xs, ys = zip(*batch)
     lengths = sorted({len(x) for x in xs})
     if len(lengths) > 1:
@@ -162,6 +170,9 @@ def lm_dataloaders(
     seed: int = 0,  # seed of the training batch order
 ) -> DataLoaders:
     "Train/valid loaders of equal-length batches for a character language model."
+    for name, xs in (('train', train), ('valid', valid)):
+        if len(xs) == 0:
+            raise ValueError(f"{name} has no strings: pass a non-empty list of strings of the language")
     vocab = CharVocab.build(train) if vocab is None else vocab
     sampler = lambda lengths, shuffle: EqualLengthSampler(lengths, max_tokens, shuffle=shuffle, seed=seed)
     return DataLoaders.from_datasets(LMDataset(train, vocab), LMDataset(valid, vocab),
@@ -318,6 +329,29 @@ def _check_gen_args(max_new_tokens, temperature, top_k):
     if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
         raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
 
+# %% ../nbs/17_autoregressive.ipynb #34fe045d
+def split_sample(
+    text: str,  # a generated sample, markers written out
+    vocab: CharVocab,  # the vocabulary whose markers to strip
+) -> tuple[str, bool]:
+    "The characters of a sample without markers, and whether it was finished with `.end`."
+    if not isinstance(text, str):
+        raise TypeError(f"a sample is a str (what generate returns), got {type(text).__name__}")
+    body = text[len(vocab.start):] if text.startswith(vocab.start) else text
+    ended = body.endswith(vocab.end)
+    return (body[:-len(vocab.end)] if ended else body), ended
+
+# %% ../nbs/17_autoregressive.ipynb #0f030f33
+def new_char_lm(
+    vocab: CharVocab,  # the language's characters
+    seed: int = 0,  # seed of the initial weights
+    embedding_dim: int = 32,  # token embedding size
+    hidden_size: int = 16,  # LSTM units
+) -> CharLSTM:
+    "A fresh `CharLSTM` for `vocab`, its weights drawn from `seed` (the untrained start of `fit_char_lm`)."
+    set_seed(seed)
+    return CharLSTM(CharLSTMConfig(len(vocab), embedding_dim, hidden_size), vocab)
+
 # %% ../nbs/17_autoregressive.ipynb #533827d6
 def fit_char_lm(
     dls: DataLoaders,  # from `lm_dataloaders`; their vocabulary is the model's
@@ -326,16 +360,41 @@ def fit_char_lm(
     embedding_dim: int = 32,  # token embedding size
     hidden_size: int = 16,  # LSTM units
     lr: float = 0.01,  # Adam's learning rate
-    ckpt: str | Path | None = None,  # checkpoint file pattern with `{epoch}` (0-based); None: no checkpoints
+    ckpt: str | Path | None = None,  # checkpoint file pattern with `{epoch}` (epochs count from 1); None: no checkpoints
+    cbs: list | None = None,  # more callbacks, e.g. `SamplesCB`
 ) -> Learner:
     "A new `CharLSTM` for the loaders' vocabulary, trained with Adam for `epochs`; returns the `Learner`."
-    set_seed(seed)
-    vocab = dls.train.dataset.vocab
-    model = CharLSTM(CharLSTMConfig(len(vocab), embedding_dim, hidden_size), vocab)
-    cbs = [CheckpointCB(ckpt)] if ckpt is not None else []
+    vocab = getattr(getattr(getattr(dls, 'train', None), 'dataset', None), 'vocab', None)
+    if not isinstance(vocab, CharVocab):
+        raise TypeError(f"dls must come from lm_dataloaders (its training set carries the CharVocab), got {type(dls).__name__}")
+    model = new_char_lm(vocab, seed, embedding_dim, hidden_size)
+    cbs = ([CheckpointCB(ckpt)] if ckpt is not None else []) + list(cbs or [])
     learn = Learner(model, dls, loss_func=None, lr=lr, cbs=cbs)
     learn.fit(epochs)
     return learn
+
+# %% ../nbs/17_autoregressive.ipynb #41748c06
+class SamplesCB(Callback):
+    "After every epoch, draw `n` samples from `prefix` and keep them with how many are valid: the report's printout."
+    order = 80
+    def __init__(self,
+                 prefix: str,  # text every sample starts from, e.g. '(' or '.start'
+                 check: Callable[[str], bool],  # the language's checker, e.g. `is_balanced`
+                 n: int = 10,  # samples per epoch
+                 max_new_tokens: int = 100,  # samples that do not end by then count as invalid
+                 seed: int = 0,  # seed of the sampling; the training's random state is left as it was
+                ):
+        _check_gen_args(max_new_tokens, 1.0, None)
+        n = _check_count('n', n, what=' (samples per epoch)')
+        self.prefix, self.check, self.n, self.max_new_tokens, self.seed, self.rows = prefix, check, n, max_new_tokens, seed, []
+
+    def after_epoch(self, learn):
+        dev = next(learn.model.parameters()).device
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if dev.type == 'cuda' else []):
+            torch.manual_seed(self.seed + learn.epoch)
+            out = [split_sample(s, learn.model.vocab) for s in learn.model.generate([self.prefix] * self.n, self.max_new_tokens)]
+        self.rows.append({'epochs trained': learn.epoch, 'valid': sum(e and bool(self.check(t)) for t, e in out),
+                          'samples (… : not finished)': '  '.join(t if e else t + '…' for t, e in out)})
 
 # %% ../nbs/17_autoregressive.ipynb #c96bbe30
 def random_prefixes(
@@ -343,24 +402,19 @@ def random_prefixes(
     n: int,  # how many prefixes
     seed: int = 0,  # which strings and cut points
 ) -> list[str]:
-    "`n` prefixes of random `strings`, each cut at a random point (at least one character, never all)."
-    if len(strings) == 0: raise ValueError("no strings to take prefixes from")
+    "`n` prefixes of random `strings`, each cut at a random point (at least one character, never all of a longer string)."
+    n = _check_count('n', n, lo=0, what=' (how many prefixes)')
+    if len(strings) == 0:
+        raise ValueError("no strings to take prefixes from: pass a non-empty list of strings of the language")
+    empty = [i for i, s in enumerate(strings) if not isinstance(s, str) or s == '']
+    if empty:
+        raise ValueError(f"strings[{empty[0]}] is {strings[empty[0]]!r}: every string needs at least one character to cut a prefix from")
     rng = np.random.default_rng(seed)
     out = []
     for i in rng.integers(0, len(strings), size=n):
         s = strings[i]
         out.append(s[:int(rng.integers(1, len(s)))] if len(s) > 1 else s)
     return out
-
-# %% ../nbs/17_autoregressive.ipynb #6f6546aa
-def split_sample(
-    text: str,  # a generated sample, markers written out
-    vocab: CharVocab,  # the vocabulary whose markers to strip
-) -> tuple[str, bool]:
-    "The characters of a sample without markers, and whether it was finished with `.end`."
-    body = text[len(vocab.start):] if text.startswith(vocab.start) else text
-    ended = body.endswith(vocab.end)
-    return (body[:-len(vocab.end)] if ended else body), ended
 
 # %% ../nbs/17_autoregressive.ipynb #4b850d82
 def sample_table(
@@ -390,15 +444,18 @@ def validity(
     max_new_tokens: int | None = None,  # default: twice the longest training string
     seed: int = 0,  # seed of the prefixes and of the sampling
 ) -> pd.DataFrame:
-    "Fraction of valid samples from random training prefixes and from `.start`, per temperature."
+    "Share of valid samples, and of empty ones, from random training prefixes and from `.start`, per temperature."
+    n = _check_count('n', n, what=' (samples per source)')
+    if len(temperatures) == 0:
+        raise ValueError("temperatures is empty: pass at least one, e.g. (1.0,)")
+    prefixes = random_prefixes(strings, n, seed) + [model.vocab.start] * n  # both sources in one batch (checks `strings`)
     max_new_tokens = max_new_tokens or 2 * max(map(len, strings)) + 2
-    prefixes = random_prefixes(strings, n, seed) + [model.vocab.start] * n  # both sources in one batch
     rows = []
     for temp in temperatures:
         torch.manual_seed(seed)
         df = sample_table(model, prefixes, check, max_new_tokens, temp).assign(source=['prefix'] * n + ['start'] * n)
         for src, d in df.groupby('source', sort=False):
-            rows.append({'source': src, 'temperature': temp, 'n': n, 'valid': d.valid.mean(),
+            rows.append({'source': src, 'temperature': temp, 'n': n, 'valid': d.valid.mean(), 'empty': (d.ended & (d.length == 0)).mean(),
                          'ended': d.ended.mean(), 'mean_length': d.length.mean()})
     return pd.DataFrame(rows)
 
@@ -412,6 +469,8 @@ def seed_validity(
     max_new_tokens: int | None = None,  # default: twice the longest training string
 ) -> pd.DataFrame:
     "`validity` of each model, its prefixes and sampling seeded by its training seed; a `seed` column."
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict {{seed: model}}, got {type(models).__name__} of length {len(models) if hasattr(models, '__len__') else '?'}")
     return pd.concat([validity(m, strings, check, n, temperatures, max_new_tokens, seed=s).assign(seed=s)
                       for s, m in models.items()], ignore_index=True)
 
@@ -422,6 +481,9 @@ def mean_std(
     cols: Sequence[str],  # the figures to summarise over seeds
 ) -> pd.DataFrame:
     "Mean over seeds of `cols` per setting, each followed by its standard deviation (`<col> std`), and `seeds`."
+    missing = [c for c in ['seed', *([by] if isinstance(by, str) else by), *cols] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks the column(s) {missing}; it has {list(df.columns)}: one row per seed needs a 'seed' column")
     g = df.groupby(by, sort=False)
     out = g[list(cols)].mean()
     for c in cols:
@@ -451,9 +513,11 @@ def checkpoint_validity(
     check: Callable[[str], bool],  # the language's checker
     n: int = 500,  # samples per source
     temperature: float = 1.0,  # sampling temperature
-    seed: int = 0,  # seed of prefixes and sampling
+    seed: int = 0,  # seed of prefixes and sampling: the same prefixes for every checkpoint
 ) -> pd.DataFrame:
     "Validity from random prefixes and from `.start` for each checkpoint, one row per checkpoint."
+    if not isinstance(paths, dict) or not paths:
+        raise ValueError(f"paths must be a non-empty dict {{label: checkpoint file}}, got {paths!r}")
     m, rows = copy.deepcopy(model), []
     for label, path in paths.items():
         df = validity(load_weights(m, path), strings, check, n, [temperature], seed=seed)
@@ -461,11 +525,38 @@ def checkpoint_validity(
                      **{f'ended_{r.source}': r.ended for r in df.itertuples()}})
     return pd.DataFrame(rows)
 
+# %% ../nbs/17_autoregressive.ipynb #c72c2636
+def validity_by_prefix_length(
+    model: CharLSTM,  # a model of the same config (its weights are left as they are)
+    paths: dict,  # label (e.g. epochs trained) -> checkpoint file
+    prefixes: Sequence[str],  # the same prefixes for every checkpoint
+    check: Callable[[str], bool],  # the language's checker
+    bins: Sequence[int] = (0, 2, 4, 12, 24, 42),  # prefix-length bin edges, each bin (a, b]
+    max_new_tokens: int = 100,  # samples that do not end by then count as invalid
+    seed: int = 0,  # seed of the sampling (the same for every checkpoint)
+) -> pd.DataFrame:
+    "Validity of completions of the same `prefixes` by each checkpoint, per prefix-length bin: checkpoint, prefix length, samples, valid."
+    if not isinstance(paths, dict) or not paths:
+        raise ValueError(f"paths must be a non-empty dict {{label: checkpoint file}}, got {paths!r}")
+    if len(bins) < 2 or list(bins) != sorted(set(bins)):
+        raise ValueError(f"bins must be at least two increasing edges, got {list(bins)}")
+    labels = [f'{a + 1}-{b}' for a, b in zip(bins[:-1], bins[1:])]
+    m, rows = copy.deepcopy(model), []
+    for label, path in paths.items():
+        torch.manual_seed(seed)
+        df = sample_table(load_weights(m, path), prefixes, check, max_new_tokens)
+        df['prefix length'] = pd.cut(df.prefix.str.len(), list(bins), labels=labels)
+        for b, d in df.groupby('prefix length', observed=True):
+            rows.append({'checkpoint': label, 'prefix length': b, 'samples': len(d), 'valid': d.valid.mean()})
+    return pd.DataFrame(rows)
+
 # %% ../nbs/17_autoregressive.ipynb #c829f1bd
 def depth_along(
     s: str,  # a bracket string
 ) -> list[int]:
-    "Nesting depth after each character of `s` (`'(()'` -> `[1, 2, 1]`)."
+    "Nesting depth after each character of `s` (`'(()'` -> `[1, 2, 1]`); other characters leave it as it is."
+    if not isinstance(s, str):
+        raise TypeError(f"depth_along reads a str of brackets, got {type(s).__name__}")
     depth, out = 0, []
     for c in s:
         depth += 1 if c == '(' else -1 if c == ')' else 0
@@ -479,6 +570,8 @@ def plot_length_depth(
     title: str = '',  # figure title
 ) -> plt.Figure:
     "Histograms of length and nesting depth: training strings against generated ones."
+    if len(train) == 0:
+        raise ValueError("train has no strings: pass the training bracket strings")
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.2))
     for ax, f, name, w in zip(axs, [len, bracket_depth], ['length', 'nesting depth'], [2, 1]):
         a, b = [f(s) for s in train], [f(s) for s in generated]
@@ -486,7 +579,7 @@ def plot_length_depth(
         ax.hist(a, bins=bins, density=True, alpha=0.5, label=f'training ({len(a):,})')
         ax.hist(b, bins=bins, density=True, alpha=0.5, label=f'generated ({len(b):,})')
         ax.axvline(max(a), color='k', ls=':', lw=1, label=f'training maximum ({max(a)})')
-        ax.set_xlabel(name)
+        ax.set(xlabel=name, ylabel='share of strings')
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
@@ -501,6 +594,9 @@ def long_prefix_validity(
     seed: int = 0,  # seed of the strings, cut points and sampling
 ) -> pd.DataFrame:
     "Validity of completions of prefixes cut from random balanced strings of `pairs` pairs each (one batch)."
+    if len(pairs) == 0 or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in pairs):
+        raise ValueError(f"pairs must be a non-empty list of ints >= 1 (pairs of brackets), got {list(pairs)}")
+    n = _check_count('n', n, what=' (prefixes per size)')
     rng, strings, prefixes = np.random.default_rng(seed), {}, []
     for k in pairs:
         strings[k] = brackets(n, seed=seed + k, min_pairs=k, max_pairs=k)
@@ -515,18 +611,20 @@ def long_prefix_validity(
 # %% ../nbs/17_autoregressive.ipynb #530e516d
 @torch.no_grad()
 def cell_trace(
-    model: CharLSTM,  # a trained model
+    model: CharLSTM,  # a trained model (its `lstm` may be swapped for an `nn.GRU` or `nn.RNN`)
     texts: str | Sequence[str],  # characters to read (no markers; `.start` is fed first), or a list of them
 ) -> torch.Tensor | list[torch.Tensor]:
-    "Cell state of the last LSTM layer after each character: `(len(text), H)` (a list for a list)."
+    "State of the last recurrent layer after each character: `(len(text), H)` (a list for a list); an LSTM's cell state `c`, else `h`."
     single = isinstance(texts, str)
+    if not single and len(texts) == 0:
+        raise ValueError("texts is empty: pass a str or a non-empty list of str")
     ids = [model.vocab.encode(t, end=False) for t in ([texts] if single else texts)]
     idx = torch.full((len(ids), max(map(len, ids))), model.vocab.end_idx, dtype=torch.long)  # (B, T)
     for b, i in enumerate(ids): idx[b, :len(i)] = torch.tensor(i)  # filler after a string never reaches it
     idx, state, cells = idx.to(next(model.parameters()).device), None, []
     for t in range(idx.size(1)):
         _, state = model.step(idx[:, t], state)
-        cells.append(state[1][-1])  # c of the last layer, (B, H)
+        cells.append((state[1] if isinstance(state, tuple) else state)[-1])  # LSTM: (h, c); GRU, RNN: h. Last layer, (B, H)
     cells = torch.stack(cells, 1).cpu()  # (B, T, H)
     out = [cells[b, 1:len(i)] for b, i in enumerate(ids)]  # drop the state after `.start`
     return out[0] if single else out
@@ -537,6 +635,8 @@ def counting_unit(
     strings: Sequence[str],  # bracket strings to read
 ) -> tuple[int, float]:
     "The cell unit whose state correlates most strongly with bracket depth, and that correlation."
+    if len(strings) == 0 or not any(strings):
+        raise ValueError("strings has no characters: pass non-empty bracket strings to read")
     cells = torch.cat(cell_trace(model, list(strings))).numpy()  # (N, H)
     depth = np.concatenate([depth_along(s) for s in strings]).astype(float)  # (N,)
     corr = np.array([np.corrcoef(cells[:, j], depth)[0, 1] if cells[:, j].std() > 0 else 0.0
@@ -551,6 +651,10 @@ def plot_counting(
     unit: int,  # which unit to draw
 ) -> plt.Figure:
     "One cell unit beside the bracket depth, character by character."
+    if cells.dim() != 2 or len(cells) != len(text):
+        raise ValueError(f"cells must be (len(text), H) = ({len(text)}, H), got {tuple(cells.shape)}: pass cell_trace(model, text)")
+    if not 0 <= unit < cells.shape[1]:
+        raise ValueError(f"unit {unit} does not exist: the cells have {cells.shape[1]} units (0..{cells.shape[1] - 1})")
     fig, ax = plt.subplots(figsize=(min(14, 2 + 0.22 * len(text)), 3))
     x = np.arange(len(text))
     ax.step(x, depth_along(text), where='mid', color='grey', label='depth')

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['default_device', 'set_seed', 'quick_mode', 'smoke_mode', 'smoke_limit', 'mode_banner', 'n_params', 'env_report']
+__all__ = ['default_device', 'set_seed', 'quick_mode', 'smoke_mode', 'smoke_batches', 'smoke_limit', 'mode_banner', 'n_params',
+           'env_report']
 
 # %% ../nbs/00_core.ipynb #7372e3c9
 def _check_available(dev: torch.device, use):
@@ -43,18 +44,22 @@ def default_device(
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #dc89b70d
+_SEED_MAX = 2**64 - 1  # the largest seed torch.manual_seed takes
+
 def set_seed(
-    seed: int = 42,  # the seed for python, numpy and torch
+    seed: int = 42,  # the seed for python, numpy and torch: a whole number from 0 to 2**64 - 1
     deterministic: bool = False,  # also ask torch for deterministic kernels (slower on GPU)
 ) -> int:
     "Seed python, numpy and torch (and CUDA) so that a run repeats; returns the seed."
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    if not 0 <= seed <= _SEED_MAX:
+        raise ValueError(f"seed must lie in 0 .. 2**64 - 1 (what torch accepts), got {seed}; e.g. use seed % 2**32.")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
     if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+        torch.cuda.manual_seed_all(int(seed))
     if deterministic:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -86,20 +91,35 @@ def smoke_mode() -> bool:
     "True for a smoke run (`SEQLAB_SMOKE=1`): every fit cut to a few batches, loops to their first items."
     return _env_flag('SEQLAB_SMOKE', False)
 
+# %% ../nbs/00_core.ipynb #8628433d
+def smoke_batches() -> int:
+    "Training (and validation) batches per fit in a smoke run: `SEQLAB_SMOKE_BATCHES`, else 3."
+    v = os.environ.get('SEQLAB_SMOKE_BATCHES', '').strip()
+    if not v:
+        return 3
+    if not v.isdigit() or int(v) < 1:
+        raise ValueError(f"SEQLAB_SMOKE_BATCHES={v!r} is not a whole number >= 1: set it to e.g. 3, or unset it.")
+    return int(v)
+
 # %% ../nbs/00_core.ipynb #ac69bc71
+class _CutList(list): "A list a smoke run cut short; `n_all`: how many items it had."
+class _CutTuple(tuple): "A tuple a smoke run cut short; `n_all`: how many items it had."
+class _CutDict(dict): "A dict a smoke run cut short; `n_all`: how many entries it had."
+
 def smoke_limit(
     items,  # a list, tuple or dict of runs, seeds, folds, ... (any iterable)
     n: int = 1,  # how many to keep in a smoke run
 ):
-    "`items` unchanged, or only their first `n` in a smoke run (a dict keeps its first `n` entries)."
+    "`items` unchanged, or only their first `n` in a smoke run (a dict keeps its first `n` entries; `.n_all` tells how many there were)."
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}.")
     if not smoke_mode():
         return items
-    if isinstance(items, dict):
-        return dict(list(items.items())[:n])
-    kept = list(items)[:n]
-    return type(items)(kept) if isinstance(items, (list, tuple)) else kept
+    every = list(items.items()) if isinstance(items, dict) else list(items)
+    kind = _CutDict if isinstance(items, dict) else _CutTuple if isinstance(items, tuple) else _CutList
+    out = kind(every[:n])
+    out.n_all = max(len(every), getattr(items, 'n_all', 0))  # cut twice, it still knows the first length
+    return out
 
 # %% ../nbs/00_core.ipynb #0a2b805e
 def mode_banner(
@@ -134,6 +154,7 @@ def env_report() -> dict:
          'gpu': torch.cuda.get_device_name(0) if dev.type == 'cuda' else '',
          'cpu_threads': torch.get_num_threads(),
          'mode': 'quick' if quick_mode() else 'full',
+         'smoke': smoke_mode(),
          'platform': platform.platform(terse=True)}
     try:
         import seqlab

@@ -36,6 +36,44 @@ def tokenize(
     text = unicodedata.normalize('NFKC', text).translate(_APOSTROPHES)
     return _TOKEN_RE.findall(text.lower() if lower else text)
 
+# %% ../nbs/01_data.ipynb #0f0855b8
+def _check_count(name: str, v, lo: int = 1, what: str = '') -> int:
+    "`v` as an int >= `lo`, or an error naming `name` (and `what` it counts)."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an int >= {lo}{what}, got {v!r}")
+    return int(v)
+
+def _check_seed(seed, name: str = 'seed', none_ok: bool = False) -> int | None:
+    "`seed` as an int in 0..2**32-1 (what NumPy, PyTorch and scikit-learn all accept), or None when `none_ok`."
+    if seed is None and none_ok: return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"{name} must be an int from 0 to 2**32 - 1{' or None' if none_ok else ''}, got {seed!r}; e.g. {name}=0")
+    return int(seed)
+
+def _check_share(name: str, v, lo: float = 0., hi: float = 1.) -> float:
+    "`v` as a float in [lo, hi], or an error naming `name`."
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, got {v!r}")
+    return float(v)
+
+def _check_list(name: str, v, what: str = 'a list'):
+    "`v` if it is a list-like (not a str, not None), or an error naming `name`."
+    if v is None or isinstance(v, (str, bytes)) or not hasattr(v, '__len__'):
+        raise TypeError(f"{name} must be {what}, got {type(v).__name__}" + (f" {v[:30]!r}: split it into items first" if isinstance(v, str) else ''))
+    return v
+
+def _check_lengths(lengths) -> np.ndarray:
+    "`lengths` as a 1-d int64 array, or an error saying what to pass."
+    a = np.asarray(lengths)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"lengths must be a non-empty 1-d sequence with one length per item, got shape {a.shape}"
+                         + (": the data set is empty" if a.size == 0 else ""))
+    if a.dtype.kind not in 'iu':
+        raise TypeError(f"lengths must be integers (token counts), got {a.dtype} such as {a[0]!r}; pass [len(x) for x in items]")
+    if (a < 0).any():
+        raise ValueError(f"Lengths must be >= 0; got {a.min()}")
+    return a.astype(np.int64)
+
 # %% ../nbs/01_data.ipynb #520c4fb3
 class Vocab:
     "Token <-> id mapping with `<pad>`=0, `<unk>`=1 and optional `<bos>`/`<eos>`."
@@ -44,7 +82,7 @@ class Vocab:
     def __init__(self,
                  itos: Sequence[str],  # the tokens in id order; must start with '<pad>', '<unk>'
                 ):
-        itos = [str(t) for t in itos]
+        itos = [str(t) for t in _check_list('itos', itos, 'a list of tokens')]
         if itos[:2] != [self.pad, self.unk]:
             raise ValueError(f"A vocabulary must start with {self.pad!r}, {self.unk!r}; got {itos[:2]}. Use Vocab.build to make one.")
         if len(set(itos)) != len(itos):
@@ -63,16 +101,18 @@ class Vocab:
              ) -> Vocab:
         "Count the tokens of `token_lists` and keep the frequent ones, most frequent first."
         specials = [cls.pad, cls.unk] + ([cls.bos, cls.eos] if bos_eos else [])
-        if min_freq < 1: raise ValueError(f"min_freq must be at least 1, got {min_freq}")
-        if max_size is not None and max_size < len(specials):
+        min_freq = _check_count('min_freq', min_freq, what=' (keep tokens seen at least this often)')
+        if max_size is not None and _check_count('max_size', max_size) < len(specials):
             raise ValueError(f"max_size={max_size} leaves no room for the {len(specials)} special tokens {specials}")
         counts = Counter()
-        for toks in token_lists:
+        for i, toks in enumerate(_check_list('token_lists', token_lists, 'a list of token lists')):
             if isinstance(toks, str):
                 raise TypeError("Vocab.build expects lists of tokens, got a str: tokenize each text first, e.g. [tokenize(t) for t in texts]")
+            if toks is None or not hasattr(toks, '__iter__'):
+                raise TypeError(f"token_lists[{i}] is {toks!r}, not a list of tokens: tokenize every text (use [] for an empty one)")
             counts.update(toks)
-        bad = next((t for t in counts if not isinstance(t, str)), None)
-        if bad is not None:
+        bad = next((t for t in counts if not isinstance(t, str)), '')
+        if bad != '':
             raise TypeError(f"Vocab.build expects tokens that are str, got {bad!r} ({type(bad).__name__}): tokenize the texts "
                             f"(ids need no vocabulary; pass them to TextDataset as they are)")
         if not counts:
@@ -87,6 +127,9 @@ class Vocab:
         "Token ids of `tokens`; unknown tokens map to `unk_idx`."
         if isinstance(tokens, str):
             raise TypeError("encode expects a list of tokens, got a str: use vocab.encode(tokenize(text))")
+        _check_list('tokens', tokens, 'a list of tokens (str)')
+        if (bad := next((t for t in tokens if not isinstance(t, str)), '')) != '':
+            raise TypeError(f"encode expects tokens that are str, got {bad!r} ({type(bad).__name__}); pass one text's tokens, e.g. tokenize(text)")
         get, unk = self.stoi.get, self.unk_idx
         return [get(t, unk) for t in tokens]
 
@@ -94,7 +137,7 @@ class Vocab:
                ids,  # a sequence of ids: list, array or 1-d tensor
               ) -> list[str]:
         "Tokens of `ids`; an id outside the vocabulary raises an `IndexError` naming it."
-        ids = ids.tolist() if hasattr(ids, 'tolist') else list(ids)
+        ids = ids.tolist() if hasattr(ids, 'tolist') else list(_check_list('ids', ids, 'a sequence of ids'))
         bad = next((i for i in ids if isinstance(i, bool) or not isinstance(i, (int, np.integer))), None)
         if bad is not None:
             raise TypeError(f"decode expects integer ids, got {bad!r} ({type(bad).__name__}); pass ids.long() or [int(i) for i in ids]")
@@ -109,6 +152,7 @@ class Vocab:
             ) -> Path:
         "Write the vocabulary to `path` as JSON."
         path = Path(path)
+        if path.is_dir(): raise IsADirectoryError(f"{path} is a folder: give a file name, e.g. {path / 'vocab.json'}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({'itos': self.itos}, ensure_ascii=False))
         return path
@@ -118,8 +162,11 @@ class Vocab:
              path,  # a file written by `Vocab.save`
             ) -> Vocab:
         "Read a vocabulary written by `Vocab.save`."
-        d = json.loads(Path(path).read_text())
-        if not isinstance(d, dict) or 'itos' not in d:
+        if not Path(path).is_file(): raise FileNotFoundError(f"No vocabulary file at {path}: give the file that Vocab.save wrote.")
+        try: d = json.loads(Path(path).read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} is not a saved Vocab: it is not JSON ({e}); give the file that Vocab.save wrote.") from e
+        if not isinstance(d, dict) or not isinstance(d.get('itos'), list):
             raise ValueError(f"{path} is not a saved Vocab (expected a JSON object with an 'itos' list)")
         return cls(d['itos'])
 
@@ -135,12 +182,15 @@ def check_labels(
     n_classes: int | None = None,  # the number of classes (default: len(classes))
 ) -> list[int]:
     "Labels as int ids; a label outside the classes raises a `ValueError` naming it."
-    labels = labels.tolist() if hasattr(labels, 'tolist') else list(labels)
+    labels = labels.tolist() if hasattr(labels, 'tolist') else list(_check_list('labels', labels, 'a list of labels'))
+    if classes is not None: _check_list('classes', classes, 'a list of class names')
+    if n_classes is not None: _check_count('n_classes', n_classes)
     index = {c: i for i, c in enumerate(classes)} if classes is not None else {}
     n = len(classes) if classes is not None and n_classes is None else n_classes
     ids = []
     for y in labels:
         if isinstance(y, (int, np.integer)) and not isinstance(y, bool): i = int(y)
+        elif isinstance(y, (list, tuple, dict, set)): raise TypeError(f"label {y!r} is not one label: give one int id (or class name) per item")
         elif y in index: i = index[y]
         elif classes is not None: raise ValueError(f"label {y!r} is not one of the {len(classes)} classes {list(classes)[:10]}")
         else: raise TypeError(f"label {y!r} is not an int id; pass classes=[...] to give labels by name")
@@ -172,11 +222,16 @@ class TextDataset(Dataset):
                  n_classes: int | None = None,  # labels must lie in 0..n_classes-1
                  augment: Callable | None = None,  # list of ids -> list of ids, applied on every read
                 ):
+        _check_list('texts_or_ids', texts_or_ids, 'a list of texts, token lists or id lists')
         if len(texts_or_ids) == 0:
             raise ValueError("TextDataset got no texts: the data set is empty. Check the split or the file you loaded.")
         if len(texts_or_ids) != len(labels):
             raise ValueError(f"{len(texts_or_ids)} texts but {len(labels)} labels: there must be one label per text.")
-        if max_len is not None and max_len < 1: raise ValueError(f"max_len must be at least 1, got {max_len}")
+        if max_len is not None: _check_count('max_len', max_len, what=' (tokens kept per text)')
+        if vocab is not None and not isinstance(vocab, Vocab):
+            raise TypeError(f"vocab must be a seqlab.data.Vocab, got {type(vocab).__name__}; build one with Vocab.build(token_lists)")
+        if not callable(tokenizer): raise TypeError(f"tokenizer must be a function str -> list of tokens, got {tokenizer!r}")
+        if augment is not None and not callable(augment): raise TypeError(f"augment must be a function ids -> ids or None, got {augment!r}")
         self.classes, self.augment = (list(classes) if classes is not None else None), augment
         self.labels = check_labels(labels, classes, n_classes)
         bad = next((i for i, t in enumerate(texts_or_ids) if t is None or isinstance(t, (int, float, np.number))), None)
@@ -186,6 +241,9 @@ class TextDataset(Dataset):
         toks = [tokenizer(t) if isinstance(t, str) else list(t.tolist() if hasattr(t, 'tolist') else t) for t in texts_or_ids]
         first = next((t[0] for t in toks if len(t)), '')
         is_ids = isinstance(first, (int, np.integer))
+        if bad := next(((i, v) for i, t in enumerate(toks) for v in t if isinstance(v, (int, np.integer)) != is_ids), None):
+            raise TypeError(f"item {bad[0]} mixes ids and tokens (found {bad[1]!r} among {'ids' if is_ids else 'str tokens'}): "
+                            f"give every item as text, as a token list, or as an id list")
         self.vocab = Vocab.build(toks) if vocab is None and not is_ids else vocab
         ids = toks if is_ids else [self.vocab.encode(t) for t in toks]
         unk = self.vocab.unk_idx if self.vocab is not None else 1
@@ -194,9 +252,11 @@ class TextDataset(Dataset):
                       f"one <unk> so that it can be batched. Drop them if they are a loading mistake.")
         self.ids = [torch.tensor((x or [unk])[:max_len], dtype=torch.long) for x in ids]
         self.lengths = [len(x) for x in self.ids]
+        if is_ids and (low := min(int(x.min()) for x in self.ids)) < 0:
+            raise ValueError(f"ids must be >= 0 (they index an embedding), found {low}")
         if is_ids and self.vocab is not None:
             top = max(int(x.max()) for x in self.ids)
-            if top >= len(self.vocab) or min(int(x.min()) for x in self.ids) < 0:
+            if top >= len(self.vocab):
                 raise ValueError(f"ids must lie in 0..{len(self.vocab) - 1} for this vocabulary (size {len(self.vocab)}); found up to {top}")
 
     def __len__(self): return len(self.ids)
@@ -215,12 +275,23 @@ def pad_collate(
     "Pad a list of `(ids, label)` to `((tokens (B, T_max), lengths (B,)), target (B,))`."
     if len(batch) == 0:
         raise ValueError("pad_collate got an empty batch; is the data set empty?")
+    if isinstance(pad_idx, bool) or not isinstance(pad_idx, (int, np.integer)):
+        raise TypeError(f"pad_idx must be an int id (vocab.pad_idx), got {pad_idx!r}")
+    if (bad := next((i for i, b in enumerate(batch) if not isinstance(b, (tuple, list)) or len(b) != 2), None)) is not None:
+        raise ValueError(f"pad_collate: item {bad} of the batch is {str(batch[bad])[:60]}, not a pair (ids, label): "
+                         f"the data set's items must be (x, y)")
     seqs, labels = zip(*batch)
+    if (bad := next((i for i, s in enumerate(seqs) if isinstance(s, str)), None)) is not None:
+        raise TypeError(f"pad_collate: item {bad} holds a str, not ids: numericalize the texts first (TextDataset does)")
+    if any(y is None for y in labels): raise TypeError("pad_collate: a label is None: every item needs a class id")
     seqs = [torch.as_tensor(s) for s in seqs]
     empty = next((i for i, s in enumerate(seqs) if s.ndim == 0 or s.shape[0] == 0), None)
     if empty is not None:
         raise ValueError(f"pad_collate: item {empty} of the batch has no tokens (shape {tuple(seqs[empty].shape)}); a length-0 "
                          f"sequence cannot be packed: give it one <unk> (TextDataset does) or drop it")
+    if len({s.dtype for s in seqs}) > 1:
+        raise TypeError(f"pad_collate: the items mix dtypes {sorted({str(s.dtype) for s in seqs})}: give every item ids "
+                        f"(integers), or every item features (floats)")
     lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)  # (B,)
     tokens = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=pad_idx)  # (B, T_max)
     if isinstance(labels[0], torch.Tensor): target = torch.stack(labels)
@@ -235,6 +306,11 @@ def run_packed(
     hx=None,  # optional initial state, as for `rnn`
 ) -> tuple:
     "Run `rnn` on the packed batch: `(outputs (B, T, H*dirs), h_n)`, padding positions zero."
+    if not getattr(rnn, 'batch_first', False): raise ValueError("run_packed needs an RNN built with batch_first=True (inputs (B, T, C))")
+    if x.ndim != 3: raise ValueError(f"x must be (B, T, C), got shape {tuple(x.shape)}: embed the token ids first")
+    lengths = torch.as_tensor(lengths)
+    if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
+        raise ValueError(f"lengths must be one length in 1..T={x.shape[1]} per row of x (B={x.shape[0]}), got {lengths.tolist()[:8]}")
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, h = rnn(packed, hx)
     out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (B, T, H)
@@ -246,10 +322,13 @@ def padding_waste(
     lengths: Sequence[int],  # the length of every item
 ) -> float:
     "Share of padded slots, sum(B * T_max - sum(len)) / sum(B * T_max), over `batches`."
-    lengths = np.asarray(lengths)
+    lengths = _check_lengths(lengths)
     slots = tokens = 0
-    for b in batches:
-        ls = lengths[np.asarray(b, dtype=np.int64)]
+    for j, b in enumerate(_check_list('batches', batches, 'a list of batches (lists of indices)')):
+        b = np.asarray(b, dtype=np.int64)
+        if b.size == 0 or b.min() < 0 or b.max() >= len(lengths):
+            raise ValueError(f"batch {j} is {b.tolist()[:8]}: every batch needs item indices in 0..{len(lengths) - 1}")
+        ls = lengths[b]
         slots += len(ls) * int(ls.max())
         tokens += int(ls.sum())
     return (slots - tokens) / slots if slots else 0.0
@@ -263,27 +342,11 @@ def lognormal_lengths(
     seed: int = 0,  # random seed
 ) -> np.ndarray:
     "Long-tailed synthetic text lengths (log-normal, clipped), like movie reviews."
+    n, seed = _check_count('n', n), _check_seed(seed)
+    if not (median > 0 and sigma >= 0 and 0 <= lo <= hi):
+        raise ValueError(f"need median > 0, sigma >= 0 and 0 <= lo <= hi; got median={median}, sigma={sigma}, lo={lo}, hi={hi}")
     rng = np.random.default_rng(seed)
     return np.clip(np.round(rng.lognormal(math.log(median), sigma, n)), lo, hi).astype(np.int64)
-
-# %% ../nbs/01_data.ipynb #7ca4146f
-def _check_lengths(lengths) -> np.ndarray:
-    "`lengths` as a 1-d int64 array, or an error saying what to pass."
-    a = np.asarray(lengths)
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"lengths must be a non-empty 1-d sequence with one length per item, got shape {a.shape}"
-                         + (": the data set is empty" if a.size == 0 else ""))
-    if a.dtype.kind not in 'iu':
-        raise TypeError(f"lengths must be integers (token counts), got {a.dtype} such as {a[0]!r}; pass [len(x) for x in items]")
-    if (a < 0).any():
-        raise ValueError(f"Lengths must be >= 0; got {a.min()}")
-    return a.astype(np.int64)
-
-def _check_count(name: str, v, lo: int = 1, what: str = '') -> int:
-    "`v` as an int >= `lo`, or an error naming `name` (and `what` it counts)."
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}{what}, got {v!r}")
-    return int(v)
 
 # %% ../nbs/01_data.ipynb #725bffaa
 class LengthBatchSampler(Sampler):
@@ -295,10 +358,9 @@ class LengthBatchSampler(Sampler):
                  pool_size: int | None = None,  # sort within shuffled pools of this many items; None: all
                 ):
         self.lengths = _check_lengths(lengths)
-        if pool_size is not None and pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1 (or None for the whole data set), got {pool_size}")
+        if pool_size is not None: _check_count('pool_size', pool_size, what=' (or None: sort the whole data set)')
         self.shuffle, self.pool_size, self.epoch = shuffle, pool_size, 0
-        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else int(seed)
+        self.seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else _check_seed(seed, none_ok=True)
         self._plans = {}
 
     def set_epoch(self, epoch: int):
@@ -322,7 +384,7 @@ class LengthBatchSampler(Sampler):
 
     def batches(self, epoch: int | None = None) -> list:
         "The batches of `epoch` (default: the next one), as lists of indices."
-        epoch = self.epoch if epoch is None else epoch
+        epoch = self.epoch if epoch is None else _check_count('epoch', epoch, lo=0)
         if epoch not in self._plans:
             rng = np.random.default_rng([self.seed, epoch])
             bs = [b for pool in self._pools(rng) for b in self._pack(pool)]
@@ -396,8 +458,10 @@ def stratified_split(
 ) -> tuple:
     "Indices `(train_idx, valid_idx, test_idx)`, each split keeping every class's share."
     from sklearn.model_selection import train_test_split
-    y = np.asarray(labels)
+    y = np.asarray(_check_list('labels', labels, 'a list of class labels'))
     if len(y) == 0: raise ValueError("stratified_split got no labels: the data set is empty.")
+    if y.ndim != 1: raise ValueError(f"labels must be 1-d, one class per item, got shape {y.shape}")
+    valid_pct, test_pct, seed = _check_share('valid_pct', valid_pct), _check_share('test_pct', test_pct), _check_seed(seed)
     if not (0 < valid_pct < 1 and 0 <= test_pct < 1 and valid_pct + test_pct < 1):
         raise ValueError(f"Need 0 < valid_pct < 1, 0 <= test_pct < 1 and valid_pct + test_pct < 1; got {valid_pct}, {test_pct}")
     idx = np.arange(len(y))
@@ -418,9 +482,10 @@ def stratified_kfold(
 ) -> list:
     "`n_splits` pairs `(train_idx, valid_idx)`; each item is validated once, class shares kept."
     from sklearn.model_selection import StratifiedKFold
-    y = np.asarray(labels)
+    y = np.asarray(_check_list('labels', labels, 'a list of class labels'))
     if len(y) == 0: raise ValueError("stratified_kfold got no labels: the data set is empty.")
-    if n_splits < 2: raise ValueError(f"n_splits must be at least 2, got {n_splits}")
+    if y.ndim != 1: raise ValueError(f"labels must be 1-d, one class per item, got shape {y.shape}")
+    n_splits, seed = _check_count('n_splits', n_splits, lo=2), _check_seed(seed)
     counts = Counter(y.tolist())
     small = {c: k for c, k in counts.items() if k < n_splits}
     if small:
@@ -435,10 +500,11 @@ def random_deletion(
     rng=None,  # a numpy Generator, a seed, or None (fresh randomness)
 ) -> list:
     "Drop each token with probability `p`, keeping at least one."
-    if not 0 <= p <= 1: raise ValueError(f"p must lie in [0, 1], got {p}")
+    p = _check_share('p', p)
     if isinstance(tokens, str):
         raise TypeError("random_deletion expects a list of tokens or ids, got a str: pass tokenize(text) (a str would lose characters)")
-    tokens = list(tokens)
+    tokens = list(tokens.tolist() if hasattr(tokens, 'tolist') else _check_list('tokens', tokens, 'a list of tokens or ids'))
+    if isinstance(rng, (int, np.integer)): rng = _check_seed(rng, 'rng')
     if not tokens: raise ValueError("random_deletion got an empty token list; there is nothing to keep.")
     rng = np.random.default_rng(rng)
     keep = rng.random(len(tokens)) >= p
@@ -459,10 +525,16 @@ class DataLoaders:
                  valid: DataLoader,  # the validation loader
                  test: DataLoader | None = None,  # the test loader, if any
                 ):
+        for k, dl in (('train', train), ('valid', valid), ('test', test)):
+            if not (hasattr(dl, '__iter__') and not isinstance(dl, (str, bytes)) or (dl is None and k != 'train')):
+                raise TypeError(f"DataLoaders.{k} must be a DataLoader (an iterable of batches){'' if k == 'train' else ' or None'}, got {type(dl).__name__}; "
+                                f"DataLoaders.from_datasets(train_ds, valid_ds) makes them from data sets")
         self.train, self.valid, self.test = train, valid, test
         self.vocab = getattr(getattr(train, 'dataset', None), 'vocab', None)
 
-    def __getitem__(self, i): return [self.train, self.valid, self.test][i]
+    def __getitem__(self, i):
+        if i not in (0, 1, 2, -1, -2, -3): raise IndexError(f"DataLoaders holds train, valid, test: index 0, 1 or 2, got {i!r}")
+        return [self.train, self.valid, self.test][i]
     def set_epoch(self, epoch: int):
         "Tell every loader's batch sampler (or sampler) which epoch comes next, where it has `set_epoch`."
         for dl in (self.train, self.valid, self.test):
@@ -482,7 +554,10 @@ class DataLoaders:
                       num_workers: int = 0,  # loader worker processes
                      ) -> DataLoaders:
         "Loaders for the splits, with a fixed `bs` or the batch sampler made by `sampler_fn`."
-        bs = _check_count('bs', bs)
+        bs, num_workers = _check_count('bs', bs), _check_count('num_workers', num_workers, lo=0)
+        if train_ds is None: raise ValueError("train_ds is required: pass the training data set (valid_ds may be None)")
+        for k, f in (('collate_fn', collate_fn), ('sampler_fn', sampler_fn)):
+            if f is not None and not callable(f): raise TypeError(f"{k} must be a function, got {f!r}")
         pin = default_device().type == 'cuda'
         def dl(ds, name, shuf):
             if ds is None: return None

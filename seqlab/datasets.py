@@ -52,9 +52,15 @@ class Split:
     meta: dict = field(default_factory=dict)  # extra per-item columns, e.g. {'fine': [...], 'fold': array}
 
     def __post_init__(self):
+        if self.x is None or isinstance(self.x, str) or not hasattr(self.x, '__len__'):
+            raise TypeError(f"Split.x must be a list of texts or an array of inputs, got {type(self.x).__name__}")
         self.y = _label_ids(self.y)
         if len(self.x) != len(self.y):
             raise ValueError(f"Split has {len(self.x)} inputs but {len(self.y)} labels; they must match.")
+        if len(self.y) and self.y.min() < 0: raise ValueError(f"Split labels are class ids >= 0, found {self.y.min()}")
+        if not isinstance(self.meta, dict): raise TypeError(f"Split.meta must be a dict of per-item columns, got {type(self.meta).__name__}")
+        if bad := {k: len(v) for k, v in self.meta.items() if not hasattr(v, '__len__') or len(v) != len(self.y)}:
+            raise ValueError(f"Split.meta columns need one value per item ({len(self.y)}); these do not: {bad}")
     def __len__(self): return len(self.y)
     def __getitem__(self, i):
         if isinstance(i, (int, np.integer)): return self.x[i], int(self.y[i])
@@ -76,6 +82,8 @@ class TaskData:
     info: dict = field(default_factory=dict)  # anything else worth knowing (sample rate, duplicates removed, ...)
 
     def __post_init__(self):
+        if isinstance(self.classes, str) or not hasattr(self.classes, '__len__') or len(self.classes) == 0:
+            raise TypeError(f"TaskData.classes must be a non-empty list of class names, got {self.classes!r}")
         for k in ('train', 'valid', 'test'):
             s = getattr(self, k)
             if not (isinstance(s, Split) or (s is None and k != 'train')):
@@ -188,6 +196,8 @@ def fetch_archive(
     progress: bool = True,  # show progress bars
 ) -> Path:
     "The extracted folder of `dataset`'s archive, downloading and extracting it on first use only."
+    archives = [k for k, rs in REMOTES.items() if len(rs) == 1 and re.search(r'(\.tar\.gz|\.tgz|\.zip|\.tar)$', rs[0].fname)]
+    if dataset not in archives: raise ValueError(f"{dataset!r} is not a data set that comes as one archive: use one of {archives} (or fetch)")
     fname = REMOTES[dataset][0].fname
     archive = data_dir(dataset) / fname
     dest = data_dir(dataset) / re.sub(r'(\.tar\.gz|\.tgz|\.zip|\.tar)$', '', fname)
@@ -263,7 +273,10 @@ def corpus_stats(
     texts: list,  # the texts of a corpus
 ) -> dict:
     "Lengths and vocabulary of `texts`: median and longest length in tokens, word types, rare-half token share."
+    if texts is None or isinstance(texts, str) or not len(texts):
+        raise ValueError(f"corpus_stats needs a non-empty list of texts, got {texts!r:.40}")
     toks = [tokenize(t) for t in texts]
+    if not any(toks): raise ValueError(f"corpus_stats: none of the {len(toks)} texts has a token.")
     lens = np.array([len(t) for t in toks])
     counts = np.sort(np.array(list(Counter(w for t in toks for w in t).values())))
     return {'texts': len(toks), 'median length': float(np.median(lens)), 'longest': int(lens.max()),
@@ -349,7 +362,8 @@ _EMO_SLOTS = _words(
     e='i got home|my mom called|the bus was late|i read the news|we talked|i woke up|he left|i saw the results',
     w='and tired|and restless|but okay|and a bit lost|for no reason|all day|like a child|when i think about it')
 _EMO_TEMPLATES = ['i feel {k}', 'i feel {k} {t}', 'im feeling {k} {t}', 'i am so {k} {t}', 'i was feeling {k} when {e}',
-                  'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}']
+                  'i feel {k} {w}', 'i feel really {k} {t} {w}', 'when {e} i felt {k}', 'i have been feeling {k} {t}',
+                  'i feel {k} and {k}', 'im so {k} and {k} {t}']  # two words of one emotion: they share contexts, as in real text
 _EMO_SHARES = [0.29, 0.335, 0.08, 0.135, 0.12, 0.04]
 _EMO_HEAD = ('i and the to a my that it feel of me so like was just in im really have am about not be with for when but '
              'this all you feeling do what more can because think know get still little some people things myself how time '
@@ -421,9 +435,9 @@ def trec_sample(
         f, t = rnd.choice(_TREC_TEMPLATES[TREC_CLASSES[c]])
         slots = {k: ([' '.join(w.capitalize() for w in names(rnd.randint(1, 2)))] if rnd.random() < 0.4 else v)
                  for k, v in _TREC_SLOTS.items()}
-        q = _fill(t, slots, rnd)
-        extra = int(m) - len(q.split())
-        qs.append(q[:-2] + ' ' + ' '.join(zipf(extra)) + ' ?' if extra > 0 else q)
+        q = _fill(t, slots, rnd).split()
+        extra = int(m) - len(q)  # a longer question gets filler inside, after its first two words: it still ends as its template
+        qs.append(' '.join(q[:2] + zipf(extra) + q[2:]) if extra > 0 else ' '.join(q))
         fine.append(f'{TREC_CLASSES[c]}:{f}')
     return qs, np.array(y, dtype=np.int64), fine, list(TREC_CLASSES)
 
@@ -515,7 +529,9 @@ def cifar10_sample(
         i = np.flatnonzero(y == k)
         bg = rng.uniform(40, 200, (len(i), 1, 1, 3))
         if k in (0, 2, 8): bg[..., 2] = rng.uniform(150, 230, (len(i), 1, 1))  # sky or water: bluish
-        fg = rng.uniform(0, 255, (len(i), 1, 1, 3))
+        lum = bg.mean(-1, keepdims=True)  # the shape stands out: 80-120 levels darker on a light background, lighter on a dark one
+        fg = np.clip(bg + np.where(lum > 120, -1, 1) * rng.uniform(80, 120, (len(i), 1, 1, 1))
+                     + rng.uniform(-40, 40, (len(i), 1, 1, 3)), 0, 255)  # in a colour near the background's
         m = _shape_masks(k, len(i), rng)[..., None]
         imgs[i] = bg * (1 - m) + fg * m
     imgs += 18 * rng.standard_normal(imgs.shape, dtype=np.float32)
@@ -605,8 +621,9 @@ def read_bbc(
     root = _class_root(Path(folder))
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(('.', '__')))
     if len(classes) < 2 or (empty := [c for c in classes if not any((root / c).glob('*.txt'))]):
-        raise ValueError(f"{root} does not hold the layout of class folders of .txt files (as bbc/sport/001.txt): "
-                         + (f"these sub-folders hold no .txt file: {empty[:5]}" if len(classes) >= 2 else f"it has {len(classes)} sub-folder(s), a classifier needs 2 or more"))
+        why = (f"these sub-folders hold no .txt file: {empty[:5]}" if len(classes) >= 2 else
+               f"it has {len(classes)} sub-folder(s), a classifier needs 2 or more")
+        raise ValueError(f"{root} does not hold the layout of class folders of .txt files (as bbc/sport/001.txt): {why}")
     texts, labels, seen, dups, blank = [], [], set(), 0, []
     for y, c in enumerate(classes):
         for f in sorted((root / c).glob('*.txt')):
@@ -661,6 +678,7 @@ def read_emotion(
 ) -> tuple:
     "One split of dair-ai emotion: (texts, labels)."
     path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} is not a file (or does not exist).")
     if path.suffix == '.parquet': df = pd.read_parquet(path)
     elif path.suffix == '.txt': df = pd.read_csv(path, sep=';', names=['text', 'label'], header=None)
     else: df = pd.read_csv(path)
@@ -668,8 +686,11 @@ def read_emotion(
         raise DownloadError(f"{path} has columns {list(df.columns)}, expected 'text' and 'label'.")
     lab = df['label']
     if not pd.api.types.is_numeric_dtype(lab): lab = lab.map({c: i for i, c in enumerate(classes)})
-    if lab.isna().any() or not lab.between(0, len(classes) - 1).all():
-        raise DownloadError(f"{path} has labels outside {classes}.")
+    if lab.isna().any() or not lab.between(0, len(classes) - 1).all() or (lab != lab.round()).any():
+        bad = df['label'][lab.isna() | ~lab.between(0, len(classes) - 1) | (lab != lab.round())].unique()[:5].tolist()
+        raise DownloadError(f"{path} has labels outside {classes} (nor ids 0..{len(classes) - 1}): {bad}.")
+    if (gone := df['text'].isna()).any():
+        raise DownloadError(f"{path} has rows with no text, e.g. row {int(gone.values.argmax())}: fill or drop them.")
     return df['text'].astype(str).tolist(), lab.to_numpy(dtype=np.int64)
 
 # %% ../nbs/02_datasets.ipynb #84e75e86
@@ -678,6 +699,7 @@ def read_trec(
 ) -> tuple:
     "TREC questions: (questions, coarse labels, fine labels like 'HUM:ind'); class ids follow `TREC_CLASSES`."
     qs, ys, fine = [], [], []
+    if not Path(path).is_file(): raise FileNotFoundError(f"{path} is not a file (or does not exist).")
     for i, line in enumerate(_read_text(Path(path)).splitlines()):
         if not line.strip(): continue
         lab, _, q = line.strip().partition(' ')
@@ -688,14 +710,18 @@ def read_trec(
     return qs, np.array(ys, dtype=np.int64), fine
 
 # %% ../nbs/02_datasets.ipynb #a32fdeb2
+def _imdb_root(folder) -> Path:
+    "The aclImdb folder under `folder`, after checking it has its four folders of reviews."
+    root = _find_dir(Path(folder), 'train')
+    need = [f'{s}/{c}' for s in ('train', 'test') for c in IMDB_CLASSES if not any((root / s / c).glob('*.txt'))]
+    if need: raise ValueError(f"{root} lacks review files (*.txt) in {need}: the aclImdb layout is train/neg, train/pos, test/neg, test/pos.")
+    return root
+
 def read_imdb(
     folder: str | Path,  # the extracted aclImdb_v1.tar.gz: aclImdb/{train,test}/{neg,pos}/*.txt
 ) -> tuple:
     "IMDb reviews: ((train texts, labels), (test texts, labels)); 0 = neg, 1 = pos; `unsup` is ignored, `<br />` becomes a space."
-    root = _find_dir(Path(folder), 'train')
-    need = [f'{s}/{c}' for s in ('train', 'test') for c in IMDB_CLASSES if not any((root / s / c).glob('*.txt'))]
-    if need: raise ValueError(f"{root} lacks review files (*.txt) in {need}: the aclImdb layout is train/neg, train/pos, test/neg, test/pos.")
-    out = []
+    root, out = _imdb_root(folder), []
     for split in ('train', 'test'):
         texts, labels = [], []
         for y, c in enumerate(IMDB_CLASSES):
@@ -712,7 +738,11 @@ def read_wav(
     "A WAV file as mono float32 in [-1, 1], resampled with `scipy.signal.resample_poly`: (waveform, rate)."
     from scipy.io import wavfile
     from scipy.signal import resample_poly
-    sr, x = wavfile.read(path)
+    if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1):
+        raise ValueError(f"sample_rate must be a positive int (Hz) or None, got {sample_rate!r}")
+    if not Path(path).is_file(): raise FileNotFoundError(f"{path} is not a file (or does not exist).")
+    try: sr, x = wavfile.read(path)
+    except ValueError as e: raise ValueError(f"{path} is not a WAV file that scipy can read: {e}") from e
     if x.dtype.kind in 'iu':
         info = np.iinfo(x.dtype)
         x = (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
@@ -724,23 +754,28 @@ def read_wav(
     return x.astype(np.float32), int(sr)
 
 # %% ../nbs/02_datasets.ipynb #a41ef79d
+_BOOL = {'true': True, '1': True, '1.0': True, 'false': False, '0': False, '0.0': False}
+
 def _esc50_meta(root: Path) -> pd.DataFrame:
     "The rows of `root/meta/esc50.csv` that belong to ESC-10, after checking the table has ESC-50's layout."
     f = root / 'meta' / 'esc50.csv'
     meta = pd.read_csv(f)
-    need = [c for c in ('filename', 'fold', 'target', 'category') if c not in meta.columns]
-    if need: raise ValueError(f"{f} has no column {need} (its columns: {list(meta.columns)}); ESC-50's table has filename, fold, target, category and esc10.")
+    if need := [c for c in ('filename', 'fold', 'target', 'category') if c not in meta.columns]:
+        raise ValueError(f"{f} has no column {need} (its columns: {list(meta.columns)}); ESC-50's table has "
+                         f"filename, fold, target, category and esc10.")
     if 'esc10' in meta.columns:  # without the column, every row counts (a learner's own recordings)
-        flag = meta['esc10'].map(lambda v: {'true': True, '1': True, '1.0': True, 'false': False, '0': False, '0.0': False}.get(str(v).strip().lower()))
+        flag = meta['esc10'].map(lambda v: _BOOL.get(str(v).strip().lower()))
         if flag.isna().any():
             raise ValueError(f"{f}: column esc10 must be True or False, found {sorted(map(str, meta['esc10'][flag.isna()].unique()))[:5]}.")
         meta = meta[flag.astype(bool)]
         if meta.empty: raise ValueError(f"{f}: no row has esc10 True, so the ESC-10 subset is empty (drop the column to use every row).")
     if not pd.api.types.is_integer_dtype(meta['fold']) or set(meta['fold']) != {1, 2, 3, 4, 5}:
-        raise ValueError(f"{f}: column fold must number ESC-50's five folds 1 to 5, each used (1-3 train, 4 valid, 5 test); found {sorted(set(meta['fold'].tolist()))}.")
+        raise ValueError(f"{f}: column fold must number ESC-50's five folds 1 to 5, each used (1-3 train, 4 valid, "
+                         f"5 test); found {sorted(set(meta['fold'].tolist()))}.")
     pairs = meta[['target', 'category']].drop_duplicates()
     if not pd.api.types.is_integer_dtype(meta['target']) or pairs['target'].duplicated().any() or pairs['category'].duplicated().any():
-        raise ValueError(f"{f}: each class needs one integer target and one category name; found (target, category) pairs {pairs.sort_values('target').values.tolist()[:12]}.")
+        raise ValueError(f"{f}: each class needs one integer target and one category name; found (target, category) "
+                         f"pairs {pairs.sort_values('target').values.tolist()[:12]}.")
     if meta['filename'].duplicated().any():
         raise ValueError(f"{f}: file names listed twice: {meta['filename'][meta['filename'].duplicated()].tolist()[:5]}.")
     return meta.sort_values('filename')
@@ -775,6 +810,8 @@ def read_esc10(
 # %% ../nbs/02_datasets.ipynb #d86042e1
 def _is_quick(quick: bool | None) -> bool:
     "`quick` if given, else `quick_mode()`."
+    if quick is not None and not isinstance(quick, (bool, np.bool_)):
+        raise TypeError(f"quick must be True (generated sample), False (real data) or None (quick_mode()), got {quick!r}")
     return quick_mode() if quick is None else bool(quick)
 
 def _check_seed(seed) -> int:
@@ -824,6 +861,7 @@ _ARCHIVE = r'(\.tar\.gz|\.tgz|\.zip|\.tar)$'
 
 def _local_copy(dataset: str, path) -> Path:
     "The folder `path` names, read in place; for an archive, the folder it is extracted to in the cache (`path` is never changed)."
+    if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path must be a folder or archive (str or Path), got {path!r}")
     p = Path(path).expanduser()
     if not p.exists():
         raise FileNotFoundError(f"path={str(path)!r} does not exist: give the folder (or the archive) that holds your copy of the data.")
@@ -846,12 +884,15 @@ def _real_folder(dataset: str, path, urls, checksums, hint: str = '') -> tuple:
         raise DownloadError(f"{e}\n{hint}") from e
     return folder, _real_source(folder)
 
-def _decoded_pickle(folder, dataset: str, tag: str) -> Path:
-    "Where the decoded data of `folder` is kept: beside it when it lies in the cache, else in the cache (never beside your files)."
+def _decoded_pickle(folder, dataset: str, tag: str, keep: int = 8) -> Path:
+    "Where the decoded data of `folder` is kept: beside it in the cache, else in the cache's `given` (the `keep` latest)."
     folder = Path(folder)
     if data_dir().resolve() in folder.resolve().parents: return folder.parent / f'{folder.name}.{tag}decoded.pkl'
-    h = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:8]
-    return data_dir(dataset) / 'given' / f'{folder.name}-{h}.{tag}decoded.pkl'
+    given, h = data_dir(dataset) / 'given', hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:8]
+    try:  # the decoded data of folders given as path= only saves time: older ones go (temporary folders would pile up)
+        for p in sorted(given.glob('*decoded.pkl'), key=lambda p: p.stat().st_mtime)[:-keep]: p.unlink(missing_ok=True)
+    except OSError: pass
+    return given / f'{folder.name}-{h}.{tag}decoded.pkl'
 
 def _named(name: str, path) -> str:
     "The task's name: the data set's, or your folder's in that data set's layout."
@@ -907,11 +948,13 @@ def load_cifar10(
 # %% ../nbs/02_datasets.ipynb #f4989ba9
 def _split_files(path, names: dict) -> dict:
     "{key: file} of the learner's folder `path`, each the first of `names[key]` found there; an error lists what was looked for."
+    if not isinstance(path, (str, os.PathLike)): raise TypeError(f"path must be a folder (str or Path), got {path!r}")
     folder = Path(path).expanduser()
     if not folder.is_dir(): raise FileNotFoundError(f"path={str(path)!r} is not a folder: give the folder that holds the files.")
     out = {k: next((folder / n for n in ns if (folder / n).is_file()), None) for k, ns in names.items()}
     if missing := {k: ns for k, ns in names.items() if out[k] is None}:
-        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: looked for {missing}; it holds {sorted(p.name for p in folder.iterdir())[:10]}.")
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: looked for {missing}; "
+                                f"it holds {sorted(p.name for p in folder.iterdir())[:10]}.")
     return out
 
 def load_emotion(
@@ -929,7 +972,9 @@ def load_emotion(
         return _sample_task(name, *emotion_sample(_check_n(n, 6), seed), seed, verbose)
     alias = {'train': ['train'], 'validation': ['validation', 'val'], 'test': ['test']}
     if path is None: files = {s: p for s, p in zip(alias, fetch('emotion', urls, checksums).values())}
-    else: files = _split_files(path, {s: [f'{a}{x}' for a in alias[s] for x in ('-00000-of-00001.parquet', '.parquet', '.csv', '.txt')] for s in alias})
+    else:
+        ends = ('-00000-of-00001.parquet', '.parquet', '.csv', '.txt')
+        files = _split_files(path, {s: [a + x for a in alias[s] for x in ends] for s in alias})
     splits = [Split(*read_cached(files[s], read_emotion, f'the emotion {s} split')) for s in alias]
     src = _real_source(list(files.values())) if path is None else _given_source(path)
     return _announce(TaskData(_named(name, path), *splits, list(EMOTION_CLASSES), src, False), verbose)
@@ -963,7 +1008,7 @@ def read_imdb_cached(
     folder: str | Path,  # the extracted aclImdb_v1.tar.gz
 ) -> tuple:
     "`read_imdb(folder)`, decoded once: kept in a pickle in the cache until one of its review files changes."
-    root = _find_dir(Path(folder), 'train')
+    root = _imdb_root(folder)
     key = source_fingerprint([root / s / c for s in ('train', 'test') for c in IMDB_CLASSES]) + '/read_imdb-v1'
     return decoded_cache(_decoded_pickle(folder, 'imdb', ''), key, lambda: read_imdb(folder))
 
@@ -1026,6 +1071,11 @@ def load_esc10(
     return _announce(TaskData(_named(name, path), *splits, classes, src, gen, info), verbose)
 
 # %% ../nbs/02_datasets.ipynb #39376908
+def _check_n_plot(n) -> int:
+    "`n_per_class` as an int >= 1."
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f"n_per_class must be an int >= 1, got {n!r}")
+    return int(n)
+
 def plot_images(
     x: np.ndarray,  # (N, H, W, 3) uint8 images
     y: np.ndarray,  # (N,) labels
@@ -1035,6 +1085,12 @@ def plot_images(
 ):
     "A mosaic of images at their own resolution, one row per class; returns the figure."
     import matplotlib.pyplot as plt
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 3: x = np.repeat(x[..., None], 3, -1)  # grey (N, H, W): shown as grey RGB
+    if x.ndim != 4 or x.shape[-1] != 3 or len(x) != len(y):
+        raise ValueError(f"plot_images needs x (N, H, W, 3) or (N, H, W) and one label per image; got x {x.shape}, {len(y)} labels")
+    if len(y) and not 0 <= y.min() <= y.max() < len(classes): raise ValueError(f"labels must lie in 0..{len(classes) - 1} (the classes)")
+    n_per_class = _check_n_plot(n_per_class)
     H, W = x.shape[1:3]
     grid = np.full((len(classes) * (H + 2), n_per_class * (W + 2), 3), 255, dtype=np.uint8)
     for k in range(len(classes)):
@@ -1056,6 +1112,11 @@ def plot_audio(
 ):
     "Waveform and spectrogram of the first clip of each class; returns the figure."
     import matplotlib.pyplot as plt
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or len(x) != len(y): raise ValueError(f"plot_audio needs x (N, T) and one label per clip; got x {x.shape}, {len(y)} labels")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
+        raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
+    if missing := [c for k, c in enumerate(classes) if not (y == k).any()]: raise ValueError(f"no clip of the classes {missing[:5]} to show")
     fig, axs = plt.subplots(2, len(classes), figsize=(1.2 * len(classes), 2.8), squeeze=False)
     for k, c in enumerate(classes):
         w = x[np.flatnonzero(np.asarray(y) == k)[0]]
@@ -1112,16 +1173,16 @@ def brackets(
     "`n` balanced bracket strings with 1..`max_pairs` pairs, of varied length and nesting depth."
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if not 0 <= min_pairs <= max_pairs:
-        raise ValueError(f"need 0 <= min_pairs <= max_pairs, got {min_pairs}, {max_pairs}")
+    if not 1 <= min_pairs <= max_pairs:
+        raise ValueError(f"need 1 <= min_pairs <= max_pairs (a string of the language has at least one pair), got {min_pairs}, {max_pairs}")
     rng = np.random.default_rng(seed)
     sizes = rng.integers(min_pairs, max_pairs + 1, size=n)
     return [_dyck_word(int(k), rng) for k in sizes]
 
 # %% ../nbs/02_datasets.ipynb #3a0bf150
 def is_balanced(s: str) -> bool:
-    "True if `s` consists only of `(` and `)` and every bracket is closed in order."
-    if not isinstance(s, str):
+    "True if `s` is a non-empty string of `(` and `)` in which every bracket is closed in order (the empty string is not one)."
+    if not isinstance(s, str) or s == '':
         return False
     depth = 0
     for c in s:
@@ -1138,6 +1199,8 @@ def is_balanced(s: str) -> bool:
 # %% ../nbs/02_datasets.ipynb #7c017a80
 def bracket_depth(s: str) -> int:
     "Deepest nesting level of a bracket string (`'(())()'` -> 2)."
+    if not isinstance(s, str) or set(s) - {'(', ')'}:
+        raise ValueError(f"bracket_depth reads strings of '(' and ')' only, got {s!r}")
     depth = best = 0
     for c in s:
         depth += 1 if c == '(' else -1

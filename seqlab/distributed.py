@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_distributed.ipynb #2f0f5209
 from __future__ import annotations
-import os, socket, tempfile
+import datetime, os, socket, tempfile, time, traceback
+from multiprocessing.connection import wait as _wait_any
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -17,15 +18,21 @@ from .learner import Callback, CancelBatchException, MetricsCB
 __all__ = ['init_distributed', 'DistributedBatchSampler', 'shard_loader', 'shard_valid_loader', 'DDPCB', 'launch']
 
 # %% ../nbs/07_distributed.ipynb #18991e9e
+_TIMEOUT = [None]  # the timeout of the process group this process joined (DDPCB's side group uses it too)
+
 def init_distributed(
     backend: str | None = None,  # 'gloo' or 'nccl'; None: nccl when CUDA is available, else gloo
+    timeout: float | None = None,  # seconds a rank waits for the others (start-up, every collective); None: torch's default
 ) -> tuple[int, int]:
     "Join the process group described by RANK, WORLD_SIZE, MASTER_ADDR/PORT (as torchrun sets them); `(rank, world_size)`."
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds (or None), got {timeout!r}.")
     if not dist.is_initialized():
         backend = backend or ('nccl' if torch.cuda.is_available() else 'gloo')
         if backend == 'nccl':
             torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-        dist.init_process_group(backend)
+        _TIMEOUT[0] = None if timeout is None else datetime.timedelta(seconds=timeout)
+        dist.init_process_group(backend, **({} if timeout is None else {'timeout': _TIMEOUT[0]}))
     return dist.get_rank(), dist.get_world_size()
 
 # %% ../nbs/07_distributed.ipynb #acc4e4f3
@@ -92,7 +99,7 @@ def _cpu_group():
         return None
     default = dist.distributed_c10d._get_default_group()
     if _CPU_GROUP[0] is not default:  # first use, or a process group made after an earlier one was destroyed
-        _CPU_GROUP[:] = [default, dist.new_group(backend='gloo')]
+        _CPU_GROUP[:] = [default, dist.new_group(backend='gloo', **({} if _TIMEOUT[0] is None else {'timeout': _TIMEOUT[0]}))]
     return _CPU_GROUP[1]
 
 def _interleave(parts: list) -> list:
@@ -180,31 +187,92 @@ def _free_port() -> int:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
 
-def _worker(rank, fn, args, nprocs, port, backend, out):
-    "One launched process: join the group, run `fn(*args)`, save its result."
+def _worker(rank, fn, args, nprocs, port, backend, out, timeout, threads):
+    "One launched process: join the group, run `fn(*args)`, save its result, or write what went wrong."
+    torch.set_num_threads(threads)  # 1 after a fork: GNU OpenMP's thread pool does not survive it
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nprocs), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    init_distributed(backend)
     try:
+        init_distributed(backend, timeout)
         torch.save(fn(*args), os.path.join(out, f'{rank}.pt'))
+    except BaseException as e:
+        waited = 'timed out' in str(e).lower() or 'timeout' in type(e).__name__.lower()
+        what = f'waited more than {timeout:g} s for the other processes and gave up' if waited else 'failed'
+        where = ' <- '.join(f'{os.path.basename(t.filename)}:{t.lineno} {t.name}' for t in traceback.extract_tb(e.__traceback__)[:0:-1][:3])
+        with open(os.path.join(out, f'{rank}.err'), 'w') as f:
+            f.write(f"{what}: {type(e).__name__}: {str(e)[:500]} (at {where})")
+        os._exit(2 if waited else 1)
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+# %% ../nbs/07_distributed.ipynb #1b302583
+def _stop_all(procs: list):
+    "End the processes still running (terminate, then kill)."
+    for p in procs:
+        if p.is_alive(): p.terminate()
+    for p in procs:
+        p.join(5)
+        if p.is_alive(): p.kill(); p.join(5)
+
+def _launch_error(procs: list, out: str, running: list, limit_hit: bool, limit) -> Exception:
+    "One error for the whole group: who failed and how, and which ranks were still running (did not answer)."
+    lines = []
+    for r, p in enumerate(procs):
+        err = os.path.join(out, f'{r}.err')
+        if os.path.exists(err):
+            lines.append(f'rank {r} ' + open(err).read().strip())
+        elif p.exitcode is not None and p.exitcode < 0 and r not in running:
+            lines.append(f'rank {r} died from signal {-p.exitcode} (e.g. killed for lack of memory) without an error')
+    timed = limit_hit or any('waited more than' in l for l in lines)
+    ranks = ', '.join(map(str, running))
+    silent = (f"rank(s) {ranks} did not answer (still running when the wait ended; stopped)" if timed else
+              f"rank(s) {ranks} stopped (still running, waiting for the failed one)") if running else ''
+    head = f"launch: the run did not finish within limit={limit:g} s. " if limit_hit else "launch: a process failed. "
+    return (TimeoutError if timed else RuntimeError)(head + '; '.join([silent] * bool(silent) + lines))
 
 # %% ../nbs/07_distributed.ipynb #5a2022f2
+def _check_launch(fn, nprocs, args, start_method, timeout, limit):
+    "Fail before starting anything on what `launch` cannot run."
+    if not callable(fn):
+        raise TypeError(f"fn must be a function to run in every process, got {fn!r}.")
+    if isinstance(nprocs, bool) or not isinstance(nprocs, int) or nprocs < 1:
+        raise ValueError(f"nprocs must be a whole number >= 1, got {nprocs!r}.")
+    if not isinstance(args, tuple):
+        raise TypeError(f"args must be a tuple of fn's arguments, got {type(args).__name__}; e.g. args=(x,) for one argument.")
+    if start_method not in ('fork', 'spawn', 'forkserver'):
+        raise ValueError(f"start_method must be 'fork', 'spawn' or 'forkserver', got {start_method!r}.")
+    for k, v in (('timeout', timeout), ('limit', limit)):
+        if (v is not None or k == 'timeout') and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise ValueError(f"{k} must be a positive number of seconds{' (or None)' if k == 'limit' else ''}, got {v!r}.")
+    if start_method == 'fork' and torch.cuda.is_initialized():
+        raise RuntimeError("CUDA was initialised before launch, and a CUDA context cannot be forked: restart the kernel and "
+                           "call launch before anything touches the GPU, or use start_method='spawn' with fn in a module.")
+
+# %% ../nbs/07_distributed.ipynb #af1aaf29
 def launch(
     fn,  # `fn(*args)`, run in every process (it may use DDPCB)
     nprocs: int = 2,  # processes to start
     args: tuple = (),  # arguments of `fn`
     start_method: str = 'fork',  # 'fork' (functions defined in a notebook work) or 'spawn'
     backend: str | None = None,  # None: nccl with CUDA, else gloo
+    timeout: float = 300,  # seconds a rank waits for the others (joining the group, each collective) before it gives up
+    limit: float | None = None,  # seconds the whole run may take; None: no limit
 ) -> list:
-    "Run `fn(*args)` in `nprocs` processes that form one process group; the results, in rank order."
-    if isinstance(nprocs, bool) or not isinstance(nprocs, int) or nprocs < 1:
-        raise ValueError(f"nprocs must be a whole number >= 1, got {nprocs!r}.")
-    if start_method not in ('fork', 'spawn', 'forkserver'):
-        raise ValueError(f"start_method must be 'fork', 'spawn' or 'forkserver', got {start_method!r}.")
-    if start_method == 'fork' and torch.cuda.is_initialized():
-        raise RuntimeError("CUDA was initialised before launch, and a CUDA context cannot be forked: restart the kernel and "
-                           "call launch before anything touches the GPU, or use start_method='spawn' with fn in a module.")
+    "Run `fn(*args)` in `nprocs` processes that form one process group; the results in rank order, or an error naming the rank."
+    _check_launch(fn, nprocs, args, start_method, timeout, limit)
+    ctx, threads = mp.get_context(start_method), 1 if start_method == 'fork' else max(1, (os.cpu_count() or 1) // nprocs)
     with tempfile.TemporaryDirectory() as out:
-        mp.start_processes(_worker, args=(fn, args, nprocs, _free_port(), backend, out), nprocs=nprocs, start_method=start_method)
+        port, t0 = _free_port(), time.monotonic()
+        procs = [ctx.Process(target=_worker, args=(r, fn, args, nprocs, port, backend, out, timeout, threads), daemon=True)
+                 for r in range(nprocs)]
+        for p in procs: p.start()
+        while any(p.is_alive() for p in procs):
+            over = limit is not None and time.monotonic() - t0 > limit
+            if over or any(p.exitcode not in (None, 0) for p in procs):  # a failure, or out of time: stop the rest
+                running = [r for r, p in enumerate(procs) if p.is_alive()]
+                _stop_all(procs)
+                raise _launch_error(procs, out, running, over, limit)
+            _wait_any([p.sentinel for p in procs if p.is_alive()], timeout=0.5)
+        if any(p.exitcode != 0 for p in procs):
+            raise _launch_error(procs, out, [], False, limit)
         return [torch.load(os.path.join(out, f'{r}.pt'), weights_only=False) for r in range(nprocs)]

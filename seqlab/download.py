@@ -17,10 +17,17 @@ __all__ = ['DownloadError', 'data_dir', 'file_hash', 'bad_content', 'provenance'
 class DownloadError(RuntimeError):
     "A download, checksum or extraction failed, or a cached file is bad; the message says what to do."
 
+def _as_path(name: str, p) -> Path:
+    "`p` as a `Path`, or an error naming the argument `name` (None and numbers are not paths)."
+    if not isinstance(p, (str, os.PathLike)) or str(p) == '':
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(p).__name__} {p!r}")
+    return Path(p).expanduser()
+
 def data_dir(
     dataset: str | None = None,  # a sub-folder for one data set, e.g. "cifar10"
 ) -> Path:
     "The cache directory: `$SEQLAB_DATA` or `~/.cache/seqlab` (and its `dataset` sub-folder)."
+    if dataset is not None and not isinstance(dataset, str): raise TypeError(f"dataset must be a str such as 'cifar10', got {dataset!r}")
     root = Path(os.environ.get('SEQLAB_DATA') or Path.home() / '.cache' / 'seqlab').expanduser()
     return root / dataset if dataset else root
 
@@ -68,6 +75,7 @@ def _parse_checksum(checksum: str | None) -> tuple:
 
 def file_hash(path, algo: str = 'sha256') -> str:
     "Hex digest of a file, read in chunks."
+    if algo not in _DIGEST_LEN: raise ValueError(f"algo must be one of {list(_DIGEST_LEN)}, got {algo!r}")
     h = hashlib.new(algo)
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
@@ -82,6 +90,8 @@ def bad_content(
     name: str | None = None,  # the file's real name, when `path` is a temporary file
 ) -> str | None:
     "Why `path` cannot be the file its name says (an HTML page, the wrong format), or None when it looks right."
+    path = _as_path('path', path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} is not a file (or does not exist).")
     suffix = Path(name or path).suffix.lower()
     with open(path, 'rb') as f: head = f.read(512)
     if not head: return 'the file is empty'
@@ -161,7 +171,7 @@ def provenance(
     check: bool = True,  # None when `path` changed since seqlab made it; False: the note as written
 ) -> dict | None:
     "What seqlab noted when it downloaded or extracted `path` (`url`, `checksum`, `archive`), or None if it did not make it."
-    p = Path(path)
+    p = _as_path('path', path)
     try: rec = json.loads(_record_path(p).read_text())
     except (OSError, ValueError): return None
     if not isinstance(rec, dict) or (check and (rec.get('state') is None or rec['state'] != _state(p))): return None
@@ -201,9 +211,13 @@ def download(
     timeout: float = 60.,  # seconds to wait for the server
 ) -> Path:
     "Download `dest` from the first mirror that works, atomically; use the cached file if it is there and good."
-    dest, urls = Path(dest), [urls] if isinstance(urls, str) else list(urls)
-    if not urls or not all(isinstance(u, str) and u for u in urls):
+    dest = _as_path('dest', dest)
+    urls = [urls] if isinstance(urls, str) else list(urls) if isinstance(urls, (list, tuple)) else urls
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
         raise ValueError(f"urls must be a URL or a non-empty list of URLs (str), got {urls!r}")
+    if dest.is_dir(): raise IsADirectoryError(f"dest {dest} is a folder: give the file to create, e.g. {dest / Path(urls[0]).name}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     _parse_checksum(checksum)  # a malformed checksum is an error before anything is fetched
     if dest.exists():
         _check_cached(dest, checksum, urls)
@@ -345,9 +359,10 @@ def extract(
     dest: str | Path,  # the folder to create; the archive's contents go inside it
 ) -> Path:
     "Extract `archive` into `dest` atomically, once; a failure says whether the archive or the disk is at fault."
-    archive, dest = Path(archive), Path(dest)
+    archive, dest = _as_path('archive', archive), _as_path('dest', dest)
     if dest.exists(): return _reuse(archive, dest)
-    if not archive.is_file(): raise FileNotFoundError(f"The archive {archive} does not exist: nothing to extract into {dest}.")
+    if not archive.is_file():
+        raise FileNotFoundError(f"The archive {archive} {'is a folder, not a file' if archive.is_dir() else 'does not exist'}: nothing to extract into {dest}.")
     _refuse_known_failure(archive, dest)
     _clean_stale(_make_dir(dest.parent), dest.name)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.{os.getpid()}.', suffix='.tmp', dir=dest.parent))
@@ -381,7 +396,8 @@ def read_cached(
     what: str = 'the data set',  # what the file holds, for the message
 ):
     "`reader(path)`; when it fails, an error naming the file, and only a folder seqlab extracted (unchanged) is removed."
-    path = Path(path)
+    path = _as_path('path', path)
+    if not callable(reader): raise TypeError(f"reader must be a function path -> data, got {reader!r}")
     try:
         return reader(path)
     except MemoryError: raise
@@ -390,7 +406,7 @@ def read_cached(
 
 def _read_failed(path: Path, what: str, e: BaseException) -> DownloadError:
     "The error of a reader that failed on `path`; a folder seqlab extracted and nobody changed is removed, its failure noted."
-    why, rec = f"{path} could not be read as {what}: {_describe(e)}.", provenance(path)
+    why, rec = f"{path} could not be read as {what}: {_describe(e).rstrip('.')}.", provenance(path)
     if rec and rec.get('archive'):
         archive = Path(rec['archive'])
         todo = 'delete it to download it again, or replace it by a good copy' if _in_cache(archive) else 'replace it by a good copy'
@@ -413,7 +429,8 @@ def source_fingerprint(
     paths,  # the source files (or one folder, whose files all count)
 ) -> str:
     "A short hash of the names, sizes and modification times of `paths`: it changes when any source file does."
-    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    paths = [_as_path('paths', paths)] if isinstance(paths, (str, os.PathLike)) else [_as_path('paths', p) for p in paths or [None]]
+    if missing := [p for p in paths if not p.exists()]: raise FileNotFoundError(f"source_fingerprint: {missing[0]} does not exist.")
     files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob('*')) if f.is_file())
     h = hashlib.sha1()
     for f in files:
@@ -427,7 +444,9 @@ def decoded_cache(
     make,  # () -> the decoded data
 ):
     "The data in `path` if it was made under `key`, else `make()`, written atomically for next time."
-    path = Path(path)
+    path = _as_path('path', path)
+    if not callable(make): raise TypeError(f"make must be a function () -> data, got {make!r}")
+    if path.is_dir(): raise IsADirectoryError(f"path {path} is a folder: give the pickle file to write, e.g. {path / 'decoded.pkl'}")
     try:
         with open(path, 'rb') as f: stored = pickle.load(f)
         if stored.get('key') == key: return stored['data']

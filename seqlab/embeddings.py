@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import matplotlib.pyplot as plt
 from gensim.models import KeyedVectors
 from .core import quick_mode
-from .data import _check_count
+from .data import _check_count, _check_seed
 
 # %% auto #0
 __all__ = ['VECTOR_FORMATS', 'VECTOR_NAMES', 'EMBEDDING_KINDS', 'OneHotEmbedding', 'detect_format', 'load_vectors', 'OOVReport',
@@ -34,12 +34,16 @@ class OneHotEmbedding(nn.Module):
         super().__init__()
         if num_embeddings < 1:
             raise ValueError(f"num_embeddings must be at least 1, got {num_embeddings}")
+        if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
+            raise ValueError(f"padding_idx must be an id in 0..{num_embeddings - 1} or None, got {padding_idx!r}")
         self.num_embeddings = num_embeddings
         self.embedding_dim = num_embeddings
         self.padding_idx = padding_idx
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, T) int -> (B, T, V)
         "One-hot vectors of `tokens`, zero at padding."
+        if not isinstance(tokens, torch.Tensor) or tokens.is_floating_point() or tokens.dtype == torch.bool:
+            raise TypeError(f"tokens must be an integer tensor of ids (B, T), got {getattr(tokens, 'dtype', type(tokens).__name__)}")
         if tokens.numel() and (tokens.min() < 0 or tokens.max() >= self.num_embeddings):
             raise IndexError(f"token ids must lie in [0, {self.num_embeddings}); got {tokens.min().item()}..{tokens.max().item()}")
         x = F.one_hot(tokens.long(), self.num_embeddings).to(torch.get_default_dtype())  # (B, T, V)
@@ -70,6 +74,8 @@ def detect_format(
 ) -> str:
     "Guess the format of a vectors file from its first bytes: one of `VECTOR_FORMATS`."
     from gensim import utils
+    if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
+        raise FileNotFoundError(f"No vectors file at {path!r}: give the path of a word2vec, GloVe or fastText file.")
     with utils.open(str(path), 'rb') as f:
         head = f.read(1 << 16)
     if head[:1] == b'\x80':
@@ -147,6 +153,8 @@ def load_vectors(
         raise ValueError(f"Unknown vectors format {fmt!r}: use one of {VECTOR_FORMATS}, or fmt=None to detect it.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ValueError(f"limit must be a positive int (the number of words to read) or None, got {limit!r}")
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path must be a file path or a gensim-downloader name (str), got {name_or_path!r}")
     p = Path(name_or_path).expanduser()
     if not p.exists():
         s = str(name_or_path)
@@ -224,6 +232,8 @@ def lookup_vector(
     case_fallback: bool = True,  # also try `token.lower()` and `token.title()`
 ) -> tuple:
     "`(vector, how)` for `token` in `kv`, with how in exact/lowercase/titlecase/subword; `(None, 'oov')` if missing."
+    if not isinstance(token, str): raise TypeError(f"token must be a str, got {token!r}")
+    if not isinstance(kv, KeyedVectors): raise TypeError(f"kv must be gensim KeyedVectors (load_vectors or train_vectors), got {type(kv).__name__}")
     cands = [(token, 'exact')]
     if case_fallback:
         cands += [(token.lower(), 'lowercase'), (token.title(), 'titlecase')]
@@ -276,6 +286,7 @@ def pretrained_embedding(
 ) -> tuple:
     "`(nn.Embedding, OOVReport)`: the `(len(vocab), kv.vector_size)` matrix of `kv` in vocabulary order."
     _check_vocab(vocab)
+    if not isinstance(kv, KeyedVectors): raise TypeError(f"kv must be gensim KeyedVectors (load_vectors or train_vectors), got {type(kv).__name__}")
     specials = _specials(vocab)
     W = np.zeros((len(vocab.itos), kv.vector_size), np.float32)
     how = []
@@ -300,9 +311,13 @@ def _check_token_lists(token_lists) -> list:
     "`token_lists` as a list of lists of str, or a clear error."
     if token_lists is None:
         raise ValueError("token_lists is required: pass the training texts tokenized, e.g. [tokenize(t) for t in texts].")
-    tl = [list(t) if not isinstance(t, str) else t for t in token_lists]
-    if any(isinstance(t, str) for t in tl):
-        raise TypeError("token_lists must hold lists of tokens, not strings: pass [tokenize(t) for t in texts].")
+    if isinstance(token_lists, str) or not hasattr(token_lists, '__iter__'):
+        raise TypeError(f"token_lists must be a list of token lists, got {type(token_lists).__name__}: pass [tokenize(t) for t in texts].")
+    if any(t is None or isinstance(t, str) for t in token_lists):
+        raise TypeError("token_lists must hold lists of tokens, not strings or None: pass [tokenize(t) for t in texts].")
+    tl = [list(t) for t in token_lists]
+    if (bad := next((w for t in tl for w in t if not isinstance(w, str)), '')) != '':
+        raise TypeError(f"token_lists must hold str tokens, got {bad!r} ({type(bad).__name__}): pass [tokenize(t) for t in texts].")
     if not any(tl):
         raise ValueError("token_lists has no tokens: pass at least one non-empty list of tokens.")
     return tl
@@ -312,6 +327,8 @@ def texts_fingerprint(
     token_lists,  # tokenized texts
 ) -> str:
     "A short hash of `token_lists` (their tokens and their order): the identity of a training corpus."
+    if isinstance(token_lists, str) or not hasattr(token_lists, '__iter__'):
+        raise TypeError(f"token_lists must be a list of token lists, got {type(token_lists).__name__}")
     h = hashlib.sha1()
     for toks in token_lists:
         h.update('\x1f'.join(map(str, toks)).encode('utf8', 'surrogatepass'))
@@ -358,6 +375,9 @@ def train_vectors(
     vector_size = _check_count('vector_size', vector_size, what=' (the length of each vector, e.g. 100)')
     epochs, window = _check_count('epochs', epochs), _check_count('window', window, what=' (context words on each side)')
     if sg not in (0, 1): raise ValueError(f"sg must be 1 (skip-gram) or 0 (CBOW), got {sg!r}")
+    min_count, seed = _check_count('min_count', min_count, lo=0), _check_seed(seed)
+    if not any(c >= min_count for c in Counter(w for t in tl for w in t).values()):
+        raise ValueError(f"No token occurs min_count={min_count} times in token_lists: lower min_count or pass more texts.")
     if kind == 'fasttext':  # smaller n-gram table and range than gensim's (2M rows: 800 MB at 100-d)
         kwargs = {'bucket': 20_000, 'max_n': 5, **kwargs}
     kwargs = {'workers': 1, **kwargs}
@@ -378,6 +398,9 @@ def nearest_neighbours(
     topn: int = 5,  # neighbours per word
 ) -> pd.DataFrame:
     "The `topn` nearest words (cosine similarity) of each of `words`, one row per word."
+    topn = _check_count('topn', topn)
+    if isinstance(words, str): words = [words]
+    if not isinstance(words, (list, tuple)): raise TypeError(f"words must be a list of words, got {type(words).__name__}")
     rows = {}
     for w in words:
         try:
@@ -425,6 +448,8 @@ class DME(nn.Module):
         embedding_dim = _check_count('embedding_dim', embedding_dim, what=' (the size every set is projected to)')
         if names is not None and len(names) != len(embeddings):
             raise ValueError(f"names has {len(names)} entries for {len(embeddings)} embedding sets.")
+        if bad := [type(e).__name__ for e in embeddings if not isinstance(getattr(e, 'embedding_dim', None), int)]:
+            raise TypeError(f"every embedding set needs an int .embedding_dim (nn.Embedding, OneHotEmbedding, make_embedding(...)); these lack it: {bad}")
         self.embeddings = nn.ModuleList(embeddings)
         self.projections = nn.ModuleList(nn.Linear(e.embedding_dim, embedding_dim) for e in embeddings)
         self.attn = nn.Linear(embedding_dim, 1)
@@ -454,7 +479,13 @@ class DME(nn.Module):
 # %% ../nbs/03_embeddings.ipynb #dd8d4e25
 def _token_mask(tokens, padding_idx=None, lengths=None):  # (B, T) -> (B, T) bool
     "True on real tokens: positions before `lengths`, else tokens that are not `padding_idx`."
+    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.is_floating_point():
+        raise ValueError(f"tokens must be integer ids (B, T), got {getattr(tokens, 'dtype', type(tokens).__name__)} of shape "
+                         f"{tuple(getattr(tokens, 'shape', ()))}; a single text needs tokens[None]")
     if lengths is not None:
+        lengths = torch.as_tensor(lengths)
+        if lengths.shape != (tokens.shape[0],) or lengths.min() < 1 or lengths.max() > tokens.shape[1]:
+            raise ValueError(f"lengths must be one length in 1..T={tokens.shape[1]} per row of tokens (B={tokens.shape[0]}), got {lengths.tolist()[:8]}")
         pos = torch.arange(tokens.shape[1], device=tokens.device)
         return pos.unsqueeze(0) < torch.as_tensor(lengths, device=tokens.device).unsqueeze(1)
     if padding_idx is None:

@@ -4,37 +4,48 @@
 
 # %% ../nbs/13_emotion_attention.ipynb #7188e13a
 from __future__ import annotations
-import math
-from collections import Counter
+import itertools, math
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
+from scipy.stats import hypergeom
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.metrics import f1_score
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, set_seed
+from .data import tokenize, _check_count
+from .datasets import emotion_sample
 from .learner import Learner
 from .metrics import accuracy, f1_macro, f1_micro, to_labels
 from .embeddings import pretrained_embedding, train_vectors, load_vectors
-from .transformer import TransformerConfig, TransformerClassifier, transformer_data
+from .transformer import TransformerConfig, TransformerClassifier
 
 # %% auto #0
-__all__ = ['emotion_vectors', 'emotion_classifier', 'f1_weighted', 'class_weighted_loss', 'train_emotion', 'test_scores',
-           'received_attention', 'attention_rollout', 'top_token_per_sentence', 'rank_by_class', 'token_attributions']
+__all__ = ['emotion_vectors', 'emotion_classifier', 'keyword_cosines', 'f1_weighted', 'class_weighted_loss', 'train_emotion',
+           'eval_scores', 'seed_difference', 'class_recall', 'received_attention', 'attention_rollout',
+           'top_token_per_sentence', 'winner_stats', 'rank_by_class', 'token_attributions', 'uninformative_ids']
 
 # %% ../nbs/13_emotion_attention.ipynb #d93aba23
 def emotion_vectors(
     prep,  # vocabulary and loaders (`seqlab.transformer.transformer_data`)
-    quick: bool | None = None,  # True: vectors trained on the training sentences; None: `quick_mode()`
+    quick: bool | None = None,  # True: vectors pretrained on other generated sentences; None: `quick_mode()`
     vector_size: int = 300,  # vector length when trained (full mode: the downloaded vectors' 300)
-    seed: int = 0,  # seed of the trained vectors
+    seed: int = 0,  # seed of the pretraining sentences and of the vectors
+    n_pretrain: int = 6_000,  # quick mode: unlabelled generated sentences to learn from (not the task's)
+    min_count: int = 3,  # quick mode: words seen fewer times there get no vector, as in real pretrained sets
     limit: int | None = 1_000_000,  # full mode: read only the most frequent words of the download
 ):
-    "word2vec `KeyedVectors`: trained on the sample in quick mode, word2vec-google-news-300 in full mode."
-    quick = quick_mode() if quick is None else quick
-    if quick:
-        return train_vectors(prep.token_lists, 'word2vec', vector_size=vector_size, seed=seed, epochs=10)
-    return load_vectors('word2vec-google-news-300', limit=limit)
+    "word2vec `KeyedVectors`: pretrained on other generated sentences in quick mode, word2vec-google-news-300 in full mode."
+    _check_prep(prep)
+    if not (quick_mode() if quick is None else quick):
+        return load_vectors('word2vec-google-news-300', limit=limit)
+    for name, v in (('vector_size', vector_size), ('n_pretrain', n_pretrain), ('min_count', min_count)):
+        _check_count(name, v)
+    corpus = [tokenize(t) for t in emotion_sample(n_pretrain, seed=seed + 1000)[0]]  # another seed: not the task's sample
+    kv = train_vectors(corpus, 'word2vec', vector_size=vector_size, seed=seed, epochs=10, min_count=min_count)
+    kv.source = f'word2vec pretrained on {n_pretrain:,} other generated sentences ({vector_size}-d, min_count {min_count}, seed {seed})'
+    return kv
 
 # %% ../nbs/13_emotion_attention.ipynb #a330e995
 def emotion_classifier(
@@ -43,31 +54,75 @@ def emotion_classifier(
     **cfg,  # `TransformerConfig` fields (d_model, n_heads, n_layers, d_ff, dropout, max_len)
 ) -> tuple:
     "`(TransformerClassifier, OOVReport or None)`: learned embedding, or word2vec rows rescaled to unit spread."
+    _check_prep(prep)
     cfg = TransformerConfig(**{**cfg, 'vocab_size': len(prep.vocab), 'n_classes': len(prep.classes), 'padding_idx': prep.vocab.pad_idx})
     model = TransformerClassifier(cfg)
     if vectors is None:
         return model, None
-    assert vectors.vector_size == cfg.d_model, f"vectors of size {vectors.vector_size} need d_model={vectors.vector_size}, got {cfg.d_model}"
+    if not hasattr(vectors, 'vector_size') or not hasattr(vectors, '__contains__'):
+        raise TypeError(f"vectors must be gensim KeyedVectors (e.g. from emotion_vectors), got {type(vectors).__name__}; None gives a learned embedding")
+    if vectors.vector_size != cfg.d_model:
+        raise ValueError(f"vectors of size {vectors.vector_size} need d_model={vectors.vector_size}, got d_model={cfg.d_model}: "
+                         f"pass d_model={vectors.vector_size} (or vectors of size {cfg.d_model})")
     emb, oov = pretrained_embedding(vectors, prep.vocab, freeze=False, seed=0, source=getattr(vectors, 'source', None))
+    found = torch.tensor([h not in ('oov', 'special', 'padding') for h in oov.how])
+    if not found.any():
+        raise ValueError(f"none of the {len(found):,} vocabulary tokens has a vector in {oov.source}: these vectors are for another language or tokenizer")
     with torch.no_grad():
-        found = torch.tensor([h not in ('oov', 'special', 'padding') for h in oov.how])
         emb.weight /= emb.weight[found].std() * math.sqrt(cfg.d_model)  # unit spread after the x √d_model
     model.embedding = emb
     return model, oov
 
+# %% ../nbs/13_emotion_attention.ipynb #c2ab365b
+def _check_prep(prep):
+    "Raise a clear error unless `prep` is what `transformer_data` returns."
+    missing = [a for a in ('vocab', 'dls', 'classes', 'token_lists') if not hasattr(prep, a)]
+    if missing:
+        raise TypeError(f"prep must be the result of seqlab.transformer.transformer_data(task_data), "
+                        f"got {type(prep).__name__} without {missing}")
+
+# %% ../nbs/13_emotion_attention.ipynb #bb6a4637
+def keyword_cosines(
+    kv,  # word vectors (`KeyedVectors`)
+    groups: dict,  # group name -> words (e.g. `EMOTION_KEYWORDS`)
+    n_random: int = 300,  # vocabulary words drawn for the random-pair baseline
+    seed: int = 0,  # which random words
+) -> dict:
+    "Mean cosine of word pairs within a group, across groups and of random words; words without a vector are left out."
+    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True).clip(1e-12)
+    vecs = {g: unit(np.stack([kv[w] for w in ws if w in kv])) for g, ws in groups.items() if any(w in kv for w in ws)}
+    if len(vecs) < 2 or not any(len(v) > 1 for v in vecs.values()):
+        raise ValueError(f"the vectors know too few of the group words ({sum(map(len, vecs.values()))} found): "
+                         "pass groups of words the vectors contain, at least two words in one group and two groups")
+    same = np.mean([(v @ v.T)[np.triu_indices(len(v), 1)].mean() for v in vecs.values() if len(v) > 1])
+    other = np.mean([(vecs[a] @ vecs[b].T).mean() for a, b in itertools.combinations(vecs, 2)])
+    rnd = unit(kv.vectors[np.random.default_rng(seed).choice(len(kv.vectors), min(n_random, len(kv.vectors)), replace=False)])
+    return {'same group': float(same), 'different groups': float(other),
+            'random words': float((rnd @ rnd.T)[np.triu_indices(len(rnd), 1)].mean()),
+            'words found': sum(map(len, vecs.values())), 'words asked': sum(map(len, groups.values()))}
+
 # %% ../nbs/13_emotion_attention.ipynb #07574817
-def f1_weighted(preds, targs) -> float:
+def f1_weighted(preds, targs) -> float:  # logits (N, C) or label ids (N,); target label ids (N,)
     "F1 per class averaged with weights proportional to each class's support."
-    return float(f1_score(to_labels(targs), to_labels(preds), average='weighted', zero_division=0))
+    p, t = to_labels(preds), to_labels(targs)
+    if len(p) != len(t) or len(t) == 0:
+        raise ValueError(f"preds and targs must be non-empty and of one length, got {len(p)} and {len(t)}")
+    return float(f1_score(t, p, average='weighted', zero_division=0))
 
 # %% ../nbs/13_emotion_attention.ipynb #10daf07b
 def class_weighted_loss(
-    labels,  # the training labels
+    labels,  # the training labels (class ids)
     n_classes: int,  # number of classes
 ):
     "Cross-entropy whose class weights are inversely proportional to the classes' training frequency."
-    n = np.bincount(np.asarray(labels), minlength=n_classes).astype(np.float64)
-    assert (n > 0).all(), f"every class needs training examples, got counts {n.tolist()}"
+    _check_count('n_classes', n_classes)
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) == 0 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must be a non-empty 1-d list of class ids in 0..{n_classes - 1}, got {y[:10].tolist()} (dtype {y.dtype})")
+    n = np.bincount(y, minlength=n_classes).astype(np.float64)
+    if not (n > 0).all():
+        raise ValueError(f"every class needs training examples for a weight, got counts {n.astype(int).tolist()}: "
+                         "drop the empty classes or use the unweighted loss")
     w = torch.tensor(n.sum() / (n_classes * n), dtype=torch.float32)  # 1 for a class of average size
     return lambda preds, targs: F.cross_entropy(preds, targs, weight=w.to(preds.device))
 
@@ -84,6 +139,9 @@ def train_emotion(
     **cfg,  # `TransformerConfig` fields
 ) -> Learner:
     "Train one variant through the `Learner`; valid metrics: accuracy, macro and weighted F1."
+    _check_count('epochs', epochs)
+    if weighted and train_labels is None:
+        raise ValueError("weighted=True needs train_labels: pass the training split's labels (e.g. train_labels=td.train.y)")
     set_seed(seed)
     model, _ = emotion_classifier(prep, vectors, **cfg)
     loss = class_weighted_loss(train_labels, len(prep.classes)) if weighted else F.cross_entropy
@@ -92,14 +150,45 @@ def train_emotion(
     return learn
 
 # %% ../nbs/13_emotion_attention.ipynb #bfbe75f9
-def test_scores(
+def eval_scores(
     learn: Learner,  # a fitted learner
-    dl,  # the test loader
+    dl,  # a loader of one split (validation or test)
 ) -> dict:
     "Accuracy, micro, macro and weighted F1 of `learn` on `dl`, and the predictions."
+    if dl is None or len(dl.dataset) == 0:
+        raise ValueError("dl has no sentences: pass the loader of a non-empty split (e.g. prep.dls.valid)")
     preds, targs = learn.get_preds(dl)
     return dict(accuracy=accuracy(preds, targs), f1_micro=f1_micro(preds, targs), f1_macro=f1_macro(preds, targs),
                 f1_weighted=f1_weighted(preds, targs), preds=preds, targs=targs)
+
+# %% ../nbs/13_emotion_attention.ipynb #3a57b6e1
+def seed_difference(
+    a,  # one score per seed, first variant
+    b,  # one score per seed, second variant
+    z: float = 2.0,  # how many standard errors make a difference stand out
+) -> dict:
+    "Mean of `b` minus mean of `a`, its standard error over the seeds, and whether it exceeds `z` standard errors."
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or min(len(a), len(b)) < 2:
+        raise ValueError(f"need one score per seed and at least 2 seeds per variant to measure the noise, got {len(np.atleast_1d(a))} and {len(np.atleast_1d(b))}")
+    d = b.mean() - a.mean()
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return {'difference': float(d), 'standard error': se, 'stands out': bool(abs(d) > z * se)}
+
+# %% ../nbs/13_emotion_attention.ipynb #c29d506d
+def class_recall(
+    preds,  # logits (N, C) or label ids (N,)
+    targs,  # target label ids (N,)
+    classes,  # the class ids pooled together
+) -> float:
+    "Share of the sentences of `classes` (pooled) that are predicted as their own class."
+    p, t = to_labels(preds), to_labels(targs)
+    if len(p) != len(t):
+        raise ValueError(f"preds and targs must be of one length, got {len(p)} and {len(t)}")
+    of = np.isin(t, list(classes))
+    if not of.any():
+        raise ValueError(f"no sentence belongs to the classes {list(classes)}: pass class ids present in targs")
+    return float((p[of] == t[of]).mean())
 
 # %% ../nbs/13_emotion_attention.ipynb #ceb2c2cc
 def received_attention(
@@ -107,6 +196,7 @@ def received_attention(
     lengths: torch.Tensor,  # true lengths (B,)
 ) -> torch.Tensor:
     "Attention each token receives, averaged over the real queries, the heads and the layers: `(B, T)`, 0 on padding."
+    _check_attn(attn, lengths)
     a = attn.float().mean(dim=(1, 2))  # (B, T, T)
     T = a.shape[-1]
     real = torch.arange(T, device=a.device)[None] < lengths.to(a.device)[:, None]  # (B, T)
@@ -119,6 +209,10 @@ def attention_rollout(
     residual: float = 0.5,  # weight of the residual path mixed into each layer (Abnar & Zuidema, 2020)
 ) -> torch.Tensor:
     "Attention rollout `(B, T, T)`: each layer's head-mean mixed with the identity, rows renormalised, multiplied through."
+    if not torch.is_tensor(attn) or attn.dim() != 5 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(f"attn must be (B, n_layers, n_heads, T, T), got {getattr(attn, 'shape', type(attn).__name__)}")
+    if not 0 <= residual <= 1:
+        raise ValueError(f"residual must be in [0, 1] (the share of the identity), got {residual!r}")
     a = attn.float().mean(dim=2)  # (B, L, T, T)
     eye = torch.eye(a.shape[-1], device=a.device)
     r = eye.expand(a.shape[0], -1, -1)
@@ -128,14 +222,34 @@ def attention_rollout(
         r = m @ r  # flow from the inputs up through layer l
     return r
 
+# %% ../nbs/13_emotion_attention.ipynb #67f9147c
+def _check_lengths(lengths, B: int, T: int, lo: int = 1):
+    "Raise a clear error unless `lengths` is `(B,)` integers in lo..T."
+    if not torch.is_tensor(lengths) or lengths.dim() != 1 or len(lengths) != B or lengths.dtype.is_floating_point:
+        got = f'{tuple(lengths.shape)} {lengths.dtype}' if torch.is_tensor(lengths) else type(lengths).__name__
+        raise ValueError(f"lengths must be an integer tensor (B,) = ({B},), got {got}: pass the lengths the loader gives")
+    if B and (lengths.min() < lo or lengths.max() > T):
+        raise ValueError(f"lengths must lie in {lo}..{T} (the padded length), got {lengths.min().item()}..{lengths.max().item()}")
+
+def _check_attn(attn, lengths):
+    "Raise a clear error unless `attn` is `(B, n_layers, n_heads, T, T)` and `lengths` fits it."
+    if not torch.is_tensor(attn) or attn.dim() != 5 or attn.shape[-1] != attn.shape[-2]:
+        got = tuple(attn.shape) if torch.is_tensor(attn) else type(attn).__name__
+        raise ValueError(f"attn must be (B, n_layers, n_heads, T, T), got {got}: pass what the classifier returns with return_attn=True")
+    _check_lengths(lengths, attn.shape[0], attn.shape[-1])
+
 # %% ../nbs/13_emotion_attention.ipynb #de948f86
 def top_token_per_sentence(
     ids: torch.Tensor,  # token ids (B, T)
     scores: torch.Tensor,  # one score per token (B, T)
     lengths: torch.Tensor,  # true lengths (B,)
-    skip_ids=(),  # ids never ranked (padding, <unk>, other specials)
+    skip_ids=(),  # ids never ranked (padding, <unk>, stop words: see `uninformative_ids`)
 ) -> list:
-    "The id of each sentence's highest-scoring real, non-special token (None when it has none)."
+    "The id of each sentence's highest-scoring real token not in `skip_ids` (None when it has none)."
+    if not (torch.is_tensor(ids) and torch.is_tensor(scores)) or ids.dim() != 2 or ids.shape != scores.shape:
+        raise ValueError(f"ids and scores must be tensors of one shape (B, T), got {getattr(ids, 'shape', type(ids).__name__)} "
+                         f"and {getattr(scores, 'shape', type(scores).__name__)}")
+    _check_lengths(lengths, ids.shape[0], ids.shape[1], lo=0)
     s = scores.float().clone()
     real = torch.arange(ids.shape[1])[None] < lengths.cpu()[:, None]
     ok = real & ~torch.isin(ids.cpu(), torch.tensor(sorted(skip_ids), dtype=ids.dtype))
@@ -144,6 +258,25 @@ def top_token_per_sentence(
     return [int(ids[b, best[b]]) if ok[b].any() else None for b in range(len(ids))]
 
 # %% ../nbs/13_emotion_attention.ipynb #aff0d3d4
+def winner_stats(
+    top_ids: list,  # the most important token id of each sentence (None: none)
+    labels,  # the class id of each sentence
+    itos: list,  # id -> token
+    classes: list,  # class names
+) -> pd.DataFrame:
+    "Per class and winning token: wins in the class, share of all sentences it wins, lift, and the chance of that many wins."
+    y = _check_ranked(top_ids, labels, len(classes))
+    df = pd.DataFrame({'tok': top_ids, 'y': y}).dropna()
+    n, n_tok, n_cls = len(df), df.tok.value_counts(), df.y.value_counts()
+    g = df.groupby(['y', 'tok']).size().rename('wins').reset_index()
+    g['share'] = n_tok[g.tok].to_numpy() / n  # base rate: share of all sentences the token wins
+    g['lift'] = g.wins / n_cls[g.y].to_numpy() / g.share
+    g['p_value'] = hypergeom.sf(g.wins - 1, n, n_cls[g.y].to_numpy(), n_tok[g.tok].to_numpy())  # P(>= wins in the class by chance)
+    g.insert(0, 'class', [classes[int(c)] for c in g.y])
+    g.insert(1, 'token', [itos[int(t)] for t in g.tok])
+    return g.drop(columns=['y', 'tok']).sort_values(['class', 'wins', 'lift'], ascending=[True, False, False], kind='stable').reset_index(drop=True)
+
+# %% ../nbs/13_emotion_attention.ipynb #ec61bd76
 def rank_by_class(
     top_ids: list,  # the most important token id of each sentence (None: none)
     labels,  # the class id of each sentence
@@ -152,18 +285,30 @@ def rank_by_class(
     k: int = 3,  # tokens per class
     min_count: int = 3,  # lift: a token must win in at least this many sentences of the class
 ) -> pd.DataFrame:
-    "Per class, the top `k` tokens by count and by lift over their base rate: columns class, rank, count_token, count, lift_token, lift."
-    df = pd.DataFrame({'tok': top_ids, 'y': np.asarray(labels)}).dropna()
-    base = df.tok.value_counts() / len(df)  # share of all sentences a token wins
-    rows = []
-    for c, name in enumerate(classes):
-        n_c = df[df.y == c].tok.value_counts()
-        lift = (n_c / max(int((df.y == c).sum()), 1) / base[n_c.index])[n_c >= min_count].sort_values(ascending=False, kind='stable')
+    "Per class, the top `k` tokens by count and by lift (ties: more wins first), with the lift token's wins and chance p-value."
+    _check_ranked(top_ids, labels, len(classes), k, min_count)
+    st, rows = winner_stats(top_ids, labels, itos, classes), []
+    for name in classes:
+        by_count = st[st['class'] == name]  # sorted by wins
+        by_lift = by_count[by_count.wins >= min_count].sort_values('lift', ascending=False, kind='stable')
         for r in range(k):
-            rows.append(dict(cls=name, rank=r + 1,
-                             count_token=itos[int(n_c.index[r])] if r < len(n_c) else None, count=int(n_c.iloc[r]) if r < len(n_c) else 0,
-                             lift_token=itos[int(lift.index[r])] if r < len(lift) else None, lift=float(lift.iloc[r]) if r < len(lift) else np.nan))
-    return pd.DataFrame(rows).rename(columns={'cls': 'class'})
+            c, l = (by_count.iloc[r] if r < len(by_count) else None), (by_lift.iloc[r] if r < len(by_lift) else None)
+            rows.append({'class': name, 'rank': r + 1, 'count_token': None if c is None else c.token, 'count': 0 if c is None else int(c.wins),
+                         'lift_token': None if l is None else l.token, 'lift': np.nan if l is None else float(l.lift),
+                         'lift_wins': 0 if l is None else int(l.wins), 'lift_p': np.nan if l is None else float(l.p_value)})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/13_emotion_attention.ipynb #0c7be8be
+def _check_ranked(top_ids, labels, n_classes: int, k: int = 1, min_count: int = 1) -> np.ndarray:
+    "The labels as an array, after checking them against `top_ids` and the classes."
+    _check_count('k', k)
+    _check_count('min_count', min_count)
+    y = np.asarray(labels)
+    if y.ndim != 1 or len(y) != len(top_ids) or len(y) == 0:
+        raise ValueError(f"need one label per sentence: got {len(top_ids)} top tokens and labels of shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must be class ids in 0..{n_classes - 1} (one per class name), got {sorted(set(y.tolist()))[:10]}")
+    return y
 
 # %% ../nbs/13_emotion_attention.ipynb #2f9a3ddd
 def token_attributions(
@@ -172,13 +317,16 @@ def token_attributions(
     method: str = 'attention',  # 'attention' (received), 'rollout' or 'grad_input'
 ) -> tuple:
     "Per-token scores over `dl`: `(ids (N, T), scores (N, T), lengths (N,), targets (N,))`, padded to the longest batch."
-    assert method in ('attention', 'rollout', 'grad_input'), f"method={method!r}: choose 'attention', 'rollout' or 'grad_input'"
+    if method not in ('attention', 'rollout', 'grad_input'):
+        raise ValueError(f"method={method!r}: choose 'attention', 'rollout' or 'grad_input'")
     dev = next(model.parameters()).device
     model.eval()
     out = []
     for (x, lengths), y in dl:
         x, lengths = x.to(dev), lengths.to(dev)
         out.append((x.cpu(), _token_scores(model, x, lengths, method).detach().cpu(), lengths.cpu(), y))
+    if not out:
+        raise ValueError("dl gave no batch: pass the loader of a non-empty split")
     T = max(o[0].shape[1] for o in out)
     pad = lambda t, v: F.pad(t, (0, T - t.shape[1]), value=v)
     return (torch.cat([pad(o[0], 0) for o in out]), torch.cat([pad(o[1], 0.) for o in out]),
@@ -207,3 +355,14 @@ def _token_scores(model, x, lengths, method):
         return received_attention(attn, lengths)
     real = (torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]).float()  # (B, T)
     return (attention_rollout(attn) * real[:, :, None]).sum(1) / real.sum(1, keepdim=True)  # mean over real queries
+
+# %% ../nbs/13_emotion_attention.ipynb #963a2b8c
+def uninformative_ids(
+    vocab,  # a `seqlab.data.Vocab`
+    stop_words=ENGLISH_STOP_WORDS,  # words set aside (scikit-learn's English list by default)
+) -> set:
+    "Ids never ranked: the special tokens, tokens without a letter or digit (punctuation) and stop words."
+    if not hasattr(vocab, 'itos'):
+        raise TypeError(f"vocab must be a seqlab.data.Vocab (with itos), got {type(vocab).__name__}")
+    specials = {getattr(vocab, a, None) for a in ('pad_idx', 'unk_idx', 'bos_idx', 'eos_idx')} - {None}
+    return specials | {i for i, t in enumerate(vocab.itos) if not any(ch.isalnum() for ch in t) or t in stop_words}

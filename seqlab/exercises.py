@@ -48,7 +48,7 @@ def compare(
     atol: float = 1e-5,  # largest absolute difference that still counts as equal
     rtol: float = 1e-4,  # relative tolerance, as in `torch.allclose`
 ) -> Verdict:
-    "Exact, approximately equal (within atol/rtol), or not, with the largest difference."
+    "Exact, approximately equal (`torch.allclose` with atol/rtol), or not, with the largest difference."
     if got is None:
         return Verdict(label, False, 'got None: return the value instead of printing it')
     try:
@@ -63,7 +63,7 @@ def compare(
     if torch.equal(g, e):
         return Verdict(label, True, 'exact')
     ok = torch.allclose(g, e, atol=atol, rtol=rtol)
-    return Verdict(label, ok, f"{'approximately equal' if ok else 'differs'}: largest difference {diff:.2e} (allowed {atol:.0e} + {rtol:.0e} x |reference|)")
+    return Verdict(label, ok, f"{'approximately equal' if ok else 'differs'}, largest difference {diff:.1e} (allowed {atol:.0e})")
 
 # %% ../nbs/08_exercises.ipynb #47e5937e
 @dataclass
@@ -74,6 +74,7 @@ class CheckResult:
     verdicts: list = field(default_factory=list)  # the `Verdict`s, in order
     status: str = 'checked'  # 'checked', 'not attempted' or 'error'
     message: str = ''  # for 'not attempted' and 'error': what happened
+    shown: bool = False  # has the report been printed?
     def __bool__(self): return self.status == 'checked' and bool(self.verdicts) and all(v.ok for v in self.verdicts)
     @property
     def failed(self) -> list: return [v for v in self.verdicts if not v.ok]
@@ -94,9 +95,11 @@ def __str__(r: CheckResult) -> str:
 
 # %% ../nbs/08_exercises.ipynb #32888990
 @patch
-def _repr_pretty_(self: CheckResult, p, cycle):
-    "One line when a result is a cell's last value (`check` has printed the report already)."
-    p.text(f"<check {self.key}: {'passed' if self else 'failed' if self.status == 'checked' else self.status}>")
+def _ipython_display_(self: CheckResult):
+    "In a notebook, a result shows its report once: `check` has printed it already unless it was `quiet`."
+    if not self.shown:
+        print(self)
+        self.shown = True
 
 # %% ../nbs/08_exercises.ipynb #3add8c42
 EXERCISES = {}  # '15.2' -> (title, check function)
@@ -153,7 +156,7 @@ def check(
     k, title, fn = _lookup(key)
     r = CheckResult(k, title)
     if not answer or any(a is None for a in answer):
-        r.status, r.message = 'not attempted', 'Write your answer in the cell above (replace the None) and run this cell again.'
+        r.status, r.message = 'not attempted', 'Write your answer in place of the None and run the cell again.'
     else:
         try:
             for v in fn(*answer, **kwargs):
@@ -164,4 +167,5 @@ def check(
             r.status, r.message = 'error', _your_line(err)
     if not quiet:
         print(r)
+        r.shown = True
     return r

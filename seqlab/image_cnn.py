@@ -4,17 +4,18 @@
 
 # %% ../nbs/12_image_cnn.ipynb #b915ed74
 from __future__ import annotations
-import math, time
-from dataclasses import dataclass, field, replace
+import math, time, warnings
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.colors import LogNorm
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device, n_params
+from .core import quick_mode, smoke_mode, smoke_limit, mode_banner, set_seed, default_device, n_params
 from .data import DataLoaders
 from .learner import Learner, Callback, LRSchedCB, MixedPrecisionCB
 from .metrics import accuracy, precision_macro, recall_macro, f1_macro
@@ -22,9 +23,10 @@ from .metrics import accuracy, precision_macro, recall_macro, f1_macro
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'INITS', 'IMAGE_CNN_ARCHS', 'IMAGE_METRICS', 'image_stats', 'normalize_images', 'check_image_batch',
            'ImageCNNConfig', 'image_cnn_config', 'image_cnn_features', 'image_cnn_head', 'init_image_cnn', 'ImageCNN',
-           'DeviceImageLoader', 'image_loaders', 'LayerGradNormCB', 'train_image_cnn', 'capture_activations',
-           'plot_layer_grads', 'plot_activation_hists', 'activation_scales', 'random_crop_flip', 'patch_whitening',
-           'FastCNNConfig', 'fast_cnn_block', 'FastCNN', 'tta_logits', 'train_fast_cnn', 'image_cnn_scores']
+           'DeviceImageLoader', 'image_loaders', 'LayerGradNormCB', 'train_image_cnn', 'plateau_steps',
+           'capture_activations', 'plot_layer_grads', 'plot_activation_hists', 'activation_scales', 'random_crop_flip',
+           'patch_whitening', 'FastCNNConfig', 'fast_cnn_block', 'FastCNN', 'tta_logits', 'train_fast_cnn',
+           'image_cnn_scores']
 
 # %% ../nbs/12_image_cnn.ipynb #1025ffcc
 def image_stats(
@@ -36,12 +38,20 @@ def image_stats(
     return f.mean(0).astype(np.float32), f.std(0).astype(np.float32)
 
 # %% ../nbs/12_image_cnn.ipynb #9e22fb55
-def _check_uint8_hwc(x):
-    "Raise unless `x` is a uint8 array of images (N, H, W, 3)."
+def _check_uint8_hwc(x, name='x'):
+    "Raise unless `x` is a non-empty uint8 array of RGB images (N, H, W, 3), with a hint for the usual mistakes."
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
-        raise TypeError(f"Expected uint8 images (N, H, W, 3) as load_cifar10 gives them, got {type(x).__name__} of dtype {getattr(x, 'dtype', None)}.")
+        raise TypeError(f"{name}: expected uint8 images (N, H, W, 3) as load_cifar10 gives them, got {type(x).__name__} of dtype "
+                        f"{getattr(x, 'dtype', None)}; floats in 0..1 become uint8 with (x * 255).round().astype(np.uint8).")
+    if x.ndim == 3 and x.shape[-1] == 3:
+        raise ValueError(f"{name}: got shape {x.shape}, one image (H, W, 3); a batch of one is x[None].")
+    if x.ndim == 3:
+        raise ValueError(f"{name}: got shape {x.shape}, grey images (N, H, W); give them three channels: np.repeat(x[..., None], 3, axis=-1).")
     if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"Expected images of shape (N, H, W, 3), got {x.shape}; a single image needs x[None].")
+        hint = ' (RGBA: drop the alpha channel with x[..., :3])' if x.ndim == 4 and x.shape[-1] == 4 else ''
+        raise ValueError(f"{name}: expected images of shape (N, H, W, 3), got {x.shape}{hint}.")
+    if len(x) == 0:
+        raise ValueError(f"{name}: got no images (shape {x.shape}); check the split.")
 
 # %% ../nbs/12_image_cnn.ipynb #3823a410
 def normalize_images(
@@ -52,25 +62,33 @@ def normalize_images(
 ) -> torch.Tensor:
     "Float images `(N, 3, H, W)`, centred and scaled per channel, on `device`."
     _check_uint8_hwc(x)
+    m, s = (torch.as_tensor(np.asarray(v, np.float32)) for v in (mean, std))
+    if m.shape != (3,) or s.shape != (3,) or not (s > 0).all():
+        raise ValueError(f"mean and std must be three numbers each (std > 0), from image_stats(train_x); got {tuple(m.shape)} and {s.tolist()}.")
     t = torch.as_tensor(x, device=device).permute(0, 3, 1, 2).float().div_(255)  # (N, 3, H, W)
-    m = torch.as_tensor(mean, device=t.device).view(1, 3, 1, 1)
-    s = torch.as_tensor(std, device=t.device).view(1, 3, 1, 1)
-    return ((t - m) / s).contiguous()
+    return ((t - m.to(t.device).view(1, 3, 1, 1)) / s.to(t.device).view(1, 3, 1, 1)).contiguous()
 
 # %% ../nbs/12_image_cnn.ipynb #f37cf89b
 def check_image_batch(
     x: torch.Tensor,  # a batch the models or the augmentation are given
-    size: int = 32,  # expected height and width
+    size: int | None = None,  # the height and width the model was built for; None: any
 ):
-    "Raise a clear error unless `x` is a float batch `(B, 3, size, size)` (no device sync)."
+    "Raise a clear error unless `x` is a float batch `(B, 3, H, W)` (of `size` x `size` when given; no device sync)."
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"Expected a tensor (B, 3, {size}, {size}), got {type(x).__name__}: use normalize_images(x, mean, std).")
+        raise TypeError(f"Expected a tensor (B, 3, H, W), got {type(x).__name__}: use normalize_images(x, mean, std).")
     if not x.is_floating_point():
         raise TypeError(f"Got a {x.dtype} batch: unnormalised pixels. Pass normalize_images(x, *image_stats(train_x)) instead.")
     if x.ndim == 4 and x.shape[-1] == 3 and x.shape[1] != 3:
         raise ValueError(f"Got shape {tuple(x.shape)}, channels last (B, H, W, C): normalize_images permutes it to (B, 3, H, W).")
-    if x.ndim != 4 or tuple(x.shape[1:]) != (3, size, size):
-        raise ValueError(f"Expected a batch of shape (B, 3, {size}, {size}), got {tuple(x.shape)}.")
+    if x.ndim == 4 and x.shape[1] == 1:
+        raise ValueError(f"Got shape {tuple(x.shape)}, one channel: the models take RGB; repeat it with x.expand(-1, 3, -1, -1).")
+    if x.ndim == 3:
+        raise ValueError(f"Got shape {tuple(x.shape)}: one image (3, H, W) is the batch x[None]; grey images (B, H, W) need three channels.")
+    if x.ndim != 4 or x.shape[1] != 3 or len(x) == 0:
+        raise ValueError(f"Expected a non-empty batch of shape (B, 3, H, W), got {tuple(x.shape)}.")
+    if size is not None and tuple(x.shape[2:]) != (size, size):
+        raise ValueError(f"Expected a batch of shape (B, 3, {size}, {size}), got {tuple(x.shape)}: the model was built for {size}x{size} images. "
+                         f"Build one for yours with ImageCNNConfig(image_size=...) (train_image_cnn takes it from the data).")
     return x
 
 # %% ../nbs/12_image_cnn.ipynb #298ff9f1
@@ -87,33 +105,41 @@ class ImageCNNConfig:
     linear_bn: bool = False  # BatchNorm1d after each hidden linear layer, before the activation (architecture 4)
     dropout: float = 0.0  # dropout after each hidden activation (task 4: 0.5)
     init: str = 'default'  # 'default' (PyTorch's), 'xavier' (uniform linear weights, zero biases) or 'kaiming'
-    n_classes: int = 10  # number of output classes
-    image_size: int = 32  # height and width of the input images
+    n_classes: int = 10  # number of output classes (`train_image_cnn` takes it from the data)
+    image_size: int = 32  # height and width of the input images, a multiple of 8 (`train_image_cnn` takes it from the data)
 
     def __post_init__(self): _check_image_cfg(self)
 
 # %% ../nbs/12_image_cnn.ipynb #3a3624ea
+_pos_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
 def _check_image_cfg(cfg: ImageCNNConfig):
     "Raise a clear error for a bad `ImageCNNConfig`."
     cfg.channels, cfg.hidden_sizes = tuple(cfg.channels), tuple(cfg.hidden_sizes)
-    if len(cfg.channels) != 6 or any(not isinstance(c, int) or c < 1 for c in cfg.channels):
+    if len(cfg.channels) != 6 or not all(map(_pos_int, cfg.channels)):
         raise ValueError(f"channels must be six positive ints (a pool after every second conv), got {cfg.channels!r}.")
+    if not all(map(_pos_int, cfg.hidden_sizes)):
+        raise ValueError(f"hidden_sizes must be positive ints (one per hidden linear layer; () for none), got {cfg.hidden_sizes!r}.")
     if cfg.activation not in ACTIVATIONS:
         raise ValueError(f"activation={cfg.activation!r} is unknown; use one of {sorted(ACTIVATIONS)}.")
     if cfg.init not in INITS:
         raise ValueError(f"init={cfg.init!r} is unknown; use one of {INITS}.")
-    if not 0 <= cfg.dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
-    if cfg.image_size % 8:
-        raise ValueError(f"image_size must be a multiple of 8 (three 2x2 pools), got {cfg.image_size}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {cfg.dropout!r}.")
+    if not _pos_int(cfg.n_classes) or cfg.n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {cfg.n_classes!r}.")
+    if not _pos_int(cfg.image_size) or cfg.image_size % 8:
+        raise ValueError(f"image_size must be a positive multiple of 8 (three 2x2 pools), got {cfg.image_size!r}; "
+                         "resize or crop other sizes, e.g. F.interpolate(x, size=32).")
 
 # %% ../nbs/12_image_cnn.ipynb #b45e2cc2
-IMAGE_CNN_ARCHS = {  # name -> ImageCNNConfig fields, and the report's test figures (accuracy, macro P/R/F1)
-    'arch1': dict(cfg={}, report=(0.78, 0.78, 0.78, 0.78), label='1: custom CNN, ReLU head'),
-    'arch2': dict(cfg=dict(activation='sigmoid'), report=(0.22, 0.19, 0.22, 0.17), label='2: Sigmoid head'),
-    'arch3': dict(cfg=dict(extra_conv=True), report=(0.43, 0.43, 0.43, 0.42), label='3: one more conv'),
-    'arch4': dict(cfg=dict(activation='sigmoid', linear_bn=True), report=(0.82, 0.82, 0.82, 0.82), label='4: BatchNorm1d + Sigmoid head'),
-    'task4': dict(cfg=dict(activation='sigmoid', linear_bn=True, init='xavier', dropout=0.5), report=(np.nan,) * 4,
+IMAGE_CNN_ARCHS = {  # name -> ImageCNNConfig fields, the lr schedule, and the report's test figures (accuracy, macro P/R/F1)
+    'arch1': dict(cfg={}, sched=None, report=(0.78, 0.78, 0.78, 0.78), label='1: custom CNN, ReLU head'),
+    'arch2': dict(cfg=dict(activation='sigmoid'), sched=None, report=(0.22, 0.19, 0.22, 0.17), label='2: Sigmoid head'),
+    'arch3': dict(cfg=dict(extra_conv=True), sched=None, report=(0.43, 0.43, 0.43, 0.42), label='3: one more conv'),
+    'arch4': dict(cfg=dict(activation='sigmoid', linear_bn=True), sched=None, report=(0.82, 0.82, 0.82, 0.82),
+                  label='4: BatchNorm1d + Sigmoid head'),
+    'task4': dict(cfg=dict(activation='sigmoid', linear_bn=True, init='xavier', dropout=0.5), sched='cosine', report=(np.nan,) * 4,
                   label='task 4: arch 4 + Xavier, dropout 0.5, cosine'),
 }
 
@@ -169,6 +195,8 @@ def init_image_cnn(
     "Re-initialise the weights of `model` in place (biases to zero); returns it."
     if how not in INITS:
         raise ValueError(f"how={how!r} is unknown; use one of {INITS}.")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module (an ImageCNN), got {type(model).__name__}.")
     for m in model.modules():
         if how == 'xavier' and isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
@@ -202,16 +230,20 @@ class DeviceImageLoader:
     "Batches `(xb, yb)` of images held on one device, shuffled by a seeded generator, optionally augmented."
     def __init__(self,
                  x: torch.Tensor,  # normalised images (N, 3, H, W), already on the device
-                 y,  # labels (N,)
+                 y,  # labels (N,), integer class ids
                  bs: int = 256,  # batch size
                  shuffle: bool = False,  # a new permutation every epoch
                  augment=None,  # `augment(xb, generator) -> xb`, e.g. `partial(random_crop_flip, pad=2)`
                  drop_last: bool = False,  # drop the last, smaller batch
                  seed: int = 0,  # seed of the permutation and the augmentation
                  channels_last: bool = False):  # hand out batches in channels_last memory format
-        self.x, self.y = check_image_batch(x, x.shape[-1]), torch.as_tensor(y, device=x.device)
+        self.x, self.y = check_image_batch(x), torch.as_tensor(y, device=x.device)
         if len(self.y) != len(self.x):
             raise ValueError(f"x has {len(self.x)} images but y has {len(self.y)} labels; they must match.")
+        if self.y.ndim != 1 or self.y.is_floating_point() or self.y.dtype == torch.bool:
+            raise TypeError(f"y must be integer class ids (N,), got dtype {self.y.dtype} and shape {tuple(self.y.shape)}.")
+        if not _pos_int(bs):
+            raise ValueError(f"bs must be a positive int, got {bs!r}.")
         self.bs, self.shuffle, self.augment, self.drop_last, self.channels_last = bs, shuffle, augment, drop_last, channels_last
         self.gen = torch.Generator(device=x.device).manual_seed(seed)
         self.dataset = self.x  # for `len(dl.dataset)`, as with a DataLoader
@@ -237,42 +269,54 @@ def __iter__(self: DeviceImageLoader):
 
 # %% ../nbs/12_image_cnn.ipynb #59d8c5f7
 def image_loaders(
-    data,  # a `TaskData` of uint8 images (`load_cifar10`)
+    data,  # a `TaskData` of uint8 images (N, H, W, 3) (`load_cifar10`, or your own)
     bs: int = 256,  # batch size of the training loader (evaluation uses 2 * bs)
     device=None,  # where the images live; None: `default_device()`
     augment=None,  # batch augmentation of the training loader, e.g. `random_crop_flip`
     seed: int = 0,  # seed of shuffling and augmentation
-    channels_last: bool | None = None,  # None: on CUDA only
+    channels_last: bool = True,  # batches in channels_last memory format (faster convolutions on CPU and CUDA)
 ) -> DataLoaders:
-    "Train/valid/test `DeviceImageLoader`s, normalised with the training split's statistics."
+    "Train/valid/(test) `DeviceImageLoader`s, normalised with the training split's statistics; `dls.classes` names the classes."
+    for name in ('train', 'valid'):
+        if getattr(data, name, None) is None:
+            raise ValueError(f"data.{name} is missing: image_loaders needs a TaskData with train and valid splits (test is optional); "
+                             "split off a validation set, e.g. with seqlab.data.stratified_split.")
     dev = default_device() if device is None else torch.device(device)
-    cl = dev.type == 'cuda' if channels_last is None else channels_last
     mean, std = image_stats(data.train.x)
-    mk = lambda s, **kw: DeviceImageLoader(normalize_images(s.x, mean, std, dev), s.y, channels_last=cl, **kw)
-    return DataLoaders(mk(data.train, bs=bs, shuffle=True, augment=augment, seed=seed),
-                       mk(data.valid, bs=2 * bs), mk(data.test, bs=2 * bs))
+    mk = lambda s, **kw: DeviceImageLoader(normalize_images(s.x, mean, std, dev), s.y, channels_last=channels_last, **kw)
+    dls = DataLoaders(mk(data.train, bs=bs, shuffle=True, augment=augment, seed=seed),
+                      mk(data.valid, bs=2 * bs), None if data.test is None else mk(data.test, bs=2 * bs))
+    dls.classes = list(data.classes)
+    return dls
 
 # %% ../nbs/12_image_cnn.ipynb #80e97508
 class LayerGradNormCB(Callback):
-    "Per step: the gradient 2-norm of every conv/linear weight (conv1, ..., fc1, ...) and the batch loss, in `learn.layer_grads`."
+    "Per step, for every conv/linear weight (conv1, ..., fc1, ...): its gradient norm and the batch loss (`learn.layer_grads`), and the norm of the step (`learn.layer_steps`)."
     order = 25
     def __init__(self,
                  max_steps: int | None = None):  # record only the first steps (None: all)
+        if max_steps is not None and not _pos_int(max_steps):
+            raise ValueError(f"max_steps must be a positive int or None (every step), got {max_steps!r}.")
         self.max_steps = max_steps
     def before_fit(self, learn):
         self.layers = [m for m in learn.model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad]
         kind = lambda m: 'conv' if isinstance(m, nn.Conv2d) else 'fc'
         self.names = [f'{kind(m)}{sum(kind(o) == kind(m) for o in self.layers[:i + 1])}' for i, m in enumerate(self.layers)]
-        self.rows = []
+        self.rows, self.steps, self.before = [], [], None
     def before_step(self, learn):
         if self.max_steps is not None and len(self.rows) >= self.max_steps:
             return
         norms = torch.stack([m.weight.grad.detach().float().norm() for m in self.layers])
         self.rows.append((learn.loss.detach().float(), norms))
+        self.before = [m.weight.detach().clone() for m in self.layers]
+    def after_step(self, learn):
+        if self.before is not None:
+            self.steps.append(torch.stack([(m.weight.detach() - w).float().norm() for m, w in zip(self.layers, self.before)]))
+            self.before = None
     def after_fit(self, learn):
-        loss = [float(l) for l, _ in self.rows]
-        norms = torch.stack([g for _, g in self.rows]).cpu().numpy() if self.rows else np.zeros((0, len(self.names)))
-        learn.layer_grads = pd.DataFrame(norms, columns=self.names).assign(loss=loss).rename_axis('step')
+        frame = lambda rows: pd.DataFrame(torch.stack(rows).cpu().numpy() if rows else np.zeros((0, len(self.names))), columns=self.names)
+        learn.layer_grads = frame([g for _, g in self.rows]).assign(loss=[float(l) for l, _ in self.rows]).rename_axis('step')
+        learn.layer_steps = frame(self.steps).rename_axis('step')
 
 # %% ../nbs/12_image_cnn.ipynb #f6cb6961
 IMAGE_METRICS = [accuracy, precision_macro, recall_macro, f1_macro]
@@ -281,19 +325,70 @@ def train_image_cnn(
     arch: str | ImageCNNConfig,  # a key of `IMAGE_CNN_ARCHS` or a config
     dls: DataLoaders,  # from `image_loaders`
     epochs: int = 10,  # training epochs
-    lr: float = 1e-3,  # Adam learning rate
-    seed: int = 0,  # seed of the weights
-    cbs: list | None = None,  # extra callbacks, e.g. `LayerGradNormCB()`, `LRSchedCB('cosine')`
-    **kwargs,  # `ImageCNNConfig` fields (with a name for `arch`)
+    lr: float = 1e-3,  # learning rate
+    seed: int = 0,  # seed of the weights and of the order of the training batches
+    sched: str | None = 'auto',  # lr schedule ('cosine', 'onecycle'); 'auto': the architecture's own (task 4: 'cosine'); None: constant
+    opt_func=torch.optim.Adam,  # the optimizer (the report: Adam)
+    cbs: list | None = None,  # extra callbacks, e.g. `LayerGradNormCB()`
+    **kwargs,  # `ImageCNNConfig` fields (with a name for `arch`); n_classes and image_size come from the data
 ) -> Learner:
-    "Build the architecture's network and train it with Adam and cross-entropy; returns the learner."
-    cfg = image_cnn_config(arch, **kwargs) if isinstance(arch, str) else replace(arch, **kwargs)
+    "Build the architecture's network for the data in `dls` and train it with cross-entropy; returns the learner."
+    cfg = _fit_to_data(arch, dls, kwargs)
+    if sched == 'auto':
+        sched = IMAGE_CNN_ARCHS[arch]['sched'] if isinstance(arch, str) else None
     set_seed(seed)
     model = ImageCNN(cfg)
-    learn = Learner(model, dls, F.cross_entropy, torch.optim.Adam, lr=lr, metrics=IMAGE_METRICS,
-                    cbs=cbs, device=dls.train.x.device)
+    if isinstance(dls.train, DeviceImageLoader):
+        dls.train.gen.manual_seed(seed)  # the same batches for every network run with this seed, whatever ran before
+    cbs = list(cbs or []) + ([LRSchedCB(sched)] if sched else [])
+    learn = Learner(model, dls, F.cross_entropy, opt_func, lr=lr, metrics=IMAGE_METRICS, cbs=cbs, device=dls.train.x.device)
     learn.fit(epochs)
     return learn
+
+# %% ../nbs/12_image_cnn.ipynb #0cbea1a5
+def _data_fields(dls) -> dict:
+    "`{'n_classes', 'image_size'}` of the images in `dls` (classes from `dls.classes`, else the largest label + 1)."
+    x = getattr(dls.train, 'x', None)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError("dls.train must hold its images in .x, as image_loaders(data) makes them (DeviceImageLoader).")
+    h, w = x.shape[-2:]
+    if h != w:
+        raise ValueError(f"ImageCNN takes square images, got {h}x{w}: crop or resize them (e.g. F.interpolate(x, size={max(h, w)})).")
+    classes = getattr(dls, 'classes', None)
+    n = len(classes) if classes is not None else int(max(int(dl.y.max()) for dl in (dls.train, dls.valid) if dl is not None)) + 1
+    return dict(n_classes=n, image_size=int(h))
+
+# %% ../nbs/12_image_cnn.ipynb #e8dd1e10
+def _fit_to_data(arch, dls, kwargs: dict) -> ImageCNNConfig:
+    "The config of `arch` with `kwargs`, its class count and image size taken from the data; a clear error where they were set otherwise."
+    data = _data_fields(dls)
+    base = ImageCNNConfig.__dataclass_fields__
+    for k, v in data.items():
+        given = kwargs.get(k, getattr(arch, k, base[k].default) if isinstance(arch, ImageCNNConfig) else base[k].default)
+        if k in kwargs or given != base[k].default:  # set on purpose: it must agree with the data
+            if given != v:
+                raise ValueError(f"{k}={given} but the data has {v}: leave {k} out, train_image_cnn takes it from the data.")
+    kw = {**kwargs, **data}
+    return image_cnn_config(arch, **kw) if isinstance(arch, str) else replace(arch, **kw)
+
+# %% ../nbs/12_image_cnn.ipynb #53d067cc
+def plateau_steps(
+    loss,  # the training loss of every step, e.g. `learn.layer_grads['loss']`
+    n_classes: int = 10,  # the plateau is the loss of a uniform guess, ln(n_classes)
+    frac: float = 0.9,  # the run has left it when the loss falls below frac * ln(n_classes)
+    window: int = 5,  # steps averaged
+) -> int:
+    "Steps until the windowed training loss first falls below `frac` * ln(n_classes): how long a run sat on the uniform-guess plateau (all the steps if it never left)."
+    loss = np.asarray(loss, dtype=float)
+    if loss.ndim != 1 or len(loss) == 0:
+        raise ValueError(f"loss must be one value per step (a non-empty 1-d sequence), got shape {loss.shape}.")
+    if not _pos_int(window) or not 0 < frac <= 1 or not _pos_int(n_classes) or n_classes < 2:
+        raise ValueError(f"need window >= 1, 0 < frac <= 1 and n_classes >= 2; got {window!r}, {frac!r}, {n_classes!r}.")
+    if len(loss) < window:
+        return len(loss)  # too few steps to tell: it has not been seen to leave
+    avg = np.convolve(loss, np.ones(window) / window, mode='valid')  # avg[i]: steps i .. i + window - 1
+    below = np.flatnonzero(avg < frac * math.log(n_classes))
+    return int(below[0]) if len(below) else len(loss)
 
 # %% ../nbs/12_image_cnn.ipynb #d98f4e25
 def capture_activations(
@@ -303,6 +398,8 @@ def capture_activations(
 ) -> dict:
     "`{module name: its output (on the CPU)}` for one forward pass in eval mode."
     kinds = (nn.Sigmoid, nn.ReLU) if kinds is None else tuple(kinds)
+    if not kinds or not all(isinstance(k, type) and issubclass(k, nn.Module) for k in kinds):
+        raise TypeError(f"kinds must be module classes such as (nn.ReLU,), got {kinds!r}.")
     acts, hooks = {}, []
     for name, m in model.named_modules():
         if isinstance(m, kinds):
@@ -319,27 +416,31 @@ def capture_activations(
 
 # %% ../nbs/12_image_cnn.ipynb #918fb13a
 def plot_layer_grads(
-    grads: dict,  # name -> `learn.layer_grads` (one row per step, one column per layer, and 'loss')
-    title: str = '',  # figure title, e.g. "first epoch (generated sample)"
-):
-    "Per-layer gradient norms over the steps (log scale), one panel per run, and the losses; returns the figure."
-    fig, axs = plt.subplots(1, len(grads) + 1, figsize=(3.6 * (len(grads) + 1), 3.2), squeeze=False)
-    for ax in axs[0][1:-1]:
-        ax.sharey(axs[0][0])
-    for ax, (name, g) in zip(axs[0], grads.items()):
-        layers = [c for c in g.columns if c != 'loss']
-        for i, c in enumerate(layers):
-            ax.plot(g.index, g[c], color=plt.cm.viridis(i / max(1, len(layers) - 1)), lw=1, label=c)
-        ax.set(yscale='log', xlabel='step', ylabel='gradient norm of the weight', title=name)
-    axs[0][0].legend(fontsize=6, ncol=2)
-    ax = axs[0][-1]
-    for name, g in grads.items():
-        ax.plot(g.index, g['loss'], lw=1, label=name)
-    ax.axhline(math.log(10), color='grey', ls=':', label='ln 10')
-    ax.set(xlabel='step', ylabel='training loss', title='loss per step')
-    ax.legend(fontsize=7)
+    grads: dict,  # run name -> one row per step, one column per layer (and 'loss'), e.g. `learn.layer_grads`
+    title: str = '',  # figure title, e.g. "(generated sample)"
+    what: str = 'gradient norm of the weight',  # what the numbers are (colour bar label)
+) -> Figure:
+    "Per-layer norms over the steps as heatmaps on one log colour scale, one panel per run, and the loss per step; returns the figure."
+    if not grads:
+        raise ValueError("grads is empty: pass {run name: learn.layer_grads}.")
+    tabs = {n: g.drop(columns='loss', errors='ignore') for n, g in grads.items()}
+    vals = np.concatenate([t.values.ravel() for t in tabs.values()])
+    vals = vals[vals > 0]
+    norm = LogNorm(vals.min(), vals.max()) if len(vals) else None
+    losses = {n: g['loss'] for n, g in grads.items() if 'loss' in g}
+    fig = Figure(figsize=(3.4 * len(tabs) + 1 + 3.4 * bool(losses), 3.0), layout='constrained')
+    axs = fig.subplots(1, len(tabs) + bool(losses), squeeze=False)[0]
+    for ax, (name, t) in zip(axs, tabs.items()):
+        im = ax.imshow(t.T.values, aspect='auto', cmap='viridis', norm=norm, interpolation='nearest')
+        ax.set(yticks=range(t.shape[1]), yticklabels=t.columns, xlabel='step', title=name)
+    fig.colorbar(im, ax=axs[:len(tabs)], label=what)
+    if losses:
+        for name, l in losses.items():
+            axs[-1].plot(l.index, l.values, lw=1, label=name)
+        axs[-1].axhline(math.log(10), color='grey', ls=':', label='ln 10')
+        axs[-1].set(xlabel='step', ylabel='training loss', title='loss per step')
+        axs[-1].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 # %% ../nbs/12_image_cnn.ipynb #c72d101c
@@ -347,30 +448,40 @@ def plot_activation_hists(
     acts: dict,  # run name -> {stage name: activations tensor}, e.g. {'arch2': {'init': t, 'trained': t}}
     bins: int = 50,  # histogram bins over 0..1
     title: str = '',  # figure title
-):
+) -> Figure:
     "Histograms of (sigmoid) activations, one panel per run, one curve per stage; returns the figure."
-    fig, axs = plt.subplots(1, len(acts), figsize=(3.8 * len(acts), 2.8), squeeze=False, sharey=True)
-    for ax, (name, stages) in zip(axs[0], acts.items()):
+    if not acts:
+        raise ValueError("acts is empty: pass {run name: {stage: activations}}.")
+    fig = Figure(figsize=(3.8 * len(acts), 2.8), layout='constrained')
+    axs = fig.subplots(1, len(acts), squeeze=False, sharey=True)[0]
+    for ax, (name, stages) in zip(axs, acts.items()):
         for stage, a in stages.items():
             ax.hist(a.flatten().numpy(), bins=bins, range=(0, 1), density=True, histtype='step', lw=1.5, label=stage)
         ax.set(xlabel='sigmoid output', title=name, yscale='log')
-        ax.legend(fontsize=7)
-    axs[0][0].set_ylabel('density')
+        ax.legend(fontsize=8)
+    axs[0].set_ylabel('density')
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 # %% ../nbs/12_image_cnn.ipynb #85223dbd
 def activation_scales(
-    model: nn.Module,  # the network
+    model: nn.Module,  # an `ImageCNN`
     xb: torch.Tensor,  # an input batch
-    kinds: tuple | None = None,  # the modules whose outputs are measured; None: (nn.ReLU,)
 ) -> pd.Series:
-    "How much each layer's output varies from image to image: the std over the batch, averaged over units; and the logits'."
-    acts = capture_activations(model, xb, (nn.ReLU,) if kinds is None else kinds)
+    "How much each ReLU's output varies from image to image (the std over the batch, averaged over units), named by its layer; and the logits'."
+    acts = capture_activations(model, xb, (nn.ReLU,))
+    names, n_conv, n_fc = [], 0, 0
+    for k in acts:  # the ReLUs in order: after each conv of `features`, then after each hidden linear layer of `head`
+        if k.startswith('features'):
+            n_conv += 1
+            names.append(f'conv{n_conv}')
+        else:
+            n_fc += 1
+            names.append(f'fc{n_fc}')
     with torch.no_grad():
-        acts['logits'] = model.eval()(xb)
-    return pd.Series({n: float(a.float().flatten(1).std(0).mean()) for n, a in acts.items()}, name='signal')
+        logits = model.eval()(xb)
+    vals = [float(a.float().flatten(1).std(0).mean()) for a in acts.values()] + [float(logits.std(0).mean())]
+    return pd.Series(vals, index=names + ['logits'], name='signal')
 
 # %% ../nbs/12_image_cnn.ipynb #9fdbbd90
 def random_crop_flip(
@@ -380,8 +491,10 @@ def random_crop_flip(
     generator: torch.Generator | None = None,  # for repeatable draws (on the device of xb)
 ) -> torch.Tensor:
     "Each image shifted by up to `pad` pixels and flipped with probability 1/2, all on the device at once."
-    check_image_batch(xb, xb.shape[-1])
+    check_image_batch(xb)
     B, C, H, W = xb.shape
+    if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < min(H, W):
+        raise ValueError(f"pad must be an int in [0, {min(H, W)}) for {H}x{W} images (reflect padding), got {pad!r}.")
     dev = xb.device
     out = xb
     if pad:
@@ -402,7 +515,11 @@ def patch_whitening(
     eps: float = 5e-4,  # added to the eigenvalues (keeps the flattest directions from blowing up)
 ) -> torch.Tensor:
     "Conv weights `(2 * 3k^2, 3, k, k)` that whiten the k x k patches of `x`, and their negatives."
-    check_image_batch(x, x.shape[-1])
+    check_image_batch(x)
+    if not _pos_int(k) or k > min(x.shape[-2:]):
+        raise ValueError(f"k must be a positive int no larger than the images ({tuple(x.shape[-2:])}), got {k!r}.")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0 (it keeps the division by the eigenvalues finite), got {eps!r}.")
     p = F.unfold(x.float(), k).transpose(1, 2).reshape(-1, 3 * k * k)  # (N * patches, 3k^2)
     cov = p.T @ p / len(p)  # (3k^2, 3k^2)
     lam, V = torch.linalg.eigh(cov)
@@ -416,20 +533,27 @@ class FastCNNConfig:
     widths: tuple = (64, 256, 256)  # output channels of the three blocks
     whiten_k: int = 2  # patch size of the whitening layer
     whiten_eps: float = 5e-4  # eigenvalue offset of the whitening
-    bn_momentum: float = 0.6  # BatchNorm running-stat momentum (PyTorch's convention; airbench's value)
+    bn_momentum: float = 0.4  # BatchNorm running-stat momentum, PyTorch's convention (airbench's "0.6" is 1 - 0.4 in it)
     logit_scale: float = 1 / 9  # fixed temperature of the logits
-    n_classes: int = 10  # number of output classes
+    n_classes: int = 10  # number of output classes (`train_fast_cnn` takes it from the data)
 
     def __post_init__(self):
         self.widths = tuple(self.widths)
-        if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
+        if len(self.widths) != 3 or not all(map(_pos_int, self.widths)):
             raise ValueError(f"widths must be three positive ints, one per block, got {self.widths!r}.")
+        if not _pos_int(self.whiten_k) or not self.whiten_eps > 0 or not 0 < self.bn_momentum <= 1 or not self.logit_scale > 0:
+            raise ValueError(f"need whiten_k >= 1, whiten_eps > 0, 0 < bn_momentum <= 1, logit_scale > 0; got {self.whiten_k!r}, "
+                             f"{self.whiten_eps!r}, {self.bn_momentum!r}, {self.logit_scale!r}.")
+        if not _pos_int(self.n_classes) or self.n_classes < 2:
+            raise ValueError(f"n_classes must be an int >= 2, got {self.n_classes!r}.")
+    @property
+    def min_size(self) -> int: return self.whiten_k - 1 + 8  # the whitening conv loses k - 1 pixels, three pools need 8
 
 # %% ../nbs/12_image_cnn.ipynb #8c48812e
 def fast_cnn_block(
     c_in: int,  # input channels
     c_out: int,  # output channels
-    bn_momentum: float = 0.6,  # BatchNorm momentum
+    bn_momentum: float = 0.4,  # BatchNorm momentum (PyTorch's convention)
 ) -> nn.Sequential:
     "conv -> max pool -> BatchNorm -> GELU -> conv -> BatchNorm -> GELU; halves the image size."
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
@@ -456,10 +580,13 @@ class FastCNN(nn.Module):
         self.fc = nn.Linear(cfg.widths[-1], cfg.n_classes, bias=False)
 
     def forward(self,
-                x: torch.Tensor,  # normalised images (B, 3, 32, 32)
+                x: torch.Tensor,  # normalised images (B, 3, H, W), H and W >= cfg.min_size (9 for 2x2 whitening)
                 lengths=None,  # unused: the classifier signature of seqlab
                ) -> torch.Tensor:  # logits (B, n_classes)
-        check_image_batch(x, x.shape[-1])
+        check_image_batch(x)
+        if min(x.shape[-2:]) < self.cfg.min_size:
+            raise ValueError(f"FastCNN needs images of at least {self.cfg.min_size}x{self.cfg.min_size} (a {self.cfg.whiten_k}x{self.cfg.whiten_k} "
+                             f"whitening conv and three 2x2 pools), got {tuple(x.shape[-2:])}: upsample them, e.g. F.interpolate(x, size=32).")
         h = self.blocks(F.gelu(self.whiten(x)))  # (B, 3, 32, 32) -> (B, 24, 31, 31) -> (B, C, 3, 3)
         return self.fc(h.amax(dim=(2, 3))) * self.cfg.logit_scale  # (B, n_classes)
 
@@ -480,6 +607,8 @@ def tta_logits(
     flip: bool = True,  # average with the logits of the mirrored images
 ) -> tuple:
     "Logits `(N, C)` (mean over the image and its mirror) and targets `(N,)`, on the CPU."
+    if dl is None:
+        raise ValueError("dl is None: pass a loader of (xb, yb) batches, e.g. dls.test (a TaskData without a test split has none).")
     model.eval()
     dev = next(model.parameters()).device
     preds, targs = [], []
@@ -490,14 +619,16 @@ def tta_logits(
                 out = (out + model(xb.flip(-1)).float()) / 2
             preds.append(out.cpu())
             targs.append(yb.cpu())
+    if not preds:
+        raise ValueError("dl gave no batches: its split is empty.")
     return torch.cat(preds), torch.cat(targs)
 
 # %% ../nbs/12_image_cnn.ipynb #3c2fd715
 def train_fast_cnn(
-    data,  # a `TaskData` of uint8 images (`load_cifar10`)
-    cfg: FastCNNConfig | None = None,  # sizes; None: airbench's widths
+    data,  # a `TaskData` of uint8 images (`load_cifar10`, or your own)
+    cfg: FastCNNConfig | None = None,  # sizes; None: airbench's widths (n_classes comes from the data)
     epochs: int = 10,  # training epochs
-    bs: int = 1024,  # batch size
+    bs: int = 1024,  # batch size; a warning when it leaves fewer than 20 steps per epoch
     lr: float = 0.4,  # peak learning rate of the triangular schedule
     momentum: float = 0.9,  # Nesterov momentum
     weight_decay: float = 5e-4,  # SGD weight decay
@@ -507,9 +638,10 @@ def train_fast_cnn(
 ) -> Learner:
     "The fast recipe: data on the device, crop + flip there, whitening, SGD with a triangular lr; returns the learner."
     dev = default_device() if device is None else torch.device(device)
+    cfg = _fast_cfg_for(data, cfg, bs)
     dls = image_loaders(data, bs, dev, augment=random_crop_flip, seed=seed)
     set_seed(seed)
-    model = FastCNN(cfg or FastCNNConfig()).to(dev).init_whitening(dls.train.x[:5000])
+    model = FastCNN(cfg).to(dev).init_whitening(dls.train.x[:5000])
     if dev.type == 'cuda':
         model = model.to(memory_format=torch.channels_last)
     opt = partial(torch.optim.SGD, momentum=momentum, nesterov=True, weight_decay=weight_decay)
@@ -519,10 +651,29 @@ def train_fast_cnn(
     learn.fit(epochs)
     return learn
 
+# %% ../nbs/12_image_cnn.ipynb #de0c1aa9
+def _fast_cfg_for(data, cfg: FastCNNConfig | None, bs: int) -> FastCNNConfig:
+    "`cfg` with the data's class count (an error where it was set otherwise); a warning when `bs` leaves few steps per epoch."
+    cfg = cfg or FastCNNConfig()
+    n_cls, default = len(data.classes), FastCNNConfig.__dataclass_fields__['n_classes'].default
+    if cfg.n_classes != n_cls:
+        if cfg.n_classes != default:
+            raise ValueError(f"cfg.n_classes={cfg.n_classes} but the data has {n_cls} classes: leave n_classes out, train_fast_cnn takes it from the data.")
+        cfg = replace(cfg, n_classes=n_cls)
+    if not _pos_int(bs):
+        raise ValueError(f"bs must be a positive int, got {bs!r}.")
+    steps = math.ceil(len(data.train) / bs)
+    if steps < 20:
+        warnings.warn(f"bs={bs} gives {steps} steps per epoch on {len(data.train)} training images: too few for the "
+                      f"schedule to do its work; pass bs={max(1, len(data.train) // 20)} or less.", stacklevel=3)
+    return cfg
+
 # %% ../nbs/12_image_cnn.ipynb #f7064889
 def image_cnn_scores(
     preds,  # logits (N, C) or label ids (N,)
     targs,  # target label ids (N,)
 ) -> dict:
     "The report's four scores: accuracy and macro precision, recall and F1."
+    if len(preds) != len(targs) or len(targs) == 0:
+        raise ValueError(f"preds and targs must be non-empty and of the same length, got {len(preds)} and {len(targs)}.")
     return {m.__name__: m(preds, targs) for m in IMAGE_METRICS}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #1ecd8517
 from __future__ import annotations
-import contextlib, copy, io, itertools, math, os, random, socket, tempfile, time, warnings
+import contextlib, copy, io, itertools, json, math, os, random, socket, tempfile, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from string import Formatter
@@ -18,15 +18,15 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .core import default_device, set_seed
+from .core import default_device, quick_mode, set_seed, smoke_batches, smoke_limit, smoke_mode
 from .metrics import metric_columns, plot_curves
 
 # %% auto #0
 __all__ = ['HOOKS', 'LR_SCHEDULES', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
-           'to_device', 'DeviceCB', 'FiniteLossCB', 'MetricsCB', 'GradNormCB', 'HistoryCB', 'Learner', 'ProgressCB',
-           'overfit_batch', 'EarlyStoppingCB', 'GradClipCB', 'WeightPenaltyCB', 'LRSchedCB', 'MixedPrecisionCB',
-           'load_model_state', 'CheckpointCB', 'sweep_points', 'run_summary', 'sweep', 'fit_callbacks',
-           'OptunaReportCB', 'optuna_sweep', 'kfold']
+           'to_device', 'DeviceCB', 'FiniteLossCB', 'MetricsCB', 'GradNormCB', 'HistoryCB', 'CostCB', 'Learner',
+           'ProgressCB', 'overfit_batch', 'EarlyStoppingCB', 'GradClipCB', 'WeightPenaltyCB', 'LRSchedCB',
+           'MixedPrecisionCB', 'load_model_state', 'CheckpointCB', 'each_run', 'sweep_points', 'run_summary', 'sweep',
+           'fit_callbacks', 'OptunaReportCB', 'optuna_sweep', 'kfold']
 
 # %% ../nbs/05_learner.ipynb #e510a4c0
 class CancelFitException(Exception):
@@ -67,6 +67,11 @@ def to_device(
     non_blocking: bool = False,  # asynchronous copy (useful with pinned memory on CUDA)
 ):
     "Move `b`, or every tensor inside it, to `device`."
+    if not isinstance(device, torch.device):
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"Unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps' (or seqlab.core.default_device()).") from e
     if isinstance(b, torch.Tensor):
         return b.to(device, non_blocking=non_blocking)
     if isinstance(b, tuple) and hasattr(b, '_fields'):  # a namedtuple
@@ -97,7 +102,7 @@ class FiniteLossCB(Callback):
             return
         phase = 'training' if learn.training else 'validation'
         raise FloatingPointError(
-            f"The loss is {learn.loss.detach().item()} in epoch {learn.epoch}, {phase} batch {learn.iter}; training stopped "
+            f"The loss is {learn.loss.detach().item()} in epoch {learn.epoch}, {phase} batch {learn.iter + 1}; training stopped "
             "before the step, so the weights are still finite. Lower the learning rate, clip the gradients "
             "(GradClipCB) or look for NaN/inf in that batch.")
 
@@ -180,6 +185,116 @@ class HistoryCB(Callback):
         row.update(log)
         learn._rows.append(row)
 
+# %% ../nbs/05_learner.ipynb #d957db86
+def _n_batches(dl):
+    "`len(dl)`, or None for a loader without a length."
+    try:
+        return len(dl)
+    except TypeError:
+        return None
+
+# %% ../nbs/05_learner.ipynb #3bd283c6
+_RUNS = []  # the `each_run` loops running now, outermost first: a fit's projection covers them
+
+def _fmt_duration(s: float) -> str:
+    "A duration to read at a glance: '0.42 s', '45 s', '12 min', '3.4 h'."
+    if s < 1:
+        return f'{s:.2g} s'
+    if s < 90:
+        return f'{s:.0f} s'
+    if s < 90 * 60:
+        return f'{s / 60:.0f} min'
+    return f'{s / 3600:.1f} h'
+
+def _sync(device: torch.device):
+    "Wait for the work queued on `device` (on CUDA or MPS a clock alone would time only the launches)."
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    elif device.type == 'mps':
+        torch.mps.synchronize()
+
+# %% ../nbs/05_learner.ipynb #461d16db
+def _runs_factor() -> tuple:
+    "How many runs the `each_run` loops around this point make in all, and by what factor a smoke run cut them."
+    total, cut = 1, 1.
+    for r in _RUNS:
+        total *= r.n_all
+        cut *= r.n_all / r.n_kept
+    return total, cut
+
+# %% ../nbs/05_learner.ipynb #d0184009
+class CostCB(Callback):
+    "Time the first training batches of each fit and project its full time (`learn.cost_projection`); say it in full mode."
+    order, main_only = 120, True  # after every other callback of a batch; under DDP rank 0 speaks for all
+    warm, timed = 1, 3  # batches left out of the timing (start-up costs), then batches timed
+    long_s = 300.  # a fit projected to take longer than this is announced in quick mode too
+    def __init__(self): self.done, self.rows0 = True, None  # nothing to time until a fit starts
+    def before_fit(self, learn):
+        self.done, self.rows0, learn.cost_projection = False, len(learn._rows), None
+    def before_train(self, learn):
+        if not self.done:
+            _sync(learn.device)
+            self.n, self.t = 0, [time.perf_counter()]  # the start, the end of the warm-up, the end of the timing
+    def after_batch(self, learn):
+        if self.done or not learn.training:
+            return
+        self.n += 1
+        if self.n in (self.warm, self.warm + self.timed):
+            _sync(learn.device)
+            self.t.append(time.perf_counter())
+        if self.n == self.warm + self.timed:
+            self._project(learn)
+    def after_train(self, learn):
+        if not self.done and self.n:  # an epoch shorter than warm + timed batches: time what there was
+            _sync(learn.device)
+            self.t.append(time.perf_counter())
+            self._project(learn)
+
+# %% ../nbs/05_learner.ipynb #39a65178
+def _cost_line(p: dict, smoke: bool) -> str:
+    "The projection as one line a person reads."
+    line = (f"projected: ~{_fmt_duration(p['epoch_s'])} per epoch ({p['train_batches']} training batches at "
+            f"{_fmt_duration(p['s_per_batch'])}), ~{_fmt_duration(p['fit_s'])} for this fit of {p['n_epochs']} epochs")
+    if p['runs'] > 1:
+        line += f"; ~{_fmt_duration(p['fit_s'] * p['runs'])} for the {p['runs']} runs around it"
+    if smoke:
+        line += f" (timed on {p['timed_batches']} batches; this smoke run trains only a few)"
+    return line
+
+@patch
+def _project(self: CostCB, learn):
+    "Seconds per training batch -> the fit's projected time; recorded, and said when it matters."
+    self.done = True
+    n = self.n - self.warm
+    s = (self.t[-1] - self.t[1]) / n if n > 0 else (self.t[-1] - self.t[0]) / self.n
+    n_tr = _n_batches(learn.dls.train) or self.n
+    n_va = (_n_batches(learn.dls.valid) or 0) if learn.dls.valid is not None else 0
+    epoch_s = s * n_tr + s / 3 * n_va  # a validation batch: a forward pass, about a third of a training step
+    runs, cut = _runs_factor()
+    p = dict(s_per_batch=s, timed_batches=max(n, 1), train_batches=n_tr, valid_batches=n_va, epoch_s=epoch_s,
+             n_epochs=learn.n_epochs_asked, fit_s=epoch_s * learn.n_epochs_asked, runs=runs, smoke_cut=cut)
+    learn.cost_projection = p
+    if _RUNS:
+        _RUNS[-1].projected += p['fit_s']
+    show = learn.cost if learn.cost is not None else (not quick_mode() or p['fit_s'] * runs > self.long_s)
+    if show:
+        tqdm.write(_cost_line(p, learn.smoke))
+
+# %% ../nbs/05_learner.ipynb #27e64780
+@patch
+def after_fit(self: CostCB, learn):
+    "Append the fit's projection, what it ran and the peak GPU memory to the file `SEQLAB_COST_LOG` names, if set."
+    path, rows0, self.rows0 = os.environ.get('SEQLAB_COST_LOG'), self.rows0, None
+    if not path or rows0 is None or learn.cost_projection is None:  # no log, or this fit never started or never timed
+        return
+    rows = learn._rows[rows0:]
+    gpu = learn.device.type == 'cuda'
+    rec = {**learn.cost_projection, 'model': type(learn.model).__name__, 'device': str(learn.device), 'smoke': bool(learn.smoke),
+           'epochs_run': len(rows), 'seconds_run': float(sum(r['seconds'] for r in rows)),
+           'peak_gpu_mib': torch.cuda.max_memory_allocated(learn.device) / 2**20 if gpu else None}
+    with open(path, 'a') as f:
+        f.write(json.dumps(rec) + '\n')
+
 # %% ../nbs/05_learner.ipynb #e80b9a18
 def _check_metrics(metrics) -> list:
     "The metrics as a list of named functions with names of their own."
@@ -200,6 +315,29 @@ def _check_lr(lr) -> float:
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
     return float(lr)
 
+# %% ../nbs/05_learner.ipynb #eb276ccc
+def _check_cbs(cbs, name: str = 'cbs') -> list:
+    "The callbacks as a list of instances (a class given instead of an instance is the common slip)."
+    cbs = list(cbs or [])
+    for cb in cbs:
+        if isinstance(cb, type):
+            raise TypeError(f"{name} holds the class {cb.__name__}, not a callback: pass an instance, {cb.__name__}().")
+        if not any(callable(getattr(cb, h, None)) for h in HOOKS):
+            raise TypeError(f"{name} holds {cb!r}, which has none of the hooks {list(HOOKS)}: pass Callback instances.")
+    return cbs
+
+def _check_learner_args(model, loss_func, opt_func, smoke, cost):
+    "Fail at once, naming the argument, on what `Learner` cannot train with."
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}; wrap a function in a Module.")
+    if loss_func is not None and not callable(loss_func):
+        raise TypeError(f"loss_func must be a function loss_func(preds, target) (or None for a language model), got {loss_func!r}.")
+    if not callable(opt_func):
+        raise TypeError(f"opt_func must make an optimizer, e.g. torch.optim.Adam, got {opt_func!r}.")
+    for k, v in (('smoke', smoke), ('cost', cost)):
+        if v is not None and not isinstance(v, bool):
+            raise TypeError(f"{k} must be True, False or None (the default), got {v!r}.")
+
 # %% ../nbs/05_learner.ipynb #23c0fe83
 class Learner:
     "Train `model` on `dls`; every option of the loop is a callback."
@@ -211,13 +349,18 @@ class Learner:
                  lr: float = 1e-3,  # learning rate (`fit` can override it)
                  metrics: list | None = None,  # functions `f(preds, targs) -> float` over the validation set
                  cbs: list | None = None,  # extra callbacks, used in every `fit`
-                 device=None):  # where to train ('cpu', 'cuda', 'mps', ...); None: `default_device()`
+                 device=None,  # where to train ('cpu', 'cuda', 'mps', ...); None: `default_device()`
+                 smoke: bool | None = None,  # cut every fit to 1 epoch of a few batches; None: `smoke_mode()` (SEQLAB_SMOKE=1)
+                 cost: bool | None = None):  # print each fit's projected time; None: in full mode, or when a fit looks long
+        _check_learner_args(model, loss_func, opt_func, smoke, cost)
         if not (hasattr(dls, 'train') and hasattr(dls, 'valid')):
             raise TypeError(f"dls must have .train and .valid DataLoaders (e.g. seqlab.data.DataLoaders), got {type(dls).__name__}.")
         self.model, self.dls, self.loss_func, self.opt_func = model, dls, loss_func, opt_func
         self.lr, self.metrics = _check_lr(lr), _check_metrics(metrics)
         self.device = default_device(device)
-        self.cbs = [DeviceCB(), FiniteLossCB(), GradNormCB(), MetricsCB(), HistoryCB()] + list(cbs or [])
+        self.cbs = [DeviceCB(), FiniteLossCB(), GradNormCB(), MetricsCB(), HistoryCB(), CostCB()] + _check_cbs(cbs)
+        self.smoke, self.cost = smoke_mode() if smoke is None else smoke, cost
+        self.n_epochs_asked, self._cap, self.cost_projection = 0, None, None  # epochs asked of the last fit; smoke cap
         self.opt, self.scaler, self.grad_norm, self.log, self._rows = None, None, None, {}, []
         self.epoch, self.iter, self.n_epochs, self.n_iter, self.training, self._stop = 0, 0, 0, 0, False, False
         self.train_batches, self._in_epoch = 0, False  # training batches done in this epoch; inside an epoch?
@@ -340,19 +483,14 @@ def _one_batch(self: Learner):
     except CancelBatchException:
         pass
 
-# %% ../nbs/05_learner.ipynb #ac85ae65
-def _n_batches(dl):
-    "`len(dl)`, or None for a loader without a length."
-    try:
-        return len(dl)
-    except TypeError:
-        return None
-
 # %% ../nbs/05_learner.ipynb #58987796
 @patch
 def _run_phase(self: Learner, dl, training: bool):
     "One pass over `dl`: training with gradients, or validation without."
     self.training, self.dl, self.n_iter = training, dl, _n_batches(dl)
+    cap = self._cap  # a smoke run's batches per phase (fit only)
+    if cap is not None and self.n_iter is not None:
+        self.n_iter = min(self.n_iter, cap)
     self.model.train(training)
     name = 'train' if training else 'validate'
     self.callback(f'before_{name}')
@@ -366,6 +504,8 @@ def _run_phase(self: Learner, dl, training: bool):
             if training and self._stopping(batch=True):
                 if self.n_iter is None or n < self.n_iter:
                     self.partial_epoch, self.partial_batches = self.epoch, n
+                break
+            if cap is not None and n >= cap:
                 break
     if n == 0:
         raise ValueError(f"The {'training' if training else 'validation'} DataLoader gave no batches: "
@@ -386,7 +526,7 @@ def _one_epoch(self: Learner):
     self.log, self._in_epoch, self.train_batches = {'epoch': self.epoch}, True, 0
     try:
         self.callback('before_epoch')
-        _set_epoch(self.dls.train, self.epoch)
+        _set_epoch(self.dls.train, self.epoch - 1)  # samplers count passes from 0
         self._run_phase(self.dls.train, True)
         if self.dls.valid is not None:
             self._run_phase(self.dls.valid, False)
@@ -424,6 +564,14 @@ def _record_interrupted(self: Learner, err: BaseException):
 
 # %% ../nbs/05_learner.ipynb #f3f95f7d
 _FIT_CBS = []  # callbacks that every fit adds (see `fit_callbacks`)
+_SMOKE_SAID = []  # a smoke run says so once per process
+
+def _say_smoke(cap: int):
+    "Say, once, that fits are cut short."
+    if not _SMOKE_SAID:
+        _SMOKE_SAID.append(cap)
+        print(f"SMOKE run: every fit here trains 1 epoch of {cap} batches and validates on {cap} (model, inputs and batch "
+              "size unchanged); sweeps and k-fold make 2 runs. Nothing it trains is a result.")
 
 @patch
 def fit(self: Learner,
@@ -434,11 +582,15 @@ def fit(self: Learner,
     n_epochs, lr = _check_epochs(n_epochs), self.lr if lr is None else _check_lr(lr)
     if _n_batches(self.dls.train) == 0:
         raise ValueError("dls.train has no batches: the training set is empty (or smaller than the batch size with drop_last=True).")
-    cbs = list(cbs or []) + list(_FIT_CBS)
+    cbs = _check_cbs(cbs) + list(_FIT_CBS)
+    self.n_epochs_asked, self._cap = n_epochs, None
+    if self.smoke:
+        n_epochs, self._cap = 1, smoke_batches()
+        _say_smoke(self._cap)
     self.cbs += cbs
     self.n_epochs, self._stop, self.partial_epoch, self.partial_batches, self.interrupted = n_epochs, False, None, None, None
     self.opt = self.opt_func(self.model.parameters(), lr=lr)
-    start = self._rows[-1]['epoch'] + 1 if self._rows else 0
+    start = self._rows[-1]['epoch'] + 1 if self._rows else 1
     try:
         self.callback('before_fit')
         for self.epoch in range(start, start + n_epochs):
@@ -454,7 +606,7 @@ def fit(self: Learner,
         try:
             self.callback('after_fit')
         finally:
-            self.training, self._in_epoch = False, False
+            self.training, self._in_epoch, self._cap = False, False, None
             self.model.eval()
             for cb in cbs:
                 self.cbs.remove(cb)
@@ -617,7 +769,8 @@ def overfit_batch(
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
     one = [batch]
-    learn = Learner(copy.deepcopy(model), SimpleNamespace(train=one, valid=None), loss_func, opt_func, lr, metrics, device=device)
+    learn = Learner(copy.deepcopy(model), SimpleNamespace(train=one, valid=None), loss_func, opt_func, lr, metrics, device=device,
+                    smoke=False, cost=False)  # a sanity check must run in full, in a smoke run too
     learn.fit(steps)
     end = learn.validate(one)
     return {'first_loss': float(learn.history.train_loss.iloc[0]), 'last_loss': end['valid_loss'],
@@ -641,6 +794,8 @@ class EarlyStoppingCB(Callback):
                  verbose: bool = True):  # print a line when it stops
         if mode not in ('auto', 'min', 'max'):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}.")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta):
+            raise ValueError(f"min_delta must be a finite number (the smallest change that counts), got {min_delta!r}.")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a whole number >= 1, got {patience!r}.")
         self.monitor, self.patience, self.min_delta, self.restore_best, self.verbose = monitor, patience, abs(min_delta), restore_best, verbose
@@ -701,7 +856,7 @@ class WeightPenaltyCB(Callback):
                  l1: float = 0.,  # L1 strength
                  l2: float = 0.,  # L2 strength
                  skip_1d: bool = True):  # leave biases and norm weights (1-d parameters) alone
-        if not (l1 >= 0 and l2 >= 0):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in (l1, l2)):
             raise ValueError(f"l1 and l2 must be >= 0, got l1={l1!r}, l2={l2!r}.")
         self.l1, self.l2, self.skip_1d = l1, l2, skip_1d
     @torch.no_grad()
@@ -766,6 +921,8 @@ class MixedPrecisionCB(Callback):
         if isinstance(dtype, str) and dtype not in _DTYPES:
             raise ValueError(f"Unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}, a torch dtype or None.")
         self.dtype = _DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype  # what was asked for
+        if self.dtype not in (None, torch.bfloat16, torch.float16):
+            raise ValueError(f"dtype must be torch.bfloat16, torch.float16 (or 'bf16', 'fp16') or None, got {dtype!r}.")
         self.enabled, self.ctx, self.amp_dtype = False, None, None  # amp_dtype: what runs, set in before_fit
     def before_fit(self, learn):
         self.enabled = learn.device.type == 'cuda'
@@ -914,6 +1071,8 @@ class CheckpointCB(Callback):
     def __init__(self,
                  path,  # file to write; a '{epoch}' in it gives one file per epoch
                  every_epoch: bool = True):  # False: save once, at the end of fit
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise TypeError(f"path must be a file path such as 'model.pt' or 'ckpt/model-{{epoch}}.pt', got {path!r}.")
         self.path, self.every_epoch, self.saved, self.checked = str(path), every_epoch, [], False
         _check_checkpoint_path(self.path)
     def before_fit(self, learn):
@@ -925,6 +1084,67 @@ class CheckpointCB(Callback):
         if self.every_epoch: self.save(learn)
     def after_fit(self, learn):
         if not self.every_epoch and self.checked and learn._rows: self.save(learn)
+
+# %% ../nbs/05_learner.ipynb #a170b1a1
+class each_run:
+    "Loop over `items` as training runs: progress and the projected total in full mode; a smoke run keeps the first `keep`."
+    def __init__(self,
+                 items,  # seeds, configurations, folds: a list, tuple, range or dict (its keys), or a number n for range(n)
+                 desc: str = 'runs',  # what the runs are, for the messages, e.g. 'seeds'
+                 keep: int = 1,  # how many runs a smoke run keeps (as `smoke_limit`)
+                 show: bool | None = None):  # print the projection and progress; None: in full mode
+        if isinstance(items, (int, np.integer)) and not isinstance(items, bool):
+            items = range(int(items))
+        if isinstance(items, (str, bytes)) or not hasattr(items, '__iter__'):
+            raise TypeError(f"items must be a list, tuple, range or dict of runs (or a number of runs), got {items!r}.")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be a whole number >= 1 (the runs a smoke run keeps), got {keep!r}.")
+        every = list(items)
+        if not every:
+            raise ValueError(f"each_run({desc!r}) got no items: give at least one run.")
+        self.items, self.desc = smoke_limit(every, keep), desc
+        self.n_all = max(len(every), getattr(items, 'n_all', 0))  # a list `smoke_limit` already cut knows its length
+        self.n_kept, self.show = len(self.items), (not quick_mode()) if show is None else bool(show)
+        self.projected, self.per_run, self.done = 0., None, 0  # projected seconds of the current run's fits; of one run
+    def __len__(self): return self.n_kept
+    def __repr__(self): return f'each_run({self.desc!r}, {self.done} of {self.n_kept} done, {self.n_all} in all)'
+
+# %% ../nbs/05_learner.ipynb #bd8a3862
+@patch
+def __iter__(self: each_run):
+    "Each item in turn; after the first, the projected total, then progress about ten times."
+    t_start, every = time.perf_counter(), max(1, self.n_kept // 10)
+    for i, item in enumerate(self.items):
+        self.projected, t0 = 0., time.perf_counter()
+        _RUNS.append(self)
+        try:
+            yield item
+        finally:
+            if self in _RUNS:
+                _RUNS.remove(self)
+        self.done = i + 1
+        if i == 0:
+            self._first(time.perf_counter() - t0)
+        elif self.show and (self.done % every == 0 or self.done == self.n_kept):
+            spent = time.perf_counter() - t_start
+            left = spent / self.done * (self.n_kept - self.done)
+            tqdm.write(f"{self.desc}: {self.done} of {self.n_kept} done in {_fmt_duration(spent)}"
+                       + (f", ~{_fmt_duration(left)} to go" if left else ''))
+
+# %% ../nbs/05_learner.ipynb #acec5507
+@patch
+def _first(self: each_run, wall: float):
+    "After the first run: its cost (its time, or its fits projected at full size in a smoke run) × the runs; said, passed up."
+    cut = smoke_mode() or self.n_kept < self.n_all
+    self.per_run = max(self.projected, wall) if cut else wall
+    total = self.per_run * self.n_all
+    if _RUNS:
+        _RUNS[-1].projected += total  # the loop around this one counts all of it in its current run
+    if self.show:
+        how = 'its fits projected at full size' if cut and self.projected else 'its time'
+        tqdm.write(f"{self.desc}: run 1 of {self.n_all} took {_fmt_duration(wall)}; projected ~{_fmt_duration(total)} for all "
+                   f"{self.n_all} (~{_fmt_duration(self.per_run)} each, from {how})"
+                   + (f"; this smoke run makes {self.n_kept}" if self.n_kept < self.n_all else ''))
 
 # %% ../nbs/05_learner.ipynb #60046f61
 def _is_range(v) -> bool:
@@ -1014,6 +1234,8 @@ def sweep(
     **optuna_kw,  # with engine='optuna': storage, study_name, n_trials, sampler, pruner (see `optuna_sweep`)
 ) -> pd.DataFrame:
     "Train once per point of `space`; one row per run: parameters, best metric and its epoch, final losses, seconds (and error)."
+    if not callable(train_fn):
+        raise TypeError(f"train_fn must be a function train_fn(**params) -> fitted Learner, got {train_fn!r}.")
     if on_error not in ('continue', 'stop'):
         raise ValueError(f"on_error must be 'continue' or 'stop', got {on_error!r}.")
     if engine not in ('local', 'optuna'):
@@ -1023,7 +1245,7 @@ def sweep(
     if optuna_kw:
         raise TypeError(f"{sorted(optuna_kw)} apply only with engine='optuna'.")
     rows = []
-    for params in sweep_points(space, n, seed):
+    for params in each_run(sweep_points(space, n, seed), 'sweep points', keep=2):  # progress in full mode; 2 points in a smoke run
         rows.append(_run_row(params, train_fn, metric, seed))
         if 'error' in rows[-1] and on_error == 'stop':
             break
@@ -1070,16 +1292,30 @@ def _optuna():
     return optuna
 
 # %% ../nbs/05_learner.ipynb #43a76a09
+def _check_journal_path(storage) -> Path:
+    "A journal file Optuna can create and append to: its folder exists and this user may write there."
+    p = Path(storage).expanduser()
+    if p.is_dir():
+        raise IsADirectoryError(f"storage={str(storage)!r} is a folder: give a file in it, e.g. {p / 'sweep.log'}.")
+    folder = p.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"storage={str(storage)!r}: its folder {folder} does not exist; create it first or choose another path.")
+    if not os.access(folder, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise PermissionError(f"storage={str(storage)!r}: this user may not write {p if p.exists() else folder}; choose a path "
+                              "you can write (a journal file on a disk every worker shares) or an RDB URL such as 'sqlite:///sweep.db'.")
+    return p
+
 def _optuna_storage(storage):
     "A storage object or URL as Optuna takes it; a plain path becomes a journal file shared by many processes."
     optuna = _optuna()
     if storage is None or not isinstance(storage, (str, os.PathLike)) or '://' in str(storage):
         return storage
+    p = _check_journal_path(storage)
     try:
         from optuna.storages.journal import JournalFileBackend
     except ImportError:  # optuna < 4
         from optuna.storages import JournalFileStorage as JournalFileBackend
-    return optuna.storages.JournalStorage(JournalFileBackend(str(storage)))
+    return optuna.storages.JournalStorage(JournalFileBackend(str(p)))
 
 # %% ../nbs/05_learner.ipynb #86e96ee9
 def _suggest(trial, space: dict) -> dict:
@@ -1156,10 +1392,14 @@ def optuna_sweep(
         raise ValueError("engine='optuna' needs metric=... (e.g. metric='accuracy' or 'valid_loss'): the study must know what to optimise.")
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be a whole number >= 1 (the trials of the whole study), got {n_trials!r}.")
+    if smoke_mode():
+        n_trials = min(n_trials, 2)  # a smoke run: two trials
     sampler = optuna.samplers.TPESampler(seed=seed) if sampler is None else sampler
     study = optuna.create_study(storage=_optuna_storage(storage), study_name=study_name, load_if_exists=True, sampler=sampler,
                                 pruner=pruner, direction='minimize' if _lower_is_better(metric) else 'maximize')
-    while len(study.get_trials(deepcopy=False)) < n_trials:
+    for _ in each_run(n_trials, 'trials', keep=2):  # at most n_trials here; other workers may take some
+        if len(study.get_trials(deepcopy=False)) >= n_trials:
+            break
         _optuna_trial(study, space, train_fn, metric, seed, n_trials)
     df = _study_frame(study, n_trials)
     df.attrs['study_name'] = study.study_name
@@ -1173,11 +1413,15 @@ def kfold(
     seed: int = 0,  # `set_seed(seed)` before each fold
 ) -> pd.DataFrame:
     "Train once per fold; one row per fold, scored at its final epoch, then rows 'mean' and 'std'."
+    if not callable(train_fn):
+        raise TypeError(f"train_fn must be a function train_fn(fold) -> fitted Learner, got {train_fn!r}.")
+    if isinstance(folds, bool) or not (isinstance(folds, int) or hasattr(folds, '__iter__')) or isinstance(folds, (str, bytes)):
+        raise TypeError(f"folds must be a number of folds k or a list of folds (e.g. seqlab.data.stratified_kfold(...)), got {folds!r}.")
     folds = list(range(folds)) if isinstance(folds, int) else list(folds)
     if len(folds) < 2:
         raise ValueError(f"kfold needs at least 2 folds, got {len(folds)}.")
     rows = []
-    for fold in folds:
+    for fold in each_run(folds, 'folds', keep=2):  # progress in full mode; 2 folds in a smoke run
         set_seed(seed)
         t0 = time.perf_counter()
         res = train_fn(fold)

@@ -17,7 +17,7 @@ from .data import tokenize
 
 # %% auto #0
 __all__ = ['to_numpy', 'to_labels', 'check_preds_targs', 'accuracy', 'f1_micro', 'f1_macro', 'precision_macro', 'recall_macro',
-           'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'plot_curves',
+           'classification_report_df', 'confusion', 'to_probs', 'roc_ovr', 'metric_columns', 'in_words', 'plot_curves',
            'plot_confusion', 'plot_roc', 'sweep_table', 'plot_sweep_heatmap', 'tfidf_logreg']
 
 # %% ../nbs/04_metrics.ipynb #9447ff1c
@@ -208,6 +208,9 @@ def metric_columns(
     history: pd.DataFrame,  # a learner's history
 ) -> list[str]:
     "The metric columns of a history: every numeric column that is not a loss or bookkeeping."
+    history = getattr(history, 'history', history)  # a Learner works too
+    if not isinstance(history, pd.DataFrame):
+        raise TypeError(f"history must be a pandas DataFrame (a learner's `history`), got {type(history).__name__}.")
     cols = [c for c in history.columns if c not in _NOT_METRICS and not str(c).startswith('train_')]
     return [c for c in cols if pd.api.types.is_numeric_dtype(history[c])]
 
@@ -261,6 +264,35 @@ def _draw_run(axs, h: pd.DataFrame, metric, label=None, color=None):
             ax.plot(h['epoch'], h[f'train_{metric}'], 'o--' if color else 'o-', color=c_train, alpha=0.6 if color else 1, label=name('train'))
         ax.plot(h['epoch'], h[metric], 'o-', color=c_valid, label=name('valid'))
 
+# %% ../nbs/04_metrics.ipynb #6a5445b4
+_IN_WORDS = {'accuracy': 'accuracy', 'binary_accuracy': 'accuracy', 'f1_micro': 'F1 score (micro average)',
+             'f1_macro': 'F1 score (macro average)', 'precision_macro': 'precision (macro average)',
+             'recall_macro': 'recall (macro average)', 'train_loss': 'training loss', 'valid_loss': 'validation loss',
+             'grad_norm': 'gradient norm', 'lr': 'learning rate', 'ppl': 'perplexity'}
+
+def in_words(
+    column: str,  # a history column, e.g. 'f1_micro'
+) -> str:
+    "How a plot names a history column: 'f1_micro' -> 'F1 score (micro average)'; others with spaces for underscores."
+    return _IN_WORDS.get(str(column), str(column).replace('_', ' '))
+
+# %% ../nbs/04_metrics.ipynb #8b950967
+def _check_figsize(figsize):
+    "`figsize` as (width, height) in inches, two positive numbers, or None."
+    if figsize is None:
+        return None
+    ok = isinstance(figsize, (tuple, list)) and len(figsize) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in figsize)
+    if not ok:
+        raise ValueError(f"figsize must be (width, height) in inches, two positive numbers, e.g. (9, 3.2); got {figsize!r}.")
+    return tuple(figsize)
+
+def _check_classes(classes) -> list:
+    "Class names as a list of strings: `classes` must be a list or tuple of names (one per class id)."
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple, np.ndarray, pd.Index)) or len(classes) == 0:
+        raise TypeError(f"classes must be a non-empty list of class names in label order (e.g. data.classes), got {classes!r}.")
+    return [str(c) for c in classes]
+
 # %% ../nbs/04_metrics.ipynb #914b94e6
 class _ShownFigure(Figure):
     "A Figure made without pyplot that shows itself as a PNG when it ends a notebook cell, whatever the backend."
@@ -281,6 +313,9 @@ def plot_curves(
     "Loss (train and valid) and a metric per epoch, side by side, one colour per run; returns the figure."
     runs = _runs(history)
     metric = _pick_metric(runs, metric)
+    figsize = _check_figsize(figsize)
+    if n_epochs is not None and (isinstance(n_epochs, bool) or not isinstance(n_epochs, (int, np.integer)) or n_epochs < 1):
+        raise ValueError(f"n_epochs must be a whole number >= 1 (the epochs the x-axis shows), or None; got {n_epochs!r}.")
     if fig is None:
         fig = _ShownFigure(figsize=figsize if metric else (figsize[0] / 2, figsize[1]))
     fig.clear()
@@ -289,7 +324,7 @@ def plot_curves(
         _draw_run(axs, h, metric, label, None if label is None else f'C{i % 10}')
     first = min(int(h['epoch'].min()) for h in runs.values())
     for ax, what in zip(axs, ['loss', metric]):
-        ax.set(xlabel='epoch', ylabel=what, title=what)
+        ax.set(xlabel='epoch', ylabel=in_words(what), title=in_words(what))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if n_epochs is not None:
             ax.set_xlim(first - 0.5, first + n_epochs - 0.5)
@@ -308,7 +343,7 @@ def plot_confusion(
     figsize=None,  # figure size; None grows with the number of classes
 ):
     "The confusion matrix as a seaborn heatmap with class names; returns the figure."
-    classes = [str(c) for c in classes]
+    classes, figsize = _check_classes(classes), _check_figsize(figsize)
     cm = confusion(preds, targs, len(classes), normalize=normalize)
     n = len(classes)
     fig = _ShownFigure(figsize=figsize or (1.8 + 0.8 * n, 1.4 + 0.7 * n))

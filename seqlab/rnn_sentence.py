@@ -4,26 +4,31 @@
 
 # %% ../nbs/14_rnn_sentence.ipynb #aaf1d395
 from __future__ import annotations
+import numbers
+import math
 import functools, itertools, time
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
-from .data import tokenize, Vocab, TextDataset, DataLoaders, pad_collate, run_packed, BucketSampler
-from .embeddings import pretrained_embedding
+from .core import quick_mode, mode_banner, set_seed, default_device, smoke_limit
+from .data import tokenize, Vocab, TextDataset, DataLoaders, pad_collate, run_packed, BucketSampler, padding_waste
+from .embeddings import pretrained_embedding, lookup_vector
 from .learner import Learner, EarlyStoppingCB, GradClipCB, WeightPenaltyCB
-from .metrics import accuracy, tfidf_logreg
+from matplotlib.figure import Figure
+from .metrics import accuracy, tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool, AdditiveAttention
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['RNN_CELLS', 'SENTENCE_POOLINGS', 'RNN_EMBEDDINGS', 'OPTIMIZERS', 'SentencePrep', 'prepare_sentences',
            'RNNSentenceConfig', 'last_real_state', 'pack_collate', 'RNNSentenceClassifier', 'sentence_loaders',
            'build_rnn_sentence', 'regulariser_cbs', 'train_rnn_sentence', 'score_run', 'compare_over_seeds',
-           'mean_std_table', 'noise_check', 'tfidf_logreg_accuracy', 'rnn_sentence_results']
+           'mean_std_table', 'noise_check', 'plot_grad_norms', 'tfidf_logreg_accuracy', 'rnn_sentence_results']
 
 # %% ../nbs/14_rnn_sentence.ipynb #a4291607
 @dataclass
@@ -41,12 +46,33 @@ class SentencePrep:
 def prepare_sentences(
     data,  # a TaskData (e.g. `load_trec()`): .train/.valid/.test with .x texts and .y labels
     min_freq: int = 1,  # keep words seen at least this often in the training split
+    max_len: int | None = None,  # keep at most the first max_len tokens of each question (None: all of them)
 ) -> SentencePrep:
     "Tokenize, build the vocabulary on the training split and make the three datasets."
-    toks = [tokenize(t) for t in data.train.x]
+    _check_sentence_data(data)
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral) or max_len < 1):
+        raise ValueError(f"max_len must be a whole number >= 1 (or None to keep whole questions), got {max_len!r}.")
+    toks = [tokenize(t)[:max_len] for t in data.train.x]
     vocab = Vocab.build(toks, min_freq=min_freq)
-    ds = [TextDataset(s.x, s.y, vocab=vocab, n_classes=len(data.classes)) for s in (data.train, data.valid, data.test)]
+    kw = dict(vocab=vocab, max_len=max_len, n_classes=len(data.classes))
+    ds = [TextDataset(s.x, s.y, **kw) for s in (data.train, data.valid, data.test)]
     return SentencePrep(vocab, *ds, toks, list(data.classes), str(data.source))
+
+# %% ../nbs/14_rnn_sentence.ipynb #799cf75d
+def _check_sentence_data(data):
+    "Raise a clear error for data without its three splits, with an empty split, or with labels beyond its classes."
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name, None)
+        if s is None:
+            raise ValueError(f"data.{name} is None: prepare_sentences needs train, valid and test splits (models are chosen "
+                             f"on valid and scored once on test). Carve it from the training split, e.g. `tr, va, _ = "
+                             f"seqlab.data.stratified_split(data.train.y, 0.1, 0)` and `data = dataclasses.replace(data, "
+                             f"train=data.train[tr], {name}=data.train[va])`.")
+        if len(s.x) == 0:
+            raise ValueError(f"data.{name} is empty: every split needs questions; check the file or the split sizes.")
+    n, top = len(data.classes), max(int(np.max(s.y)) for s in (data.train, data.valid, data.test))
+    if n < 2 or top >= n:
+        raise ValueError(f"data.classes names {n} classes but the labels go up to {top}: give one name per class id (at least 2).")
 
 # %% ../nbs/14_rnn_sentence.ipynb #96343adb
 RNN_CELLS = {'rnn': nn.RNN, 'gru': nn.GRU, 'lstm': nn.LSTM}
@@ -81,10 +107,17 @@ def _check_rnn_config(cfg: RNNSentenceConfig):
             raise ValueError(f"{name}={getattr(cfg, name)!r} is unknown: use one of {choices}.")
     for name in ('vocab_size', 'n_classes', 'embedding_dim', 'hidden_size', 'num_layers', 'attn_dim'):
         v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}.")
-    if not 0.0 <= cfg.dropout < 1.0:
+    if cfg.n_classes < 2:
+        raise ValueError(f"n_classes={cfg.n_classes}: a classifier needs at least 2 classes.")
+    for name in ('bidirectional', 'pack', 'batch_norm'):
+        if not isinstance(getattr(cfg, name), (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {getattr(cfg, name)!r}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, numbers.Real) or not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {cfg.dropout!r}.")
+    if isinstance(cfg.padding_idx, bool) or not isinstance(cfg.padding_idx, numbers.Integral) or not 0 <= cfg.padding_idx < cfg.vocab_size:
+        raise ValueError(f"padding_idx={cfg.padding_idx!r} is outside the vocabulary 0..{cfg.vocab_size - 1}: pass vocab.pad_idx.")
 
 # %% ../nbs/14_rnn_sentence.ipynb #23fadf84
 def last_real_state(
@@ -93,13 +126,31 @@ def last_real_state(
     bidirectional: bool = False,  # D = 2: the second half is the backward direction
 ) -> torch.Tensor:
     "Final states `(B, D*H)`: forward at each sequence's last real step, backward at step 0."
+    if h.dim() != 3:
+        raise ValueError(f"h must be the RNN's outputs (B, T, D*H), got shape {tuple(h.shape)}.")
     B, T, DH = h.shape
-    idx = (lengths.to(h.device) - 1).clamp(min=0)  # (B,)
+    _check_batch_lengths(lengths, B, T, 'h')
+    if bidirectional and DH % 2:
+        raise ValueError(f"bidirectional=True needs an even width D*H (two halves), got {DH}.")
+    idx = lengths.to(h.device) - 1  # (B,)
     fwd = h[torch.arange(B, device=h.device), idx]  # (B, D*H)
     if not bidirectional:
         return fwd
     H = DH // 2
     return torch.cat([fwd[:, :H], h[:, 0, H:]], dim=-1)  # (B, 2H)
+
+# %% ../nbs/14_rnn_sentence.ipynb #95c3d8bb
+def _check_batch_lengths(lengths, B: int, T: int, what: str = 'x'):
+    "Raise a clear error for `lengths` that do not fit a batch of `B` sequences of `T` steps."
+    if not isinstance(lengths, torch.Tensor) or lengths.dim() != 1 or lengths.is_floating_point():
+        raise TypeError(f"lengths must be a 1-d integer tensor (B,), got {getattr(lengths, 'shape', type(lengths).__name__)!r}.")
+    if len(lengths) != B:
+        raise ValueError(f"lengths has {len(lengths)} entries but {what} holds {B} sequences: give one length per sequence.")
+    if B and int(lengths.min()) < 1:
+        raise ValueError("Every question needs at least one token, but a length of 0 was found: drop empty texts first.")
+    if B and int(lengths.max()) > T:
+        raise ValueError(f"lengths go up to {int(lengths.max())} but {what} has only {T} steps: a length longer than the "
+                         f"input reads past it; pass the true lengths (pad_collate returns them).")
 
 # %% ../nbs/14_rnn_sentence.ipynb #489bcf69
 def pack_collate(
@@ -107,6 +158,8 @@ def pack_collate(
     pad_idx: int = 0,  # the id that fills the gaps before packing
 ) -> tuple:
     "Pad and pack once: `((PackedSequence of ids, lengths (B,)), target (B,))`."
+    if len(batch) == 0:
+        raise ValueError("pack_collate got an empty batch: is the data set empty?")
     (tokens, lengths), target = pad_collate(batch, pad_idx)  # (B, T), (B,)
     packed = pack_padded_sequence(tokens, lengths, batch_first=True, enforce_sorted=False)
     return (packed, lengths), target
@@ -145,10 +198,11 @@ def encode(self: RNNSentenceClassifier,
         out, _ = self.rnn(PackedSequence(e, x.batch_sizes.cpu(), x.sorted_indices, x.unsorted_indices))
         h, lens = pad_packed_sequence(out, batch_first=True)  # (B, T, D*H)
         return h, lens.to(h.device)
+    if x.dim() != 2 or x.is_floating_point():
+        raise ValueError(f"x must be token ids (B, T) of an integer dtype, got {x.dtype} {tuple(x.shape)}: or pass the PackedSequence of pack_collate.")
     if lengths is None:
         lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
-    if (lengths < 1).any():
-        raise ValueError("Every question needs at least one token, but a length of 0 was found: drop empty texts first.")
+    _check_batch_lengths(lengths, *x.shape)
     e = self.drop(self.embedding(x))  # (B, T, E)
     if not self.cfg.pack:
         return self.rnn(e)[0], lengths  # (B, T, D*H): the RNN has read the padding too
@@ -186,10 +240,13 @@ def sentence_loaders(
     seed: int = 0,  # seed of the bucket sampler's shuffles
 ) -> DataLoaders:
     "Train/valid/test loaders of `prep` with the chosen batch order and collate."
+    if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
+        raise ValueError(f"bs must be a whole number >= 1, got {bs!r}.")
     if batches not in ('random', 'bucket'):
         raise ValueError(f"batches={batches!r} is unknown: use 'random' or 'bucket'.")
     if collate not in ('pad', 'pack'):
         raise ValueError(f"collate={collate!r} is unknown: use 'pad' or 'pack'.")
+    bs = int(bs)
     fn = functools.partial(pad_collate if collate == 'pad' else pack_collate, pad_idx=prep.vocab.pad_idx)
     sampler = functools.partial(BucketSampler, batch_size=bs, seed=seed) if batches == 'bucket' else None
     return DataLoaders.from_datasets(prep.train, prep.valid, prep.test, bs=bs, collate_fn=fn, sampler_fn=sampler)
@@ -205,6 +262,8 @@ def build_rnn_sentence(
     seed: int = 0,  # seed of the random rows of out-of-vocabulary words
 ) -> RNNSentenceClassifier:
     "The classifier of `cfg` with its input embedding: random, or word2vec frozen or fine-tuned."
+    if cfg.vocab_size != len(vocab):
+        raise ValueError(f"cfg.vocab_size={cfg.vocab_size} but the vocabulary has {len(vocab)} words: set vocab_size=len(vocab).")
     if cfg.embedding == 'random':
         return RNNSentenceClassifier(cfg)
     if vectors is None:
@@ -221,11 +280,18 @@ def regulariser_cbs(
     patience: int | None = None,  # early stopping on validation accuracy (`EarlyStoppingCB`); None: off
 ) -> list:
     "The Learner callbacks of the chosen regularisers (fresh ones: callbacks keep state)."
-    cbs = [WeightPenaltyCB(l1=l1, l2=l2)] if (l1 or l2) else []
+    for name, v in (('l1', l1), ('l2', l2)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
+            raise ValueError(f"{name} must be a penalty weight >= 0, got {v!r}.")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not clip > 0):
+        raise ValueError(f"clip must be a gradient norm > 0 (or None: no clipping), got {clip!r}.")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1):
+        raise ValueError(f"patience must be a whole number of epochs >= 1 (or None: no early stopping), got {patience!r}.")
+    cbs = [WeightPenaltyCB(l1=float(l1), l2=float(l2))] if (l1 or l2) else []
     if clip is not None:
-        cbs.append(GradClipCB(clip))
+        cbs.append(GradClipCB(float(clip)))
     if patience is not None:
-        cbs.append(EarlyStoppingCB('accuracy', patience=patience, verbose=False))
+        cbs.append(EarlyStoppingCB('accuracy', patience=int(patience), verbose=False))
     return cbs
 
 # %% ../nbs/14_rnn_sentence.ipynb #1430648a
@@ -248,6 +314,10 @@ def train_rnn_sentence(
     "Seed, build the configured classifier and train it with the `Learner` and the chosen regularisers."
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt={opt!r} is unknown: use one of {list(OPTIMIZERS)}.")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
+        raise ValueError(f"lr must be a learning rate > 0, got {lr!r}.")
     set_seed(seed)
     cfg = RNNSentenceConfig(vocab_size=len(prep.vocab), n_classes=len(prep.classes), padding_idx=prep.vocab.pad_idx, **cfg)
     model = build_rnn_sentence(cfg, prep.vocab, vectors, seed)
@@ -255,7 +325,7 @@ def train_rnn_sentence(
     cbs = regulariser_cbs(l1, l2, clip, patience) + list(cbs or [])
     learn = Learner(model, dls, opt_func=OPTIMIZERS[opt], lr=lr, metrics=[accuracy], cbs=cbs)
     if epochs:
-        learn.fit(epochs)
+        learn.fit(int(epochs))
     return learn
 
 # %% ../nbs/14_rnn_sentence.ipynb #fbec518f
@@ -264,6 +334,8 @@ def score_run(
 ) -> dict:
     "Final validation accuracy, test accuracy, epochs and mean seconds per epoch of a run."
     h = learn.history
+    if h.empty or 'accuracy' not in h:
+        raise ValueError("score_run needs a learner trained for at least one epoch with the accuracy metric (train_rnn_sentence(epochs>=1)).")
     preds, targs = learn.get_preds('test')
     return {'valid acc': float(h['accuracy'].iloc[-1]), 'test acc': accuracy(preds, targs),
             'epochs': len(h), 's/epoch': float(h['seconds'].mean())}
@@ -275,24 +347,31 @@ def compare_over_seeds(
     seeds=(0, 1, 2),  # one run per variant and seed
     **common,  # keywords shared by every variant (epochs, lr, sizes, ...)
 ) -> pd.DataFrame:
-    "Train every variant once per seed (seeds outermost); one row of `score_run` per run, histories in `.attrs`."
-    rows, hists = [], {}
+    "Train every variant once per seed (seeds outermost); one row of `score_run` per run, histories and gradient norms in `.attrs`."
+    if not isinstance(variants, dict) or not variants or not all(isinstance(kw, dict) for kw in variants.values()):
+        raise ValueError(f"variants must be a non-empty dict of name -> dict of keywords, got {variants!r}.")
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty: give at least one seed (three or more to see the noise).")
+    rows, hists, norms = [], {}, {}
     for s in seeds:
         for name, kw in variants.items():
             learn = train_rnn_sentence(prep, seed=s, **{**common, **kw})
             rows.append({'variant': name, 'seed': s, **score_run(learn)})
-            hists[(name, s)] = learn.history
+            hists[(name, s)], norms[(name, s)] = learn.history, learn.grad_norms
     df = pd.DataFrame(rows)
-    df.attrs['histories'] = hists  # (variant, seed) -> the learner's history
+    df.attrs.update(histories=hists, grad_norms=norms)  # (variant, seed) -> history / total gradient norm of every step
     return df
 
 # %% ../nbs/14_rnn_sentence.ipynb #2d2fd38f
 def mean_std_table(
     runs: pd.DataFrame,  # one row per run, e.g. from `compare_over_seeds`
     by='variant',  # the column(s) that name a variant
-    cols=('valid acc', 'test acc', 's/epoch'),  # the columns to summarise
+    cols=('valid acc', 's/epoch'),  # the columns to summarise (models are compared on validation)
 ) -> pd.DataFrame:
     "'mean ± std' over the seeds of each column, one row per variant (in first-seen order)."
+    missing = [c for c in [*([by] if isinstance(by, str) else by), *cols] if c not in runs.columns]
+    if runs.empty or missing:
+        raise ValueError(f"runs has no rows or lacks the columns {missing}; its columns are {list(runs.columns)}.")
     g = runs.groupby(by, sort=False)[list(cols)]
     m, s = g.mean(), g.std(ddof=1).fillna(0.0)
     out = pd.DataFrame({c: [f'{a:.3f} ± {b:.3f}' for a, b in zip(m[c], s[c])] for c in cols}, index=m.index)
@@ -303,9 +382,11 @@ def mean_std_table(
 def noise_check(
     runs: pd.DataFrame,  # one row per run, with 'variant' and `col`
     baseline: str,  # the variant to compare with
-    col: str = 'test acc',  # the score
+    col: str = 'valid acc',  # the score (validation: models are chosen on it, the test split is read once)
 ) -> pd.DataFrame:
     "Mean, std and difference from `baseline` per variant; flags differences over twice the larger std."
+    if col not in runs.columns or 'variant' not in runs.columns:
+        raise ValueError(f"runs needs the columns 'variant' and {col!r}; it has {list(runs.columns)}.")
     g = runs.groupby('variant', sort=False)[col].agg(['mean', 'std'])
     if baseline not in g.index:
         raise ValueError(f"baseline {baseline!r} is not a variant; the variants are {list(g.index)}.")
@@ -314,12 +395,34 @@ def noise_check(
     g['out of the noise'] = g['minus baseline'].abs() > 2 * np.maximum(g['std'], b['std'])
     return g
 
+# %% ../nbs/14_rnn_sentence.ipynb #d5a1ff27
+def plot_grad_norms(
+    norms,  # total gradient norm of every training step (`Learner.grad_norms`)
+    thresholds=(1.0,),  # clipping thresholds to draw, each with the share of steps above it
+    title: str = 'gradient norm per step',  # the figure's title (say which data)
+) -> Figure:
+    "The total gradient norm of every step, with clipping thresholds and the share of steps each would clip; returns the figure."
+    norms = np.asarray(norms, dtype=float)
+    if norms.ndim != 1 or len(norms) == 0:
+        raise ValueError(f"norms must be a non-empty list of per-step gradient norms (Learner.grad_norms), got shape {norms.shape}.")
+    fig = _ShownFigure(figsize=(8, 2.6))
+    ax = fig.subplots()
+    ax.plot(np.arange(1, len(norms) + 1), norms, 'o-', ms=3, label='total gradient norm')
+    for i, t in enumerate(thresholds):
+        ax.axhline(t, color=f'C{i + 1}', ls='--', label=f'threshold {t:g}: {(norms > t).mean():.0%} of the steps above')
+    ax.set(xlabel='training step', ylabel='total gradient norm', ylim=(0, 1.1 * max(norms.max(), *thresholds)), title=title)
+    ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/14_rnn_sentence.ipynb #05fad552
 def tfidf_logreg_accuracy(
     data,  # a TaskData: fitted on .train, scored on .test
     ngram_range: tuple = (1, 2),  # word n-grams of the TF-IDF features
 ) -> float:
     "Test accuracy of `seqlab.metrics.tfidf_logreg` (TF-IDF + logistic regression) trained on the training split."
+    if getattr(data, 'test', None) is None or getattr(data, 'train', None) is None:
+        raise ValueError("tfidf_logreg_accuracy needs data.train and data.test (a TaskData with both splits).")
     return float(tfidf_logreg(data.train.x, data.train.y, ngram_range=ngram_range).score(list(data.test.x), np.asarray(data.test.y)))
 
 # %% ../nbs/14_rnn_sentence.ipynb #5e07406a
@@ -329,7 +432,243 @@ def rnn_sentence_results(
 ) -> pd.DataFrame:
     "The results table: the report's and the published figures beside ours, and the data of ours."
     cols = ['report valid', 'report test', 'our valid', 'our test']
+    bad = [k for k, r in rows.items() if not isinstance(r, dict) or not set(r) <= set(cols)]
+    if bad:
+        raise ValueError(f"rows {bad} hold keys that are not columns: each row is a dict with keys among {cols}.")
     df = pd.DataFrame([{c: r.get(c, '') for c in cols} for r in rows.values()], index=list(rows), columns=cols)
     df.index.name = 'model'
     df['our data'] = [data_name if (r.get('our valid', '') != '' or r.get('our test', '') != '') else '' for r in rows.values()]
     return df
+
+# %% ../nbs/14_rnn_sentence.ipynb #0386e0f1
+@exercise('14.1', 'final states with packing')
+def _check_14_1(final_states):
+    "Shape, equality to each sequence run alone (RNN, GRU, LSTM; 1-2 layers; one or both directions), padding invariance."
+    g = torch.Generator().manual_seed(0)
+    x, lengths = torch.randn(4, 6, 5, generator=g), torch.tensor([6, 2, 4, 1])  # (B, T, E), (B,)
+    for name, Cell in RNN_CELLS.items():
+        bad = []
+        for bi, layers in ((False, 1), (True, 1), (False, 2), (True, 2)):
+            torch.manual_seed(0)
+            rnn = Cell(5, 3, num_layers=layers, batch_first=True, bidirectional=bi)
+            got = final_states(rnn, x, lengths)
+            if not torch.is_tensor(got) or tuple(got.shape) != (4, 3 * (1 + bi)):
+                yield expect(f'nn.{Cell.__name__}: shape (B, D*H)', False, f'got {tuple(getattr(got, "shape", ()))} for '
+                             f'{"both directions" if bi else "one direction"}, expected {(4, 3 * (1 + bi))}: the directions side by side')
+                return
+            h_n = [rnn(x[b:b + 1, :L])[1] for b, L in enumerate(lengths.tolist())]  # each sequence alone, no padding
+            h_n = [h[0] if name == 'lstm' else h for h in h_n]  # (layers*D, 1, H)
+            alone = torch.stack([torch.cat([h[-2, 0], h[-1, 0]]) if bi else h[-1, 0] for h in h_n])  # (B, D*H)
+            rows = [L for b, L in enumerate(lengths.tolist()) if not torch.allclose(got[b], alone[b], atol=1e-5)]
+            if rows:
+                bad.append(f"{'both directions' if bi else 'one direction'}, {layers} layer{'s' * (layers > 1)}: rows of length {rows}")
+        yield expect(f'nn.{Cell.__name__}: equals each sequence run alone (1-2 layers, one or both directions)', not bad,
+                     f"differs for {'; '.join(bad)} (the batch is padded to 6 steps): has their state read padding?")
+    rnn = nn.GRU(5, 3, batch_first=True, bidirectional=True)
+    wide = torch.cat([x, torch.randn(4, 3, 5, generator=g)], 1)  # 3 more (random) padding steps
+    yield compare('3 more padding steps change nothing', final_states(rnn, wide, lengths), final_states(rnn, x, lengths), atol=1e-6)
+
+# %% ../nbs/14_rnn_sentence.ipynb #d0830f11
+def _long_tailed_lengths(n: int = 640, seed: int = 0) -> np.ndarray:
+    "Question lengths for checks: a long tail above a median near 9 tokens, like the sample's."
+    rng = np.random.default_rng(seed)
+    return np.clip(np.round(rng.lognormal(2.2, 0.5, n)).astype(int), 2, 60)
+
+# %% ../nbs/14_rnn_sentence.ipynb #47b2d9d1
+@exercise('14.2', 'sorting within shuffled pools')
+def _check_14_2(pooled_batches):
+    "Every item once, batch sizes, padding between a full sort and random batches, a shuffled batch order, seeds."
+    lengths, bs = _long_tailed_lengths(), 32
+    n = len(lengths)
+    batches = pooled_batches(lengths, bs, 128, 0)
+    flat = [int(i) for b in batches for i in b]
+    yield expect('every item exactly once', sorted(flat) == list(range(n)), f'{len(flat)} indices, {len(set(flat))} distinct, expected each of 0..{n - 1} once')
+    sizes = [len(b) for b in batches]
+    yield expect(f'batches of at most bs = {bs}, at most one smaller batch per pool', max(sizes) <= bs and sum(s < bs for s in sizes) <= math.ceil(n / 128),
+                 f'batch sizes {sorted(set(sizes))}, {sum(s < bs for s in sizes)} of them smaller than {bs}: cut each sorted pool into batches of bs')
+    rand = np.mean([padding_waste([p[i:i + bs] for i in range(0, n, bs)], lengths) for p in (np.random.default_rng(s).permutation(n) for s in range(5))])
+    full = padding_waste([np.argsort(lengths, kind='stable')[i:i + bs] for i in range(0, n, bs)], lengths)
+    w = padding_waste(batches, lengths)
+    yield expect('pools of 128: less padding than random batches, more than a sort of the whole set', full < w < rand,
+                 f'{w:.1%} of the slots are padding; random batches give about {rand:.1%}, a full sort {full:.1%}')
+    one = pooled_batches(lengths, bs, n, 0)
+    w_all = padding_waste(one, lengths)
+    yield expect('one pool of all items: as little padding as a full sort', abs(w_all - full) < 1e-9,
+                 f'{w_all:.1%} of the slots are padding with pool_size = len(lengths), {full:.1%} with a full sort')
+    longest = [int(lengths[list(b)].max()) for b in one]
+    yield expect('the batch order is shuffled (batches do not come shortest first)', longest != sorted(longest),
+                 'with one pool the batches come in order of length: shuffle the order of the batches too')
+    same = [list(map(int, b)) for b in pooled_batches(lengths, bs, 128, 0)] == [list(map(int, b)) for b in batches]
+    other = [list(map(int, b)) for b in pooled_batches(lengths, bs, 128, 1)] != [list(map(int, b)) for b in batches]
+    yield expect('the same seed gives the same batches, another seed other batches', same and other,
+                 'draw every random choice from np.random.default_rng(seed)' if not same else 'seed 1 gave the same batches as seed 0')
+
+# %% ../nbs/14_rnn_sentence.ipynb #de81f953
+@exercise('14.3', 'reversing padded sequences in place')
+def _check_14_3(reverse_padded):
+    "Each row's real steps reversed, padding in place, ids and vectors, twice is the identity; then a backward state as packing's."
+    lengths, steps = torch.tensor([5, 2, 4, 1]), torch.arange(5)[None]  # (B,), (1, T)
+    real = steps < lengths[:, None]  # (B, T)
+    ids = (100 * torch.arange(1, 5)[:, None] + steps + 1) * real  # (B, T): row b, step t holds 100 (b + 1) + t + 1; 0 = padding
+    r = reverse_padded(ids, lengths)
+    yield expect('token ids (B, T): shape and dtype kept', torch.is_tensor(r) and r.shape == ids.shape and r.dtype == ids.dtype,
+                 f'got {getattr(r, "dtype", type(r).__name__)} {tuple(getattr(r, "shape", ()))}, expected {ids.dtype} {tuple(ids.shape)}')
+    want = (100 * torch.arange(1, 5)[:, None] + lengths[:, None] - steps) * real  # step t holds step L - 1 - t
+    bad = [int(lengths[b]) for b in range(4) if not torch.equal(r[b], want[b])]
+    yield expect('each row: its real steps in reverse order, the padding left where it was', not bad,
+                 f'wrong for the rows of length {bad} (the batch has 5 steps): step t of a row of length L must hold its step L - 1 - t')
+    x = torch.randn(4, 5, 3, generator=torch.Generator().manual_seed(0))  # (B, T, E)
+    rx = reverse_padded(x, lengths)
+    yield compare('vectors (B, T, E): reversing twice gives the input back', reverse_padded(rx, lengths), x)
+    torch.manual_seed(0)
+    bi, back = nn.GRU(3, 2, batch_first=True, bidirectional=True), nn.GRU(3, 2, batch_first=True)
+    with torch.no_grad():
+        for p in ('weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0'):
+            getattr(back, p).copy_(getattr(bi, p + '_reverse'))  # the backward direction's weights, run forward
+    out = back(rx)[0]  # (B, T, H)
+    h_n = run_packed(bi, x, lengths)[1]  # (2, B, H): forward, backward
+    yield compare("so the backward direction's final state equals a packed run's", out[torch.arange(4), lengths - 1], h_n[1], atol=1e-6)
+
+# %% ../nbs/14_rnn_sentence.ipynb #314bc5d4
+@functools.lru_cache(maxsize=1)
+def _quick_trec() -> tuple:
+    "For the checks: the quick TREC sample (800 questions, seed 0) prepared, its fine-label ids per split, and their names."
+    from seqlab.datasets import load_trec
+    data = load_trec(quick=True, seed=0, n=800, verbose=False)
+    names = sorted({f for s in (data.train, data.valid, data.test) for f in s.meta['fine']})
+    fine = {k: torch.tensor([names.index(f) for f in getattr(data, k).meta['fine']]) for k in ('train', 'valid', 'test')}
+    return prepare_sentences(data), fine, names
+
+# %% ../nbs/14_rnn_sentence.ipynb #f8de8f73
+def _fit_two_heads(
+    make_model,  # `make_model()` -> a fresh model, `model(x, lengths) -> (coarse logits, fine logits)` (built after seeding)
+    prep: SentencePrep,  # the questions and coarse labels
+    fine: dict,  # split name -> fine-label ids
+    epochs: int = 3, lr: float = 2e-2, bs: int = 64, seed: int = 0,  # the quick recipe
+    fine_weight: float = 1.0,  # weight of the fine loss (0: the coarse loss alone)
+) -> tuple:
+    "Train on coarse loss + fine_weight x fine loss with Adam; the validation accuracy of both heads."
+    set_seed(seed)
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for b in torch.randperm(len(prep.train), generator=g).split(bs):
+            (x, lens), yc = pad_collate([prep.train[int(i)] for i in b], prep.vocab.pad_idx)
+            coarse, fine_logits = model(x, lens)  # (B, n_classes), (B, n_fine)
+            loss = F.cross_entropy(coarse, yc) + fine_weight * F.cross_entropy(fine_logits, fine['train'][b])
+            opt.zero_grad(); loss.backward(); opt.step()
+    (x, lens), yc = pad_collate([prep.valid[i] for i in range(len(prep.valid))], prep.vocab.pad_idx)
+    with torch.no_grad():
+        coarse, fine_logits = model.eval()(x, lens)
+    return accuracy(coarse, yc), accuracy(fine_logits, fine['valid'])
+
+# %% ../nbs/14_rnn_sentence.ipynb #efadd531
+@exercise('14.4', 'a second head for the fine labels')
+def _check_14_4(TwoHeadRNN):
+    "Both heads' shapes, padding invariance, a shared encoder; trained on the quick sample, both well above their majority class."
+    torch.manual_seed(0)
+    model = TwoHeadRNN(RNNSentenceConfig(30, 6, 8, 'gru', 8, bidirectional=True), 5).eval()
+    lens = torch.tensor([7, 3, 5, 1, 6, 2, 7, 4])
+    x = torch.randint(2, 30, (8, 7)) * lengths_to_mask(lens, 7)  # (B, T), 0 = padding
+    out = model(x, lens)
+    ok = isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(o) for o in out)
+    yield expect('returns (coarse logits, fine logits)', ok, f'got {type(out).__name__}: return a pair of tensors')
+    if not ok:
+        return
+    shapes = tuple(tuple(o.shape) for o in out)
+    yield expect('shapes (B, n_classes) and (B, n_fine) = (8, 6), (8, 5)', shapes == ((8, 6), (8, 5)), f'got {shapes}')
+    wide = torch.cat([x, torch.zeros(len(x), 3, dtype=x.dtype)], 1)  # 3 more padding columns
+    yield compare('3 more padding columns change neither head', torch.cat(model(wide, lens), 1), torch.cat(out, 1), atol=1e-5)
+    F.cross_entropy(out[1], torch.arange(8) % 5).backward()
+    g = sum(float(p.grad.abs().sum()) for p in model.rnn.parameters() if p.grad is not None)
+    yield expect('the fine loss trains the shared RNN', g > 0, 'the fine head must read the same sentence vector as the coarse head')
+    prep, fine, names = _quick_trec()
+    cfg = RNNSentenceConfig(len(prep.vocab), len(prep.classes), 16, 'gru', 16, bidirectional=True)
+    acc_c, acc_f = _fit_two_heads(lambda: TwoHeadRNN(cfg, len(names)), prep, fine)
+    for what, acc, y in (('coarse', acc_c, prep.valid.labels), ('fine', acc_f, fine['valid'].numpy())):
+        share = np.bincount(y).max() / len(y)
+        v = expect(f'trained 3 epochs on the sum of both losses: {what} accuracy >= 3 x its majority class ({3 * share:.2f})', acc >= 3 * share)
+        v.detail = f'validation accuracy {acc:.3f}'
+        yield v
+
+# %% ../nbs/14_rnn_sentence.ipynb #03494d7b
+def _toy_vectors():
+    "Small KeyedVectors for checks, spelled like Google News: case kept, every digit written as '#'."
+    from gensim.models import KeyedVectors
+    words = ['what', 'London', 'year', '####', '#.#', '##th', 'B-##', '2']
+    kv = KeyedVectors(4)
+    kv.add_vectors(words, np.arange(4 * len(words), dtype=np.float32).reshape(-1, 4) / 10)
+    return kv
+
+# %% ../nbs/14_rnn_sentence.ipynb #aa21e7b2
+@exercise('14.5', 'numbers in vectors that spell digits as #')
+def _check_14_5(lookup_digits):
+    "Words and case as `lookup_vector`; numbers through their '#' spelling; an exact entry first; (None, 'oov') when missing."
+    kv = _toy_vectors()
+    for tok, key, how in [('what', 'what', 'exact'), ('london', 'London', 'titlecase'), ('1990', '####', 'digits'),
+                          ('3.5', '#.#', 'digits'), ('10th', '##th', 'digits'), ('b-52', 'B-##', 'digits'), ('2', '2', 'exact')]:
+        out = lookup_digits(kv, tok)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            yield expect(f'{tok!r}: returns (vector, how)', False, f'got {type(out).__name__}: return a pair, as lookup_vector does')
+            return
+        vec, h = out
+        yield expect(f'{tok!r} is found, how = {how!r}', vec is not None and np.allclose(np.asarray(vec), kv[key]) and h == how,
+                     "not found (the vectors write every digit as '#')" if vec is None else f'got how = {h!r}' if h != how
+                     else 'found, but not the vector of its spelling in the vectors')
+    for tok in ('1991a', 'zebra', '12'):
+        out = lookup_digits(kv, tok)
+        yield expect(f"{tok!r} is missing: (None, 'oov')", isinstance(out, tuple) and out[0] is None and out[1] == 'oov',
+                     f'got how = {out[1]!r}' if isinstance(out, tuple) else f'got {out!r}')
+
+# %% ../nbs/14_rnn_sentence.ipynb #c2e94e90
+def _mean_valid_accuracy(
+    make_model,  # `make_model(vocab_size, n_classes)` -> a fresh model
+    seeds=(0, 1, 2),  # one run per seed
+) -> tuple:
+    "Mean and std over seeds of the validation accuracy on the quick sample, with the quick recipe (Adam, lr 2e-2, bs 64, 3 epochs)."
+    prep, _, _ = _quick_trec()
+    accs = []
+    for s in seeds:
+        set_seed(s)
+        learn = Learner(make_model(len(prep.vocab), len(prep.classes)), sentence_loaders(prep, 64, seed=s),
+                        opt_func=torch.optim.Adam, lr=2e-2, metrics=[accuracy])
+        learn.fit(3)
+        accs.append(float(learn.history['accuracy'].iloc[-1]))
+    return float(np.mean(accs)), float(np.std(accs, ddof=1))
+
+def _our_bigru(vocab_size: int, n_classes: int) -> RNNSentenceClassifier:
+    "Our modification at the quick sizes: a bidirectional GRU read at its last states."
+    return RNNSentenceClassifier(RNNSentenceConfig(vocab_size, n_classes, 16, 'gru', 16, bidirectional=True))
+
+# %% ../nbs/14_rnn_sentence.ipynb #e942401e
+@exercise('14.6', 'match or beat our modification')
+def _check_14_6(make_model):
+    "Shape, padding, a parameter budget, not our model itself; then, over three seeds on the quick sample, level with our BiGRU or better."
+    torch.manual_seed(0)
+    model = make_model(30, 6).eval()
+    lens = torch.tensor([7, 3, 5, 1, 6, 2, 7, 4])
+    x = torch.randint(2, 30, (8, 7)) * lengths_to_mask(lens, 7)  # (B, T), 0 = padding
+    with torch.no_grad():
+        logits = model(x, lens)
+        wide = model(torch.cat([x, torch.zeros(8, 3, dtype=x.dtype)], 1), lens)  # 3 more padding columns
+    yield expect('logits (B, n_classes) = (8, 6)', torch.is_tensor(logits) and tuple(logits.shape) == (8, 6),
+                 f'got {tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__}')
+    pad = compare('3 more padding columns change nothing', wide, logits, atol=1e-5)
+    pad.detail += '' if pad.ok else ': pack the batch, and keep the padding out of every pooling'
+    yield pad
+    prep, _, _ = _quick_trec()
+    n, n_ours = (sum(p.numel() for p in m.parameters()) for m in (make_model(len(prep.vocab), 6), _our_bigru(len(prep.vocab), 6)))
+    yield expect(f"at most 2 x our modification's parameters ({2 * n_ours:,})", n <= 2 * n_ours, f'{n:,} parameters: make it smaller')
+    cfg = getattr(model, 'cfg', None)
+    ours = isinstance(model, RNNSentenceClassifier) and (cfg.cell, cfg.bidirectional, cfg.num_layers, cfg.pooling) == ('gru', True, 1, 'last')
+    yield expect('is not our modification itself', not ours, 'that is our BiGRU read at its last states: change something')
+    if not pad.ok or n > 2 * n_ours or ours:
+        return  # train only a model that can pass
+    (m, s), (mo, so) = _mean_valid_accuracy(make_model), _mean_valid_accuracy(_our_bigru)
+    v = expect('mean validation accuracy over seeds 0, 1, 2: level with our BiGRU or better (not below by more than 2 x the larger std)',
+               m >= mo - 2 * max(s, so))
+    v.detail = (f"yours {m:.3f} ± {s:.3f}, our BiGRU {mo:.3f} ± {so:.3f}: the difference {m - mo:+.3f} "
+                f"{'stands out of' if abs(m - mo) > 2 * max(s, so) else 'is within'} the noise")
+    yield v

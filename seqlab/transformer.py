@@ -4,6 +4,7 @@
 
 # %% ../nbs/11_transformer.ipynb #184b4d8b
 from __future__ import annotations
+import numbers
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -12,13 +13,14 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 from fastcore.basics import patch
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, mode_banner, set_seed, default_device, smoke_limit
 from .data import tokenize, Vocab, TextDataset, DataLoaders, random_deletion
 from .learner import Learner
-from .metrics import f1_micro, tfidf_logreg
+from .metrics import f1_micro, tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool, TextPrep
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
 __all__ = ['TRANSFORMER_REPORT_F1', 'EncoderConfig', 'dot_product_attention', 'MultiHeadSelfAttention', 'FeedForward',
@@ -46,16 +48,18 @@ def _check_encoder_config(cfg):
     "Raise an error that says what to change for a bad `EncoderConfig`."
     for name in ('d_model', 'n_heads', 'd_ff', 'max_len'):
         v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}.")
-    if not isinstance(cfg.n_layers, int) or cfg.n_layers < 1:
+    if not isinstance(cfg.n_layers, numbers.Integral) or isinstance(cfg.n_layers, bool) or cfg.n_layers < 1:
         raise ValueError(f"n_layers={cfg.n_layers!r}: an encoder needs at least one block; set n_layers >= 1.")
     if cfg.d_model % cfg.n_heads:
         ok = [h for h in range(1, min(cfg.d_model, 16) + 1) if cfg.d_model % h == 0]
         raise ValueError(f"d_model={cfg.d_model} is not divisible by n_heads={cfg.n_heads}: "
                          f"use n_heads in {ok} or a d_model that is a multiple of {cfg.n_heads}.")
-    if not 0.0 <= cfg.dropout < 1.0:
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, numbers.Real) or not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
+    if not isinstance(cfg.learn_pos, (bool, np.bool_)):
+        raise TypeError(f"learn_pos must be True or False, got {cfg.learn_pos!r}.")
 
 # %% ../nbs/11_transformer.ipynb #52958d47
 def dot_product_attention(
@@ -66,6 +70,7 @@ def dot_product_attention(
     dropout: nn.Module | None = None,  # applied to the weights (training only, as in the paper)
 ) -> tuple:
     "softmax(q kᵀ / √d_k) v over the real keys: the output `(..., T_q, d_v)` and the weights `(..., T_q, T_k)`."
+    _check_qkv(q, k, v, mask)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T_q, T_k)
     if mask is not None:
         m = mask.view(mask.shape[0], *[1] * (scores.dim() - 2), mask.shape[-1])  # (B, 1, ..., 1, T_k)
@@ -73,6 +78,18 @@ def dot_product_attention(
     w = scores.softmax(dim=-1)  # (..., T_q, T_k), every row sums to 1
     out = (dropout(w) if dropout is not None else w) @ v  # (..., T_q, d_v)
     return out, w
+
+# %% ../nbs/11_transformer.ipynb #00b48f7c
+def _check_qkv(q, k, v, mask):
+    "Raise an error naming the tensor whose shape does not fit scaled dot-product attention."
+    if q.dim() < 2 or q.dim() != k.dim() or k.dim() != v.dim():
+        raise ValueError(f"q, k and v must have the same number of dims (>= 2), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}.")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2] or q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
+        raise ValueError(f"q (..., T_q, d_k), k (..., T_k, d_k) and v (..., T_k, d_v) do not fit: got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}; the batch dims and d_k must agree, and k and v need the same T_k.")
+    if mask is not None and (mask.dtype != torch.bool or mask.dim() != 2 or mask.shape != (q.shape[0], k.shape[-2])):
+        raise ValueError(f"mask must be a bool tensor (B, T_k)={(q.shape[0], k.shape[-2])}, True at real keys; "
+                         f"got {mask.dtype} {tuple(mask.shape)} (make one with lengths_to_mask(lengths, T)).")
 
 # %% ../nbs/11_transformer.ipynb #5cdcf5cc
 class MultiHeadSelfAttention(nn.Module):
@@ -83,6 +100,9 @@ class MultiHeadSelfAttention(nn.Module):
                  dropout: float = 0.0,  # dropout on the attention weights
                 ):
         super().__init__()
+        for name, val in (('d_model', d_model), ('n_heads', n_heads)):
+            if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name} must be a positive int, got {val!r}.")
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}: pick n_heads that divides d_model.")
         self.n_heads = n_heads
@@ -99,6 +119,8 @@ def forward(self: MultiHeadSelfAttention,
             need_weights: bool = False,  # also return the weights (explicit path)
            ) -> tuple:
     "The attended tokens `(B, T, C)` and the weights `(B, H, T, T)` (None unless `need_weights`)."
+    if x.dim() != 3 or x.shape[-1] != self.n_heads * self.d_head:
+        raise ValueError(f"x must be (B, T, d_model={self.n_heads * self.d_head}), got shape {tuple(x.shape)}.")
     B, T, C = x.shape
     q, k, v = self.qkv(x).split(C, dim=-1)  # 3 x (B, T, C)
     q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, D)
@@ -122,6 +144,9 @@ class FeedForward(nn.Module):
                  dropout: float = 0.0,  # dropout on the hidden layer
                 ):
         super().__init__()
+        for name, val in (('d_model', d_model), ('d_ff', d_ff)):
+            if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name} must be a positive int, got {val!r}.")
         self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
 
     def forward(self, x): return self.net(x)  # (B, T, C) -> (B, T, C)
@@ -131,6 +156,8 @@ class EncoderBlock(nn.Module):
     "Pre-norm encoder block: x + attn(LN(x)), then x + FFN(LN(x)), dropout on both branches."
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
+        if not isinstance(cfg, EncoderConfig):
+            raise TypeError(f"EncoderBlock takes an EncoderConfig, got {type(cfg).__name__}: EncoderBlock(EncoderConfig(d_model=..., ...)).")
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.attn = MultiHeadSelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
         self.ln2 = nn.LayerNorm(cfg.d_model)
@@ -151,6 +178,9 @@ class LearnedPositions(nn.Module):
                  d_model: int,  # width C
                 ):
         super().__init__()
+        for name, val in (('max_len', max_len), ('d_model', d_model)):
+            if not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < 1:
+                raise ValueError(f"{name} must be a positive int, got {val!r}.")
         self.max_len = max_len
         self.pos = nn.Parameter(torch.randn(max_len, d_model))  # unit scale, like the scaled token vectors
 
@@ -194,7 +224,7 @@ def forward(self: TransformerEncoder,
 # %% ../nbs/11_transformer.ipynb #46c40ec4
 def _check_encoder_inputs(cfg, x, mask):
     "Raise an error that says what to pass for inputs a `TransformerEncoder` cannot take."
-    if x.dim() != 3 or x.shape[-1] != cfg.d_model:
+    if x.dim() != 3 or x.shape[-1] != cfg.d_model or not x.is_floating_point():
         raise ValueError(f"x must be (B, T, d_model={cfg.d_model}) float vectors, got shape {tuple(x.shape)}; embed token ids first.")
     if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != tuple(x.shape[:2])):
         raise ValueError(f"mask must be a bool tensor of shape (B, T)={tuple(x.shape[:2])}, True at real tokens; "
@@ -214,8 +244,10 @@ class TransformerConfig(EncoderConfig):
         _check_encoder_config(self)
         for name in ('vocab_size', 'n_classes'):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}.")
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes={self.n_classes}: a classifier needs at least 2 classes.")
         if not 0 <= self.padding_idx < self.vocab_size:
             raise ValueError(f"padding_idx={self.padding_idx} is outside the vocabulary 0..{self.vocab_size - 1}: pass vocab.pad_idx.")
 
@@ -241,10 +273,11 @@ def forward(self: TransformerClassifier,
             return_attn: bool = False,  # also return the weights (B, n_layers, n_heads, T, T)
            ):
     "Logits `(B, n_classes)`; with `return_attn=True` `(logits, attn)`."
+    if x.dim() != 2 or x.is_floating_point():
+        raise ValueError(f"x must be token ids (B, T) of an integer dtype, got {x.dtype} {tuple(x.shape)}.")
     if lengths is None:
         lengths = (x != self.cfg.padding_idx).sum(1)  # (B,)
-    if (lengths < 1).any():
-        raise ValueError("Every text needs at least one token, but a length of 0 was found: drop empty texts first.")
+    _check_lengths_fit(lengths, *x.shape)
     mask = lengths_to_mask(lengths.to(x.device), x.shape[1])  # (B, T)
     e = self.embedding(x) * math.sqrt(self.cfg.d_model)  # (B, T, C)
     out = self.encoder(e, mask, return_attn=return_attn)
@@ -253,6 +286,19 @@ def forward(self: TransformerClassifier,
     logits = self.head(self.drop(z))  # (B, n_classes)
     return (logits, attn) if return_attn else logits
 
+# %% ../nbs/11_transformer.ipynb #03b6e7bd
+def _check_lengths_fit(lengths, B: int, T: int):
+    "Raise a clear error for `lengths` that do not fit a batch of `B` texts of `T` tokens."
+    if not isinstance(lengths, torch.Tensor) or lengths.dim() != 1 or lengths.is_floating_point():
+        raise TypeError(f"lengths must be a 1-d integer tensor (B,), got {getattr(lengths, 'shape', type(lengths).__name__)!r}.")
+    if len(lengths) != B:
+        raise ValueError(f"lengths has {len(lengths)} entries but x holds {B} texts: give one length per text.")
+    if B and int(lengths.min()) < 1:
+        raise ValueError("Every text needs at least one token, but a length of 0 was found: drop empty texts first.")
+    if B and int(lengths.max()) > T:
+        raise ValueError(f"lengths go up to {int(lengths.max())} but x has only {T} tokens: a length longer than the input "
+                         f"would count padding that is not there; pass the true lengths (pad_collate returns them).")
+
 # %% ../nbs/11_transformer.ipynb #a15c008d
 def shuffle_tokens(
     x: torch.Tensor,  # token ids (B, T)
@@ -260,6 +306,9 @@ def shuffle_tokens(
     seed: int = 0,  # seed of the permutations
 ) -> torch.Tensor:
     "Each row's real tokens in a random order (padding stays at the end): `(B, T)`."
+    if x.dim() != 2:
+        raise ValueError(f"x must be token ids (B, T), got shape {tuple(x.shape)}.")
+    _check_lengths_fit(lengths, *x.shape)
     g = torch.Generator().manual_seed(seed)
     keys = torch.rand(x.shape, generator=g)  # (B, T): a random sort key per token
     keys[~lengths_to_mask(lengths, x.shape[1])] = float('inf')  # padding sorts last
@@ -282,6 +331,12 @@ def transformer_data(
     p_delete: float = 0.1,  # random deletion of training tokens (0: none)
 ) -> TextPrep:
     "Vocabulary from the training split, and loaders whose training set drops tokens at random."
+    _check_task_splits(data, 'transformer_data')
+    for name, v in (('max_len', max_len), ('bs', bs), ('min_freq', min_freq)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}.")
+    if isinstance(p_delete, bool) or not isinstance(p_delete, numbers.Real) or not 0 <= p_delete < 1:
+        raise ValueError(f"p_delete must lie in [0, 1) (0: no deletion), got {p_delete!r}.")
     toks = [tokenize(t)[:max_len] for t in data.train.x]
     vocab = Vocab.build(toks, min_freq=min_freq)
     aug = partial(delete_tokens, p=p_delete) if p_delete > 0 else None
@@ -289,7 +344,23 @@ def transformer_data(
     ds = [TextDataset(data.train.x, data.train.y, augment=aug, **kw),
           TextDataset(data.valid.x, data.valid.y, **kw), TextDataset(data.test.x, data.test.y, **kw)]
     label = str(data.source).split(',')[0] if data.generated else f'{data.name} (real)'  # as `prepare_text` names it
-    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=bs), toks, list(data.classes), str(data.source), label)
+    return TextPrep(vocab, DataLoaders.from_datasets(*ds, bs=int(bs)), toks, list(data.classes), str(data.source), label)
+
+# %% ../nbs/11_transformer.ipynb #8505795b
+def _check_task_splits(data, fn: str):
+    "Raise a clear error for a TaskData without train, valid and test splits, with an empty one, or with labels beyond its classes."
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name, None)
+        if s is None:
+            raise ValueError(f"data.{name} is None: {fn} needs train, valid and test splits (models are chosen on valid and "
+                             f"scored once on test). Carve it from the training split, e.g. `tr, va, _ = "
+                             f"seqlab.data.stratified_split(data.train.y, 0.1, 0)` and `data = dataclasses.replace(data, "
+                             f"train=data.train[tr], {name}=data.train[va])`.")
+        if len(s.x) == 0:
+            raise ValueError(f"data.{name} is empty: every split needs texts; check the files or the split sizes.")
+    n, top = len(data.classes), max(int(np.max(s.y)) for s in (data.train, data.valid, data.test))
+    if n < 2 or top >= n:
+        raise ValueError(f"data.classes names {n} classes but the labels go up to {top}: give one name per class id (at least 2).")
 
 # %% ../nbs/11_transformer.ipynb #e7840620
 def train_transformer(
@@ -305,13 +376,19 @@ def train_transformer(
     **cfg,  # other `TransformerConfig` fields (d_model, n_heads, d_ff, dropout, max_len)
 ) -> Learner:
     "Build a `TransformerClassifier` and train it with Adam and label-smoothed cross-entropy."
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
+        raise ValueError(f"lr must be a learning rate > 0, got {lr!r}.")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}.")
     set_seed(seed)
     cfg = TransformerConfig(**{**cfg, 'n_layers': n_layers, 'learn_pos': learn_pos, 'vocab_size': len(prep.vocab),
                                'n_classes': len(prep.classes), 'padding_idx': prep.vocab.pad_idx})
     loss = partial(F.cross_entropy, label_smoothing=label_smoothing)
     learn = Learner(TransformerClassifier(cfg), prep.dls, loss_func=loss, opt_func=torch.optim.Adam, lr=lr,
                     metrics=[f1_micro], cbs=cbs, device=device)
-    learn.fit(epochs)
+    learn.fit(int(epochs))
     return learn
 
 # %% ../nbs/11_transformer.ipynb #13d23d33
@@ -320,16 +397,24 @@ def f1_shuffled(
     model: nn.Module,  # a classifier `model(x, lengths)`
     dl,  # a loader of `((tokens, lengths), target)`
     seed: int = 0,  # seed of the shuffles
+    n_shuffles: int = 1,  # average over this many independent shuffles of every text
 ) -> float:
-    "Micro-F1 of `model` on `dl` with the tokens of every text in a random order."
+    "Micro-F1 of `model` on `dl` with the tokens of every text in a random order (the mean over `n_shuffles` shuffles)."
+    if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, numbers.Integral) or n_shuffles < 1:
+        raise ValueError(f"n_shuffles must be a whole number >= 1, got {n_shuffles!r}.")
     model.eval()
     dev = next(model.parameters()).device
-    preds, targs = [], []
-    for i, ((xb, lengths), yb) in enumerate(dl):
-        xs = shuffle_tokens(xb, lengths, seed + i)  # (B, T)
-        preds.append(model(xs.to(dev), lengths.to(dev)).cpu())
-        targs.append(yb)
-    return f1_micro(torch.cat(preds), torch.cat(targs))
+    scores = []
+    for j in range(n_shuffles):
+        preds, targs = [], []
+        for i, ((xb, lengths), yb) in enumerate(dl):
+            xs = shuffle_tokens(xb, lengths, seed + 10_000 * j + i)  # (B, T): shuffle j of batch i
+            preds.append(model(xs.to(dev), lengths.to(dev)).cpu())
+            targs.append(yb)
+        if not preds:
+            raise ValueError("dl yields no batches: nothing to score.")
+        scores.append(f1_micro(torch.cat(preds), torch.cat(targs)))
+    return float(np.mean(scores))
 
 # %% ../nbs/11_transformer.ipynb #10e89e4b
 def depth_grid(
@@ -337,9 +422,13 @@ def depth_grid(
     depths=(1, 2, 3, 4, 5, 6),  # numbers of encoder blocks
     positions=(True, False),  # learnable positions on / off
     seeds=(0, 1, 2),  # one run per seed
+    n_shuffles: int = 5,  # token shuffles averaged in 'valid F1, shuffled'
     **kw,  # `train_transformer` arguments (epochs, lr, d_model, ...)
 ) -> tuple:
     "Train every (depth, positions, seed): a DataFrame with one row per run, and the learners by key."
+    for name, v in (('depths', depths), ('positions', positions), ('seeds', seeds)):
+        if len(v) == 0:
+            raise ValueError(f"{name} is empty: give at least one value.")
     rows, learners = [], {}
     for n_layers in depths:
         for learn_pos in positions:
@@ -348,9 +437,9 @@ def depth_grid(
                 learners[(n_layers, learn_pos, s)] = learn
                 preds, targs = learn.get_preds(prep.dls.test)
                 rows.append({'blocks': n_layers, 'positions': learn_pos, 'seed': s,
-                             'valid F1': float(learn.history['f1_micro'].iloc[-1]), 'test F1': f1_micro(preds, targs),
-                             'test F1, shuffled': f1_shuffled(learn.model, prep.dls.test, seed=s),
-                             'params': sum(p.numel() for p in learn.model.parameters()),
+                             'valid F1': float(learn.history['f1_micro'].iloc[-1]),
+                             'valid F1, shuffled': f1_shuffled(learn.model, prep.dls.valid, seed=1000 + s, n_shuffles=n_shuffles),
+                             'test F1': f1_micro(preds, targs), 'params': sum(p.numel() for p in learn.model.parameters()),
                              'seconds': float(learn.history['seconds'].sum())})
     return pd.DataFrame(rows), learners
 
@@ -363,10 +452,14 @@ TRANSFORMER_REPORT_F1 = {  # blocks -> published test micro-F1 (positions on, po
 def depth_summary(
     runs: pd.DataFrame,  # `depth_grid`'s runs
 ) -> pd.DataFrame:
-    "One row per (blocks, positions) of the report: its test F1 beside our mean, std and number of seeds."
+    "One row per (blocks, positions) of the report: its test F1; our validation and test F1 (mean, std), seeds, shuffled F1."
+    need = ['blocks', 'positions', 'seed', 'valid F1', 'valid F1, shuffled', 'test F1']
+    if runs.empty or any(c not in runs.columns for c in need):
+        raise ValueError(f"runs must be depth_grid's table with the columns {need}; got {list(runs.columns)} ({len(runs)} rows).")
     g = runs.groupby(['blocks', 'positions'])
-    ours = pd.DataFrame({'our mean': g['test F1'].mean(), 'our std': g['test F1'].std(ddof=1),
-                         'seeds': g['seed'].count(), 'shuffled mean': g['test F1, shuffled'].mean()})
+    ours = pd.DataFrame({'valid mean': g['valid F1'].mean(), 'valid std': g['valid F1'].std(ddof=1), 'seeds': g['seed'].count(),
+                         'valid shuffled': g['valid F1, shuffled'].mean(),
+                         'test mean': g['test F1'].mean(), 'test std': g['test F1'].std(ddof=1)})
     idx = pd.MultiIndex.from_tuples([(b, p) for b in TRANSFORMER_REPORT_F1 for p in (True, False)],
                                     names=['blocks', 'positions'])
     rep = pd.Series([TRANSFORMER_REPORT_F1[b][0 if p else 1] for b, p in idx], index=idx, name='report')
@@ -376,18 +469,19 @@ def depth_summary(
 def plot_f1_vs_depth(
     summary: pd.DataFrame,  # `depth_summary`'s table
     title: str = 'test micro-F1 against depth',  # the plot's title (say which data)
-):
-    "Test micro-F1 against the number of blocks, positions on and off: the report's and ours; returns the figure."
-    fig, ax = plt.subplots(figsize=(8.5, 3.6))
+) -> Figure:
+    "Test micro-F1 against the number of blocks, positions on and off: the report's and ours (mean ± std); returns the figure."
+    fig = _ShownFigure(figsize=(8.5, 3.6))
+    ax = fig.subplots()
     for learn_pos, color in ((True, 'C0'), (False, 'C3')):
         s = summary.xs(learn_pos, level='positions')
         name = 'positions on' if learn_pos else 'positions off'
         ax.plot(s.index, s['report'], 's--', color=color, alpha=0.6, label=f'report, {name}')
-        ok = s['our mean'].notna()
-        ax.errorbar(s.index[ok], s['our mean'][ok], yerr=s['our std'][ok].fillna(0), fmt='o-', color=color,
-                    capsize=3, label=f'ours (mean ± std), {name}')
+        ok = s['test mean'].notna()
+        ax.errorbar(s.index[ok], s['test mean'][ok], yerr=s['test std'][ok].fillna(0), fmt='o-', color=color,
+                    capsize=3, label=f'ours (mean ± std over seeds), {name}')
     ax.set(xlabel='encoder blocks', ylabel='test micro-F1', title=title, xticks=list(TRANSFORMER_REPORT_F1))
-    ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=8, loc='center left', bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
 
@@ -397,13 +491,17 @@ def effect_table(
     a,  # index (blocks, positions) of the first configuration
     b,  # index of the one to compare with
 ) -> dict:
-    "Report's and our difference a - b of test F1, our standard error, and whether it stands out (> 2 SE)."
+    "The report's test F1 difference a - b beside ours on validation, our standard error, and whether ours stands out (> 2 SE)."
+    for k in (a, b):
+        if k not in summary.index or np.isnan(summary.loc[k, 'valid mean']):
+            raise ValueError(f"{k} is not a trained configuration (blocks, positions) of the summary; trained: "
+                             f"{[i for i in summary.index if not np.isnan(summary.loc[i, 'valid mean'])]}.")
     ra, rb = summary.loc[a], summary.loc[b]
-    se = float(np.sqrt(ra['our std'] ** 2 / ra['seeds'] + rb['our std'] ** 2 / rb['seeds']))
-    diff = float(ra['our mean'] - rb['our mean'])
+    se = float(np.sqrt(ra['valid std'] ** 2 / ra['seeds'] + rb['valid std'] ** 2 / rb['seeds']))
+    diff = float(ra['valid mean'] - rb['valid mean'])
     name = lambda k: f"{int(k[0])} block{'s' if k[0] > 1 else ''}, positions {'on' if k[1] else 'off'}"
-    return {'a': name(a), 'b': name(b), 'report a - b': round(float(ra['report'] - rb['report']), 4),
-            'our a - b': round(diff, 4), 'our SE': round(se, 4), 'stands out': bool(abs(diff) > 2 * se)}
+    return {'a': name(a), 'b': name(b), 'report a - b (test)': round(float(ra['report'] - rb['report']), 4),
+            'our a - b (valid)': round(diff, 4), 'our SE': round(se, 4), 'stands out': bool(abs(diff) > 2 * se)}
 
 # %% ../nbs/11_transformer.ipynb #f0562ae9
 def tfidf_logreg_f1(
@@ -413,6 +511,8 @@ def tfidf_logreg_f1(
     n_threads: int | None = 1,  # BLAS threads for the fit (1: the problem is small; None: the library's default)
 ) -> float:
     "Test micro-F1 of `seqlab.metrics.tfidf_logreg` (TF-IDF of the words + logistic regression) fit on the training split."
+    if getattr(data, 'train', None) is None or getattr(data, 'test', None) is None:
+        raise ValueError("tfidf_logreg_f1 needs data.train and data.test (a TaskData with both splits).")
     base = tfidf_logreg(data.train.x, data.train.y, max_len=max_len, C=C, n_threads=n_threads)
     return f1_micro(base.predict(list(data.test.x)), data.test.y)
 
@@ -423,18 +523,19 @@ def transformer_results(
     source: str,  # the data that produced our figures
     epochs: int,  # epochs every configuration was trained
 ) -> pd.DataFrame:
-    "The results table: report's and our test micro-F1 per configuration, the baselines, epochs and data."
+    "The results table: report's and our test micro-F1 per configuration (ours also on validation), the baselines, epochs and data."
     rows = []
     for (b, p), r in summary.iterrows():
-        ran = not np.isnan(r['our mean'])
+        ran = not np.isnan(r['valid mean'])
+        ms = lambda m, s: f"{m:.4f} ± {s:.4f}" if ran else 'not trained in this run'
         rows.append({'model': f"{b} block{'s' if b > 1 else ''}, positions {'on' if p else 'off'}",
-                     'report test F1': r['report'],
-                     'our test F1': f"{r['our mean']:.4f} ± {r['our std']:.4f}" if ran else 'not trained in this run',
-                     'seeds': int(r['seeds']) if ran else 0, 'our test F1, shuffled tokens': round(r['shuffled mean'], 4),
+                     'report test F1': r['report'], 'our test F1': ms(r['test mean'], r['test std']),
+                     'our valid F1': ms(r['valid mean'], r['valid std']), 'seeds': int(r['seeds']) if ran else 0,
+                     'our valid F1, shuffled tokens': round(r['valid shuffled'], 4),
                      'epochs': epochs if ran else np.nan, 'our data': source})
     for name, f1 in baselines.items():
-        rows.append({'model': name, 'report test F1': np.nan, 'our test F1': f"{f1:.4f}", 'seeds': 1,
-                     'our test F1, shuffled tokens': np.nan, 'epochs': np.nan, 'our data': source})
+        rows.append({'model': name, 'report test F1': np.nan, 'our test F1': f"{f1:.4f}", 'our valid F1': '', 'seeds': 1,
+                     'our valid F1, shuffled tokens': np.nan, 'epochs': np.nan, 'our data': source})
     return pd.DataFrame(rows).set_index('model')
 
 # %% ../nbs/11_transformer.ipynb #0262700d
@@ -445,6 +546,9 @@ def order_task(
     seed: int = 0,  # seed of the sequences
 ) -> tuple:
     "Token-id lists and labels (1: 'A' (id 2) before 'B' (id 3)); each sequence with its A/B-swapped twin."
+    for name, v, lo in (('n', n, 2), ('seq_len', seq_len, 4), ('vocab_size', vocab_size, 5)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise ValueError(f"{name} must be a whole number >= {lo} (ids 0-3 are padding, unknown, A and B), got {v!r}.")
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for _ in range(n // 2):
@@ -461,18 +565,198 @@ def order_task(
 def plot_attention_heads(
     a,  # one example's weights for one layer (heads, T, T)
     tokens: list,  # the example's tokens
-    max_tokens: int = 30,  # show at most this many tokens
-    title: str = '',  # the figure's title
-):
-    "All heads of one layer side by side as heatmaps over the tokens; returns the figure."
-    a = np.asarray(torch.as_tensor(a).float())[:, :max_tokens, :max_tokens]
+    max_tokens: int = 20,  # show at most this many tokens
+    title: str = '',  # the figure's title (say which data, layer and example)
+    vmax: float | None = None,  # top of the colour scale; None: the largest weight shown (pass one value to compare figures)
+) -> Figure:
+    "All heads of one layer side by side as heatmaps (query rows, key columns) on one colour scale; returns the figure."
+    a = np.asarray(torch.as_tensor(a).float())
+    if a.ndim != 3 or a.shape[1] != a.shape[2]:
+        raise ValueError(f"a must be one layer's weights (heads, T, T), got shape {a.shape}.")
+    a = a[:, :max_tokens, :max_tokens]
     toks = [str(t) for t in tokens[:a.shape[-1]]]
-    fig, axs = plt.subplots(1, len(a), figsize=(3.3 * len(a), 3.6), squeeze=False)
-    for h, ax in enumerate(axs[0]):
-        ax.imshow(a[h], cmap='Reds', vmin=0)
-        ax.set_xticks(range(len(toks)), toks, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(toks)), toks if h == 0 else [], fontsize=6)
-        ax.set_title(f'head {h}', fontsize=9)
-    fig.suptitle(title)
+    fig = _ShownFigure(figsize=(2.9 * len(a) + 1.2, 3.9))
+    axs = fig.subplots(1, len(a), squeeze=False)[0]
+    for h, ax in enumerate(axs):
+        im = ax.imshow(a[h], cmap='Reds', vmin=0, vmax=a.max() if vmax is None else vmax)
+        ax.set_xticks(range(len(toks)), toks, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(toks)), toks if h == 0 else [], fontsize=8)
+        ax.set_title(f'head {h + 1}', fontsize=10)
+        ax.set_xlabel('key: the token attended to', fontsize=8)
+    axs[0].set_ylabel('query: the token attending', fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    fig.colorbar(im, ax=list(axs), fraction=0.02, pad=0.01, label='attention weight')
     return fig
+
+# %% ../nbs/11_transformer.ipynb #c5210b37
+@exercise('11.1', 'how many seeds tell a difference apart')
+def _check_11_1(seeds_needed):
+    "With the answer's n the difference stands out (> 2 SE) and with n - 1 it would not; an int; diff = 0 refused."
+    stands_out = lambda std, diff, n: abs(diff) > 2 * math.sqrt(2 * std ** 2 / n)  # effect_table's rule, equal n and std
+    for std, diff in [(0.02, 0.01), (0.03, -0.0095), (0.015, 0.04), (0.01, 0.05), (0.05, 0.003)]:
+        n = seeds_needed(std, diff)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            yield expect(f'std {std}, diff {diff}: a whole number of seeds', False, f'got {n!r} ({type(n).__name__}): return an int')
+            return
+        yield expect(f'std {std}, diff {diff}: with n = {n} seeds the difference stands out', n >= 2 and stands_out(std, diff, n),
+                     'a standard deviation needs at least 2 seeds' if n < 2 else f'with n = {n}, 2 SE = '
+                     f'{2 * math.sqrt(2 * std ** 2 / n):.4f} is not below |diff| = {abs(diff)}: still in the noise, more seeds')
+        yield expect(f'std {std}, diff {diff}: n = {n} is the smallest such number', n <= 2 or not stands_out(std, diff, n - 1),
+                     f'with n - 1 = {n - 1} seeds the difference would already stand out: look for the smallest n')
+    try:
+        got = f'returned {seeds_needed(0.02, 0.0)!r}'
+    except ValueError:
+        got = ''
+    except Exception as err:
+        got = f'raised {type(err).__name__}'
+    yield expect('diff = 0 raises a ValueError (no number of seeds makes it stand out)', not got,
+                 f'for diff = 0 your function {got}: raise a ValueError that says what to pass')
+
+# %% ../nbs/11_transformer.ipynb #5a0db151
+@exercise('11.2', 'a post-norm encoder block')
+def _check_11_2(PostNormBlock):
+    "Shapes, equality to `nn.TransformerEncoderLayer(norm_first=False)` with the same weights, padding invariance, weights."
+    torch.manual_seed(0)
+    blk = PostNormBlock(EncoderConfig(d_model=16, n_heads=4, d_ff=32, dropout=0.0)).eval()
+    x, mask = torch.randn(3, 7, 16), lengths_to_mask(torch.tensor([7, 3, 5]), 7)  # (B, T, C), (B, T)
+    out = blk(x, mask)
+    yield expect('returns (x, weights), as EncoderBlock does', isinstance(out, tuple) and len(out) == 2,
+                 f'got {type(out).__name__}: forward(x, mask, need_weights) returns a pair (x (B, T, C), weights or None)')
+    yield expect('output shape (B, T, C) = (3, 7, 16)', tuple(out[0].shape) == (3, 7, 16), f'got {tuple(out[0].shape)}')
+    if not all(isinstance(getattr(blk, n, None), nn.Module) for n in ('ln1', 'attn', 'ln2', 'ff')):
+        yield expect("keeps EncoderBlock's modules ln1, attn, ln2, ff", False, 'subclass EncoderBlock and override forward only')
+        return
+    ref = nn.TransformerEncoderLayer(16, 4, 32, 0.0, activation='relu', batch_first=True, norm_first=False).eval()
+    with torch.no_grad():
+        for ln in (blk.ln1, blk.ln2):
+            ln.weight.normal_(); ln.bias.normal_()  # so that where each norm acts matters
+        ref.self_attn.in_proj_weight.copy_(blk.attn.qkv.weight); ref.self_attn.in_proj_bias.copy_(blk.attn.qkv.bias)
+        ref.self_attn.out_proj.load_state_dict(blk.attn.proj.state_dict())
+        ref.linear1.load_state_dict(blk.ff.net[0].state_dict()); ref.linear2.load_state_dict(blk.ff.net[3].state_dict())
+        ref.norm1.load_state_dict(blk.ln1.state_dict()); ref.norm2.load_state_dict(blk.ln2.state_dict())
+    h = blk(x, mask)[0]
+    v = compare('equals nn.TransformerEncoderLayer(norm_first=False): padded batch, real positions', h[mask],
+                ref(x, src_key_padding_mask=~mask)[mask], atol=1e-5)
+    v.detail += '' if v.ok else '; post-norm is x <- LN(x + sublayer(x)) for both sublayers: where does each norm act?'
+    yield v
+    yield compare('equals it without a mask', blk(x)[0], ref(x), atol=1e-5)
+    h_pad = blk(torch.cat([x, torch.randn(3, 4, 16)], 1), lengths_to_mask(torch.tensor([7, 3, 5]), 11))[0]  # 4 more padding steps
+    yield compare('appending padding changes nothing at the real positions', h_pad[:, :7][mask], h[mask], atol=1e-5)
+    w = blk(x, mask, need_weights=True)[1]
+    yield expect('need_weights=True returns the weights (B, H, T, T)', torch.is_tensor(w) and tuple(w.shape) == (3, 4, 7, 7),
+                 f'got {None if w is None else tuple(w.shape)}: pass need_weights on to the attention')
+
+# %% ../nbs/11_transformer.ipynb #7ccbdcc2
+@exercise('11.3', 'a CLS token instead of mean pooling')
+def _check_11_3(CLSClassifier):
+    "Shape, padding invariance, a learned CLS vector with a gradient, not the mean; shuffled tokens with and without positions."
+    torch.manual_seed(0)
+    kw = dict(vocab_size=20, n_classes=3, d_model=16, n_heads=4, n_layers=2, d_ff=32, dropout=0.0, max_len=16)
+    model = CLSClassifier(TransformerConfig(**kw, learn_pos=False)).eval()
+    lengths = torch.tensor([6, 2, 4, 9])
+    x = torch.randint(2, 20, (4, 9)) * lengths_to_mask(lengths, 9)  # (B, T), 0 = padding
+    logits = model(x, lengths)
+    yield expect('logits shape (B, n_classes) = (4, 3)', torch.is_tensor(logits) and tuple(logits.shape) == (4, 3),
+                 f'got {tuple(getattr(logits, "shape", ()))}: one row of class scores per text')
+    yield compare('appending padding changes nothing', model(F.pad(x, (0, 5)), lengths), logits, atol=1e-5)
+    base = {n for n, _ in TransformerClassifier(TransformerConfig(**kw, learn_pos=False)).named_parameters()}
+    new = [p for n, p in model.named_parameters() if n not in base]
+    yield expect('has a learnable parameter that TransformerClassifier lacks (the CLS vector)', new,
+                 'the CLS vector must be an nn.Parameter of the model, so that training learns it')
+    if new:
+        F.cross_entropy(model(x, lengths), torch.tensor([0, 1, 2, 0])).backward()
+        yield expect('the loss sends a gradient to the CLS vector', sum(float(p.grad.abs().sum()) for p in new if p.grad is not None) > 0,
+                     'the new parameter gets no gradient: does the head read the encoder output at the CLS position?')
+    with torch.no_grad():
+        m = lengths_to_mask(lengths, 9)
+        mean = model.head(masked_pool(model.encoder(model.embedding(x) * math.sqrt(16), m), m, 'mean'))  # (B, n_classes)
+    yield expect('the head reads the CLS output, not the mean over the tokens', (mean - logits).abs().max() > 1e-4,
+                 "your logits equal the mean-pooled model's with the same weights")
+    xs = shuffle_tokens(x, lengths, seed=1)
+    v = compare('without positions: shuffling the real tokens leaves the logits unchanged', model(xs, lengths), logits, atol=1e-5)
+    v.detail += '' if v.ok else '; without positions attention cannot see order: does the mask cover the CLS vector and every real token?'
+    yield v
+    torch.manual_seed(0)
+    pos_model = CLSClassifier(TransformerConfig(**kw, learn_pos=True)).eval()
+    yield expect('with positions: shuffling the real tokens changes the logits', (pos_model(xs, lengths) - pos_model(x, lengths)).abs().max() > 1e-4,
+                 'with learn_pos=True the logits should depend on the order: are the positions added to every token?')
+
+# %% ../nbs/11_transformer.ipynb #f1d37b52
+@exercise('11.4', 'fixed sinusoidal positions')
+def _check_11_4(SinusoidalPositions):
+    "Shape, nothing to train, the paper's values, added to the input, and the relative-position property."
+    pe_mod = SinusoidalPositions(64, 16)
+    out = pe_mod(torch.zeros(2, 24, 16))
+    yield expect('output shape (B, T, C) = (2, 24, 16)', torch.is_tensor(out) and tuple(out.shape) == (2, 24, 16),
+                 f'got {tuple(getattr(out, "shape", ()))}: add one vector per position to x')
+    yield expect('nothing to train (fixed, not learned)', sum(p.numel() for p in pe_mod.parameters() if p.requires_grad) == 0,
+                 'the table is a trainable parameter: store it as a buffer (register_buffer) so that the optimiser leaves it alone')
+    pe = out[0]  # (T, C): what is added at each position
+    yield compare('the same vectors for every example', out[1], pe)
+    pos, i = torch.arange(24.)[:, None], torch.arange(0, 16, 2.)  # (T, 1), (C / 2,)
+    ref = torch.stack([torch.sin(pos / 10000 ** (i / 16)), torch.cos(pos / 10000 ** (i / 16))], -1).flatten(1)  # (T, C)
+    yield compare("the paper's values (sin on even, cos on odd dimensions)", pe, ref, atol=1e-5)
+    xr = torch.randn(2, 5, 16)
+    yield compare('added to the input: x + PE', pe_mod(xr) - xr, pe[:5].expand(2, 5, 16), atol=1e-5)
+    g = pe @ pe.T  # (T, T): dot products between positions
+    yield compare('PE(p) . PE(p + 3) is the same for every p', g.diagonal(3)[1:], g.diagonal(3)[:-1], atol=1e-4)
+
+# %% ../nbs/11_transformer.ipynb #dd4bd962
+@exercise('11.5', 'label smoothing by hand')
+def _check_11_5(smooth_ce):
+    "Equal to `F.cross_entropy(..., label_smoothing=eps)` for several eps, its gradient to autograd's, stable for large logits."
+    g = torch.Generator().manual_seed(0)
+    logits, target = torch.randn(8, 5, generator=g) * 3, torch.randint(0, 5, (8,), generator=g)  # (B, C), (B,)
+    loss = smooth_ce(logits, target, 0.1)
+    yield expect('returns a scalar tensor (the mean over the batch)', torch.is_tensor(loss) and loss.dim() == 0,
+                 f'got {tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__}: average over the batch')
+    for eps in (0.0, 0.1, 0.3):
+        v = compare(f'eps = {eps}: equals F.cross_entropy(..., label_smoothing={eps})', smooth_ce(logits, target, eps),
+                    F.cross_entropy(logits, target, label_smoothing=eps), atol=1e-6)
+        v.detail += '' if v.ok or eps == 0 else "; how does PyTorch share eps among the classes? (label_smoothing in F.cross_entropy's docs)"
+        yield v
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    smooth_ce(a, target, 0.1).backward()
+    F.cross_entropy(b, target, label_smoothing=0.1).backward()
+    yield compare('its gradient equals autograd of the reference', a.grad, b.grad, atol=1e-6)
+    big = smooth_ce(logits + 1000., target, 0.1)
+    v = compare('large logits (+ 1000) give the same loss', big, F.cross_entropy(logits, target, label_smoothing=0.1), atol=1e-4)
+    v.detail += ': exp of a large logit overflows; which log-probabilities stay finite?' if 'NaN' in v.detail else ''
+    yield v
+
+# %% ../nbs/11_transformer.ipynb #ec967055
+class _PlantedAttention(nn.Module):
+    "A stand-in classifier for checks: its weights from the `A` token (id 2) to the `B` token (id 3) are `w (L, H)`."
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = w  # (L, H)
+
+    def forward(self, x, lengths=None, return_attn=False):  # (B, T) -> logits (B, 2), attn (B, L, H, T, T)
+        B, T = x.shape
+        attn = torch.rand(B, *self.w.shape, T, T, generator=torch.Generator().manual_seed(0))  # (B, L, H, T, T)
+        ia, ib = (x == 2).float().argmax(1), (x == 3).float().argmax(1)  # (B,), (B,)
+        attn[torch.arange(B), :, :, ia, ib] = self.w  # the planted weights
+        logits = torch.zeros(B, 2)
+        return (logits, attn) if return_attn else logits
+
+# %% ../nbs/11_transformer.ipynb #d3bdc6e6
+@exercise('11.6', 'how much the A token attends to B')
+def _check_11_6(a_to_b):
+    "Planted weights: the right (query, key) pair of every sequence, averaged; a real model: shape and range."
+    xs, _ = order_task(8, seq_len=12, seed=0)
+    lengths = torch.tensor([len(s) for s in xs])
+    x = nn.utils.rnn.pad_sequence([torch.tensor(s) for s in xs], batch_first=True)  # (B, T), A and B at other places in each
+    w = torch.arange(1, 7, dtype=torch.float).view(2, 3) / 10  # (L, H): the planted weights
+    got = a_to_b(_PlantedAttention(w), x, lengths)
+    yield expect('returns (n_layers, n_heads) = (2, 3)', torch.is_tensor(got) and tuple(got.shape) == (2, 3),
+                 f'got {tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}: average over the batch, keep layers and heads')
+    v = compare('the weight of query A on key B, averaged over the batch (planted weights)', got, w, atol=1e-6)
+    v.detail += '' if v.ok else '; in (B, L, H, T, T) the fourth axis is the query (the token attending), the fifth the key'
+    yield v
+    torch.manual_seed(0)
+    cfg = TransformerConfig(vocab_size=20, n_classes=2, d_model=16, n_heads=4, n_layers=2, d_ff=32, dropout=0.0, max_len=12)
+    got = a_to_b(TransformerClassifier(cfg).eval(), x, lengths)
+    yield expect('on a TransformerClassifier: (n_layers, n_heads) weights in [0, 1]',
+                 torch.is_tensor(got) and tuple(got.shape) == (2, 4) and bool(((got >= 0) & (got <= 1)).all()),
+                 f'got {tuple(got.shape) if torch.is_tensor(got) else got!r}: call the model with return_attn=True')

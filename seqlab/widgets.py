@@ -97,6 +97,7 @@ def space_grid(
     n_range: int = 3,  # how many values to take from each range
 ) -> list[dict]:
     "Every combination of the choices and `n_range` values of each range (a full grid)."
+    if not isinstance(space, dict): raise TypeError(f"space must be a dict: name -> list of choices or (low, high[, 'log']), got {type(space).__name__}")
     return sweep_points({k: range_values(k, v, n_range) for k, v in space.items()})
 
 # %% ../nbs/06_widgets.ipynb #8156ec14
@@ -105,6 +106,7 @@ def watched_metric(
     metric: str | None = None,  # the metric asked for; None: the first metric column, else valid_loss
 ) -> str:
     "The column a run is judged by."
+    if not isinstance(history, pd.DataFrame): raise TypeError(f"history must be a learner's history DataFrame, got {type(history).__name__}")
     if metric is not None:
         return metric
     mets = metric_columns(history)
@@ -116,6 +118,7 @@ def fig_to_output(
     dpi: int = 90,  # resolution of the PNG
 ) -> dict:
     "A figure as an output message (PNG) for `Output.outputs`."
+    if not hasattr(fig, 'savefig'): raise TypeError(f"fig must be a matplotlib figure, got {type(fig).__name__}: a plot function must return its figure")
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
     png = base64.b64encode(buf.getvalue()).decode('ascii')
@@ -132,6 +135,7 @@ def render(
     **kwargs,  # its keyword arguments
 ) -> dict:
     "`fig_to_output(plot_fn(*args, **kwargs))`, one figure at a time across threads."
+    if not callable(plot_fn): raise TypeError(f"plot_fn must be a function that returns a figure, got {plot_fn!r}")
     with _PLOT_LOCK:
         return fig_to_output(plot_fn(*args, **kwargs), dpi=dpi)
 
@@ -142,6 +146,8 @@ def bin_params(
     bins: int = 4,  # the most distinct values a range column may keep
 ) -> pd.DataFrame:
     "A copy of `runs` where range parameters with more than `bins` values are binned (bin ranges in `.attrs['bins']`)."
+    if not isinstance(runs, pd.DataFrame) or not isinstance(space, dict):
+        raise TypeError(f"bin_params needs runs (a DataFrame, e.g. explorer.runs_table()) and space (a dict), got {type(runs).__name__}, {type(space).__name__}")
     df = runs.copy()
     df.attrs['bins'] = {}
     for name, spec in space.items():
@@ -649,6 +655,8 @@ def attention_layers(
         attn = list(attn.transpose(0, 1))  # (B, L, H, T, T) -> L layers of (B, H, T, T)
     if isinstance(attn, (torch.Tensor, np.ndarray)):
         attn = [attn]
+    if not isinstance(attn, (list, tuple)):
+        raise TypeError(f"attention weights must be a tensor or a list of per-layer tensors, got {type(attn).__name__}: the model's return_attn=True output")
     layers = []
     for i, a in enumerate(attn):
         a = torch.as_tensor(a).detach().float().cpu()
@@ -670,6 +678,9 @@ def token_weights(
 ) -> np.ndarray:
     "One weight per token `(T,)`: the pooling weight, or the mean attention a token receives."
     a = torch.as_tensor(a).float()
+    if a.dim() != 2: raise ValueError(f"a must be one example's weights (T_q, T_k) for one head, got shape {tuple(a.shape)}")
+    if length is not None and (isinstance(length, bool) or not 1 <= int(length) <= a.shape[-1]):
+        raise ValueError(f"length must be the example's true length, 1..{a.shape[-1]}, got {length!r}")
     n = a.shape[-1] if length is None else int(length)
     if a.shape[0] == 1:
         return a[0, :n].numpy()
@@ -690,6 +701,8 @@ def _call_with_attn(model, tokens, lengths):
 def _items(data):
     "The `(ids, label)` items of a data set, a DataLoader or a list."
     ds = getattr(data, 'dataset', data)
+    if not hasattr(ds, '__len__') or not hasattr(ds, '__getitem__'):
+        raise TypeError(f"data must be a data set, a DataLoader or a list of (ids, label) items, got {type(data).__name__}")
     n = len(ds)
     if n == 0:
         raise ValueError("the data set is empty: there is no example to look at.")
@@ -777,6 +790,8 @@ def highlight_html(
     rgb: tuple = (214, 39, 40),  # the highlight colour
 ) -> str:
     "The tokens as HTML, each shaded by its weight (plain HTML/CSS)."
+    if tokens is None or isinstance(tokens, str) or weights is None:
+        raise TypeError(f"highlight_html needs a list of tokens and one weight per token, got {type(tokens).__name__}, {type(weights).__name__}")
     w = np.asarray(weights, dtype=float)
     if len(w) != len(tokens):
         raise ValueError(f"{len(tokens)} tokens but {len(w)} weights: there must be one weight per token.")
@@ -798,7 +813,10 @@ def plot_attention(
     max_tokens: int = 60,  # show at most this many tokens
 ):
     "Seaborn heatmap of an example's attention weights with the tokens on the axes, on a `Figure` (no pyplot)."
-    a = np.asarray(torch.as_tensor(a).float())[:max_tokens, :max_tokens]
+    if isinstance(tokens, str) or not hasattr(tokens, '__len__'): raise TypeError(f"tokens must be a list of tokens, got {type(tokens).__name__}")
+    a = np.asarray(torch.as_tensor(a).float())
+    if a.ndim != 2: raise ValueError(f"a must be one head's weights (T_q, T), got shape {a.shape}; pick a head, e.g. attn[0][i, h]")
+    a = a[:max_tokens, :max_tokens]
     toks = [str(t) for t in tokens[:a.shape[1]]]
     if a.shape[1] != len(toks):
         raise ValueError(f"{len(tokens)} tokens but the weights have {a.shape[1]} key positions.")

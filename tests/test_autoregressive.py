@@ -385,3 +385,132 @@ def test_mean_std_over_seeds():
     out = mean_std(df, 'k', ['v'])
     assert list(out.columns) == ['v', 'v std', 'seeds']
     assert np.allclose(out['v'], [0.4, 1.0]) and np.allclose(out['v std'], [0.2, 0.0]) and list(out.seeds) == [3, 3]
+
+
+# --- inputs checked at the boundary ----------------------------------------------------------------
+
+def test_prefixes_and_batches_refuse_empty_inputs(model):
+    with pytest.raises(ValueError, match=r"strings\[0\] is ''"):
+        random_prefixes([''], 3)  # an empty string has no prefix to cut
+    with pytest.raises(ValueError, match=r"strings\[1\] is ''"):
+        random_prefixes(['()', ''], 3)
+    for bad in (-1, 2.5, None, True):
+        with pytest.raises(ValueError, match='n must be an int >= 0'):
+            random_prefixes(['()'], bad)
+    assert random_prefixes(['()'], 0) == []
+    with pytest.raises(ValueError, match='empty batch'):
+        lm_collate([])
+    with pytest.raises(ValueError, match='texts is empty'):
+        cell_trace(model, [])
+    with pytest.raises(ValueError, match='no strings'):
+        validity(model, [], is_ndfa, n=5)
+    with pytest.raises(ValueError, match='n must be an int >= 1'):
+        validity(model, ['ss'], is_ndfa, n=0)
+    with pytest.raises(ValueError, match='temperatures is empty'):
+        validity(model, ['ss'], is_ndfa, n=5, temperatures=())
+    with pytest.raises(ValueError, match='train has no strings'):
+        lm_dataloaders([], ['()'])
+    with pytest.raises(ValueError, match='at least one character'):
+        CharVocab([])
+    with pytest.raises(TypeError, match='a sample is a str'):
+        split_sample(None, CharVocab('()'))
+    with pytest.raises(TypeError, match='depth_along reads a str'):
+        depth_along(None)
+
+
+def test_seed_and_checkpoint_helpers_check_their_inputs(model, tmp_path):
+    from seqlab.autoregressive import mean_std, seed_validity, validity_by_prefix_length
+    with pytest.raises(ValueError, match='non-empty dict'):
+        seed_validity({}, ['ss'], is_ndfa, n=5)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['seed'\]"):
+        mean_std(pd.DataFrame({'k': ['a'], 'v': [1.0]}), 'k', ['v'])
+    with pytest.raises(ValueError, match='non-empty dict'):
+        checkpoint_validity(model, {}, ['ss'], is_ndfa, n=5)
+    with pytest.raises(ValueError, match='non-empty dict'):
+        validity_by_prefix_length(model, {}, ['s'], is_ndfa)
+    v = CharVocab('()')
+    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
+    for bad in ([], [0], [3, -1], [2.5]):
+        with pytest.raises(ValueError, match='pairs must be'):
+            long_prefix_validity(m, pairs=bad, n=3)
+    with pytest.raises(ValueError, match='n must be an int >= 1'):
+        long_prefix_validity(m, pairs=[2], n=0)
+
+
+def test_empty_samples_are_invalid_and_counted_apart():
+    """A model that draws .end at once writes empty strings: they are not in the language, and `empty` counts them."""
+    v = CharVocab('()')
+    torch.manual_seed(0)
+    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
+    with torch.no_grad():
+        m.head.weight.zero_()
+        m.head.bias.fill_(-30.0)
+        m.head.bias[v.end_idx] = 30.0  # .end always
+    tab = validity(m, brackets(20, seed=0), is_balanced, n=30).set_index('source')
+    assert tab.loc['start', 'empty'] == 1.0 and tab.loc['start', 'valid'] == 0.0
+    assert tab.loc['prefix', 'empty'] == 0.0  # a prefix already has characters
+
+
+def test_cell_trace_reads_gru_and_rnn_states():
+    """Exercise 2 swaps the LSTM for a GRU or an Elman RNN, whose state is `h` alone."""
+    v = CharVocab('()')
+    torch.manual_seed(0)
+    for rnn in (torch.nn.GRU(8, 6, batch_first=True), torch.nn.RNN(8, 6, batch_first=True), torch.nn.GRU(8, 6, 2, batch_first=True)):
+        m = CharLSTM(CharLSTMConfig(len(v), 8, 6), v)
+        m.lstm = rnn
+        cells = cell_trace(m, ['(())', '()'])
+        assert [tuple(c.shape) for c in cells] == [(4, 6), (2, 6)]
+        # the traced state is the last layer's hidden state after each character
+        out, _ = rnn(m.embedding(torch.tensor([v.encode('(())', end=False)])))
+        assert torch.allclose(cells[0], out[0, 1:], atol=1e-6)
+        unit, corr = counting_unit(m, ['(())', '()()'])
+        assert 0 <= unit < 6
+
+
+def test_samples_cb_records_every_epoch_and_leaves_training_alone(tmp_path):
+    from seqlab.autoregressive import SamplesCB, fit_char_lm, new_char_lm
+    train, valid = brackets(200, seed=0), brackets(30, seed=1)
+    dls = lambda: lm_dataloaders(train, valid, max_tokens=400, seed=0)
+    cb = SamplesCB('(', is_balanced, n=4, max_new_tokens=20)
+    with_cb = fit_char_lm(dls(), 2, seed=0, embedding_dim=8, hidden_size=8, cbs=[cb])
+    without = fit_char_lm(dls(), 2, seed=0, embedding_dim=8, hidden_size=8)
+    assert [r['epochs trained'] for r in cb.rows] == [1, 2] and all(0 <= r['valid'] <= 4 for r in cb.rows)
+    assert all(torch.equal(a, b) for a, b in zip(with_cb.model.state_dict().values(), without.model.state_dict().values()))
+    m0 = new_char_lm(with_cb.model.vocab, seed=0, embedding_dim=8, hidden_size=8)  # the untrained start of fit_char_lm
+    assert torch.equal(m0.embedding.weight, new_char_lm(with_cb.model.vocab, 0, 8, 8).embedding.weight)
+    with pytest.raises(ValueError, match='n must be an int >= 1'):
+        SamplesCB('(', is_balanced, n=0)
+    with pytest.raises(TypeError, match='lm_dataloaders'):
+        fit_char_lm(object(), 1)
+
+
+def test_validity_by_prefix_length_uses_the_same_prefixes(tmp_path):
+    from seqlab.autoregressive import validity_by_prefix_length
+    v = CharVocab('()')
+    torch.manual_seed(0)
+    m = CharLSTM(CharLSTMConfig(len(v), 8, 8), v)
+    torch.save({'model': m.state_dict()}, tmp_path / 'w.pt')
+    pre = random_prefixes(brackets(100, seed=0), 80, seed=0)
+    tab = validity_by_prefix_length(m, {'a': tmp_path / 'w.pt', 'b': tmp_path / 'w.pt'}, pre, is_balanced, max_new_tokens=30)
+    a, b = tab[tab.checkpoint == 'a'].reset_index(drop=True), tab[tab.checkpoint == 'b'].reset_index(drop=True)
+    assert a.drop(columns='checkpoint').equals(b.drop(columns='checkpoint'))  # same weights, same prefixes, same seed
+    assert a.samples.sum() == len(pre)
+    with pytest.raises(ValueError, match='increasing edges'):
+        validity_by_prefix_length(m, {'a': tmp_path / 'w.pt'}, pre, is_balanced, bins=(4, 2))
+
+
+def test_plot_counting_checks_its_cells():
+    from seqlab.autoregressive import plot_counting
+    with pytest.raises(ValueError, match=r'\(len\(text\), H\) = \(4, H\)'):
+        plot_counting('(())', torch.zeros(3, 5), 0)
+    with pytest.raises(ValueError, match='unit 7 does not exist'):
+        plot_counting('(())', torch.zeros(4, 5), 7)
+
+
+def test_vocab_and_dataset_inputs():
+    with pytest.raises(TypeError, match='wrap a single string in a list'):
+        CharVocab.build('(())')
+    with pytest.raises(TypeError, match='list of str'):
+        CharVocab.build(['()', 3])
+    with pytest.raises(TypeError, match='vocab must be a CharVocab'):
+        LMDataset(['()'], None)

@@ -1,8 +1,13 @@
 """The docs site in a real browser: `_site/` served on 127.0.0.1, opened in headless Chromium.
 
 Checks the home page, a foundation page with its API reference, a topic page with a rendered
-plot, the navigation (every notebook, in order), search, and that no page shows raw `#|` option
-lines or `:::` callout fences or asks for anything but the local server. Screenshots are saved
+plot, a worked-solutions page with a check cell and its passed report, the navigation (every
+notebook, in order: foundations, topics, solutions), search, and that no page shows raw `#|` option
+lines or `:::` callout fences or asks for anything but the local server.
+
+While `nbs/solutions/` holds no notebook, the solutions page is that of a toy project (one topic,
+one exercise, its worked solution; `tests/test_exercises.py`), rendered by the same build; from the
+first solutions notebook on, it is the first solutions page of the real site. Screenshots are saved
 outside the repository, in `$SEQLAB_SCREENSHOTS` (default: `<tmp>/seqlab-docs-screenshots`).
 
 Without Chromium or Playwright the tests are skipped, except under CI (`CI=true`), where they fail.
@@ -26,7 +31,8 @@ from browser import CHROMIUM_ARGS, require_chromium
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'docs'))
 import build as docs_build  # noqa: E402
-from myst_proc import nb_number, page_name  # noqa: E402
+import readme as docs_readme  # noqa: E402
+from myst_proc import is_solutions, nb_number, page_name, solutions_topic  # noqa: E402
 
 SHOTS = Path(os.environ.get('SEQLAB_SCREENSHOTS', Path(tempfile.gettempdir()) / 'seqlab-docs-screenshots'))
 
@@ -38,15 +44,20 @@ def site():
     return docs_build.build(ROOT)
 
 
-@pytest.fixture(scope='module')
-def server(site):
-    handler = functools.partial(_QuietHandler, directory=str(site))
+def _serve(directory: Path):
+    "Serve `directory` on 127.0.0.1; yields the base URL."
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
     yield f'http://127.0.0.1:{httpd.server_address[1]}'
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture(scope='module')
+def server(site):
+    yield from _serve(site)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -71,9 +82,10 @@ def page(browser, server):
     pg = ctx.new_page()
     pg.external = []
     pg.errors = []
+    pg.local = [server]  # the local servers a test may open (the toy site's too)
 
     def route(r):
-        if r.request.url.startswith(server) or r.request.url.startswith(('data:', 'blob:')):
+        if r.request.url.startswith((*pg.local, 'data:', 'blob:')):
             r.continue_()
         else:
             pg.external.append(r.request.url)
@@ -86,6 +98,11 @@ def page(browser, server):
 
 def _notebooks():
     return docs_build.notebooks(ROOT)
+
+
+def _rel(p: Path) -> str:
+    "A notebook's path inside nbs/: '10_cnn_lstm.ipynb', 'solutions/10_cnn_lstm_solutions.ipynb'."
+    return p.relative_to(ROOT / 'nbs').as_posix()
 
 
 def _goto(pg, server, name):
@@ -117,7 +134,7 @@ def test_home_page(page, server):
     hrefs = page.eval_on_selector_all('article a:has(img[alt="Open In Colab"])', 'els => els.map(e => e.href)')
     assert len(hrefs) == len(numbered), 'the table of notebooks on the home page is stale: run `make readme`'
     for p, h in zip(numbered, hrefs):
-        assert h.endswith(f'/nbs/{p.name}') and h.startswith('https://colab.research.google.com/github/')
+        assert h.endswith(f'/nbs/{_rel(p)}') and h.startswith('https://colab.research.google.com/github/')
     badge_ok = page.eval_on_selector('article img[alt="Open In Colab"]', 'i => i.complete && i.naturalWidth > 0')
     assert badge_ok, 'the Colab badge image did not load from the site'
     # the callout became an admonition with its title
@@ -140,6 +157,8 @@ def test_navigation_lists_every_notebook_in_order(page, server):
     assert 'Foundations' in captions
     if any((nb_number(p.name) or 0) >= 10 for p in _notebooks()):
         assert captions.index('Foundations') < captions.index('Topics')
+    if any(is_solutions(p) for p in _notebooks()):
+        assert captions.index('Topics') < captions.index('Solutions')
     # the same navigation on a notebook page, with that page marked current
     _goto(page, server, 'core.html')
     cur = page.inner_text('nav.bd-docs-nav li.current > a').strip()
@@ -200,6 +219,49 @@ def test_topic_page_with_plot(page, server):
     assert all(loaded), f'{name}.html has plots that did not load'
     _assert_clean(page, f'{name}.html')
     _shot(page, f'topic_{name}.png')
+
+
+@pytest.fixture(scope='module')
+def solutions_page(site, server, tmp_path_factory):
+    "(base URL, page name, notebook) of the first solutions page: the real site's, or the toy project's while there is none."
+    sols = [p for p in _notebooks() if is_solutions(p)]
+    if sols:
+        yield server, page_name(sols[0].name), sols[0]
+        return
+    from test_exercises import toy_site
+    toy = toy_site(tmp_path_factory)
+    for url in _serve(toy):
+        yield url, 'toy_solutions', toy.parent / 'nbs' / 'solutions' / '99_toy_solutions.ipynb'
+
+
+def test_solutions_page(page, solutions_page):
+    base, name, nb = solutions_page
+    topic = page_name(solutions_topic(nb.name))
+    page.local.append(base)
+    _goto(page, base, f'{name}.html')
+    assert page.inner_text('article h1').strip().startswith(docs_readme.nb_info(nb)['title'])
+    badge = page.eval_on_selector('article a:has(img[alt="Open In Colab"])', 'e => e.href')
+    assert badge.endswith(f'/nbs/solutions/{nb.name}'), badge
+    # a worked solution: its code, `assert check(...)`, and the check's report under it
+    cell = page.locator('article div.cell').filter(has=page.locator('div.cell_input', has_text=re.compile(r'assert check\('))).first
+    assert cell.count() == 1, f'{name}.html shows no cell with assert check(...)'
+    cell.scroll_into_view_if_needed()
+    code = cell.locator('div.cell_input').inner_text()
+    report = cell.locator('div.cell_output').inner_text()
+    key = re.search(r"assert check\(['\"]([\d.]+)['\"]", code).group(1)
+    assert re.search(rf'Exercise {re.escape(key)} \(.+\): all \d+ checks passed\.', report), report
+    assert 'PASS' in report and 'FAIL' not in report
+    _shot(page, f'solutions_{name}.png')
+    # the way back to the exercises, and the page's place in the navigation, under Solutions after Topics
+    assert page.locator(f'article a[href^="{topic}.html"]').count() >= 1, f'{name}.html does not link back to {topic}.html'
+    nav = page.inner_text('nav.bd-docs-nav')
+    assert nav.index('Topics') < nav.index('Solutions')
+    assert page.inner_text('nav.bd-docs-nav li.current > a').strip() == docs_readme.nb_info(nb)['title']
+    _assert_clean(page, f'{name}.html')
+    page.goto(f'{base}/{name}.html')
+    page.wait_for_timeout(300)
+    page.evaluate("document.querySelector('nav.bd-docs-nav li.current').scrollIntoView({block: 'center'})")
+    _shot(page, f'solutions_{name}_nav.png')
 
 
 def test_every_page_is_clean(page, server):

@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 import torch
 
-from seqlab.core import default_device, env_report, mode_banner, quick_mode, set_seed
+from seqlab.core import default_device, env_report, mode_banner, quick_mode, set_seed, smoke_batches, smoke_mode
 
 
 def test_quick_mode_env_values():
@@ -72,3 +72,42 @@ def test_cuda_index_beyond_the_devices_is_clear():
         with pytest.raises(RuntimeError, match="'cuda:3'.*1 CUDA device"):
             default_device('cuda:3')
         assert default_device('cuda:0') == torch.device('cuda', 0)
+
+
+@pytest.mark.parametrize('seed', [2**70, 2**64, -1])
+def test_seed_out_of_range_is_refused_at_the_boundary(seed):
+    with pytest.raises(ValueError, match=r'seed must lie in 0 \.\. 2\*\*64 - 1'):
+        set_seed(seed)
+
+
+def test_largest_seed_works():
+    assert set_seed(2**64 - 1) == 2**64 - 1
+    set_seed(0)
+
+
+def test_smoke_batches_env():
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE_BATCHES': ''}):
+        assert smoke_batches() == 3
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE_BATCHES': '12'}):
+        assert smoke_batches() == 12
+    for bad in ('0', '-2', 'many', '1.5'):
+        with mock.patch.dict(os.environ, {'SEQLAB_SMOKE_BATCHES': bad}):
+            with pytest.raises(ValueError, match='SEQLAB_SMOKE_BATCHES'):
+                smoke_batches()
+
+
+def test_env_report_says_smoke():
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '1'}):
+        assert env_report()['smoke'] is True and smoke_mode()
+
+
+def test_a_cut_list_remembers_its_length():
+    from seqlab.core import smoke_limit
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '1'}):
+        for items, want in (([0, 1, 2], [0]), ((0, 1, 2), (0,)), ({'a': 1, 'b': 2, 'c': 3}, {'a': 1}), (range(3), [0])):
+            cut = smoke_limit(items)
+            assert cut == want and type(cut).__mro__[1] is type(want) and cut.n_all == 3
+        assert smoke_limit(smoke_limit([0, 1, 2, 3], 2)).n_all == 4  # cut twice: the first length
+    with mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '0'}):
+        items = [0, 1, 2]
+        assert smoke_limit(items) is items

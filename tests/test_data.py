@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from seqlab.data import (BucketSampler, DataLoaders, TextDataset, TokenBudgetSampler, Vocab, pad_collate,
+from seqlab.data import (BucketSampler, DataLoaders, TextDataset, TokenBudgetSampler, Vocab, check_labels, pad_collate,
                          padding_waste, random_deletion, run_packed, stratified_kfold, stratified_split, tokenize)
 
 torch.set_num_threads(1)
@@ -291,7 +291,7 @@ def test_random_deletion_never_empty_and_a_subsequence(tokens, p, seed):
 def test_random_deletion_bad_inputs():
     with pytest.raises(ValueError, match='empty'):
         random_deletion([])
-    with pytest.raises(ValueError, match='p must lie'):
+    with pytest.raises(ValueError, match='p must be a number from 0 to 1'):
         random_deletion(['a'], p=1.5)
 
 
@@ -445,3 +445,65 @@ def test_user_filters_still_apply_to_data_warnings():
         warnings.simplefilter('error')
         with pytest.raises(UserWarning, match='no tokens'):
             TextDataset(['', 'a b'], [0, 1])
+
+
+# --- inputs checked where they enter (not deep inside NumPy, PyTorch, scikit-learn or json) ------------------
+
+@pytest.mark.parametrize('call,err,says', [
+    (lambda: Vocab.build(None), TypeError, 'token_lists must be a list of token lists, got NoneType'),
+    (lambda: Vocab.build([['a', None, 'b']]), TypeError, 'got None (NoneType)'),
+    (lambda: Vocab.build([['a', 3]]), TypeError, 'got 3 (int)'),
+    (lambda: Vocab.build([['a'], None]), TypeError, 'token_lists[1] is None'),
+    (lambda: Vocab.build([['a']], min_freq=1.5), ValueError, 'min_freq must be an int >= 1'),
+    (lambda: Vocab.build([['a']], max_size=2.5), ValueError, 'max_size must be an int >= 1'),
+    (lambda: Vocab(None), TypeError, 'itos must be a list of tokens'),
+    (lambda: Vocab.build([['a']]).encode(None), TypeError, 'tokens must be a list of tokens (str), got NoneType'),
+    (lambda: Vocab.build([['a']]).encode(['a', None]), TypeError, 'encode expects tokens that are str, got None'),
+    (lambda: Vocab.build([['a']]).decode(None), TypeError, 'ids must be a sequence of ids'),
+    (lambda: TextDataset('a b c', [0, 1, 0, 1, 0]), TypeError, 'texts_or_ids must be a list'),
+    (lambda: TextDataset(['a'], [0], tokenizer=None), TypeError, 'tokenizer must be a function'),
+    (lambda: TextDataset(['a'], [0], vocab=['<pad>', '<unk>']), TypeError, 'vocab must be a seqlab.data.Vocab'),
+    (lambda: TextDataset([[4, -2]], [0]), ValueError, 'ids must be >= 0'),
+    (lambda: TextDataset([[4, 'a']], [0]), TypeError, 'mixes ids and tokens'),
+    (lambda: check_labels(None), TypeError, 'labels must be a list of labels'),
+    (lambda: check_labels(['a'], classes='ab'), TypeError, 'classes must be a list of class names, got str'),
+    (lambda: check_labels([[0]]), TypeError, 'is not one label'),
+    (lambda: pad_collate([(torch.tensor([1, 2]), 0), (torch.tensor([1.5]), 1)]), TypeError, 'mix dtypes'),
+    (lambda: pad_collate([('ab', 0)]), TypeError, 'holds a str, not ids'),
+    (lambda: pad_collate([(torch.tensor([1]),)]), ValueError, 'not a pair (ids, label)'),
+    (lambda: pad_collate([(torch.tensor([1]), 0)], pad_idx=None), TypeError, 'pad_idx must be an int'),
+    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([5, 2])), ValueError, 'lengths must be one length in 1..T=3'),
+    (lambda: run_packed(torch.nn.GRU(4, 3, batch_first=True), torch.zeros(2, 3, 4), torch.tensor([3])), ValueError, 'per row of x (B=2)'),
+    (lambda: run_packed(torch.nn.GRU(4, 3), torch.zeros(2, 3, 4), torch.tensor([3, 2])), ValueError, 'batch_first=True'),
+    (lambda: padding_waste([[]], [1, 2]), ValueError, 'batch 0 is []'),
+    (lambda: padding_waste([[5]], [1, 2]), ValueError, 'item indices in 0..1'),
+    (lambda: BucketSampler([1, 2], 2, seed=-1), ValueError, 'seed must be an int from 0 to 2**32 - 1 or None, got -1'),
+    (lambda: TokenBudgetSampler([1, 2], 10, seed=1.5), ValueError, 'seed must be an int'),
+    (lambda: BucketSampler([1, 2], 2, pool_size=1.5), ValueError, 'pool_size must be an int >= 1'),
+    (lambda: BucketSampler([1, 2], 2).batches(-1), ValueError, 'epoch must be an int >= 0'),
+    (lambda: stratified_split([0, 1] * 10, seed=-1), ValueError, 'seed must be an int from 0'),
+    (lambda: stratified_split([[0, 1]] * 10), ValueError, 'labels must be 1-d'),
+    (lambda: stratified_split([0, 1] * 10, valid_pct='a'), ValueError, 'valid_pct must be a number'),
+    (lambda: stratified_kfold([0, 1] * 10, n_splits=2.5), ValueError, 'n_splits must be an int >= 2'),
+    (lambda: stratified_kfold([0, 1] * 10, seed=-1), ValueError, 'seed must be an int from 0'),
+    (lambda: random_deletion([1, 2], rng=-1), ValueError, 'rng must be an int from 0'),
+    (lambda: random_deletion(None), TypeError, 'tokens must be a list of tokens or ids'),
+    (lambda: DataLoaders(None, None), TypeError, 'DataLoaders.train must be a DataLoader (an iterable of batches), got NoneType'),
+    (lambda: DataLoaders.from_datasets(None, None), ValueError, 'train_ds is required'),
+    (lambda: DataLoaders.from_datasets([(torch.tensor([1]), 0)], None, num_workers=-1), ValueError, 'num_workers must be an int >= 0'),
+    (lambda: DataLoaders.from_datasets([(torch.tensor([1]), 0)], None, sampler_fn=42), TypeError, 'sampler_fn must be a function'),
+])
+def test_bad_input_is_refused_at_the_boundary(call, err, says):
+    with pytest.raises(err) as e:
+        call()
+    assert says in str(e.value), str(e.value)
+
+
+def test_vocab_load_of_a_file_that_is_not_json(tmp_path):
+    (tmp_path / 'model.pt').write_bytes(b'\x80\x02not json at all')
+    with pytest.raises(ValueError, match='is not a saved Vocab: it is not JSON'):
+        Vocab.load(tmp_path / 'model.pt')
+    with pytest.raises(FileNotFoundError, match='No vocabulary file at'):
+        Vocab.load(tmp_path / 'missing.json')
+    with pytest.raises(IsADirectoryError, match='give a file name'):
+        Vocab.build([['a']]).save(tmp_path)

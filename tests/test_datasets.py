@@ -498,6 +498,16 @@ def test_sample_sizes_and_types():
         D.esc10_sample(n=123)
 
 
+@pytest.mark.parametrize('seed', [0, 1])
+def test_cifar10_sample_shapes_stand_out(seed):
+    """Every generated image shows its shape: the brightness of 2x2 blocks spans at least 45 levels (1st to 99th percentile).
+    A foreground drawn at random, as the first sample did, can match its background and leave an image with no visible shape."""
+    x, _, _ = D.cifar10_sample(1000, seed=seed)
+    lum = x.astype(np.float32).reshape(len(x), 16, 2, 16, 2, 3).mean((2, 4, 5)).reshape(len(x), -1)  # (n, 256)
+    lo, hi = np.percentile(lum, [1, 99], axis=1)
+    assert (hi - lo).min() >= 45, np.sort(hi - lo)[:5]
+
+
 TEXT_SAMPLES = [D.bbc_sample, D.emotion_sample, D.trec_sample, D.imdb_sample]
 
 
@@ -552,10 +562,32 @@ def test_imdb_reviews_end_in_a_verdict_of_their_class(seed):
         D.imdb_sample(10, p_verdict=1.5)
 
 
+def test_emotion_words_share_contexts_with_their_own_class():
+    """Some sentences hold two emotion words of one class, as real text does, so word vectors can group a class's words."""
+    x, y, classes = D.emotion_sample(seed=0)
+    kw = {w: c for c, ws in D.EMOTION_KEYWORDS.items() for w in ws}
+    pairs = [[kw[w] for w in t.split() if w in kw] for t in x]
+    two = [p for p in pairs if len(p) >= 2]
+    assert len(two) > 0.1 * len(x) and all(len(set(p)) == 1 for p in two)  # two words, always of one class
+
+
 def test_trec_sample_keeps_fine_labels():
     td = load_trec(quick=True, verbose=False)
     fine = td.train.meta['fine']
     assert len(fine) == len(td.train) and all(f.split(':')[0] == td.classes[y] for f, y in zip(fine, td.train.y))
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_trec_sample_questions_end_as_their_template(seed):
+    """Filler never comes last: a question ends on its template's words (or a name), where a last-state RNN reads them."""
+    ends = {w for ts in D._TREC_TEMPLATES.values() for _, t in ts for w in t.split()}
+    ends |= {w for vs in D._TREC_SLOTS.values() for v in vs for w in v.split()}
+    qs, y, fine, classes = D.trec_sample(seed=seed)
+    lens = [len(q.split()) for q in qs]
+    assert max(lens) >= 5 * np.median(lens)  # filler still gives the long tail
+    last = [q.split()[-2] for q in qs]
+    assert all(q.endswith(' ?') for q in qs)
+    assert all(w in ends or w[0].isupper() for w in last), [q for q, w in zip(qs, last) if not (w in ends or w[0].isupper())][:3]
 
 
 def test_split_and_taskdata():
@@ -577,7 +609,7 @@ def ndfa_oracle(s: str) -> bool:
 
 
 def balanced_oracle(s: str) -> bool:
-    if set(s) - {'(', ')'}:
+    if set(s) - {'(', ')'} or s == '':  # the language has at least one pair
         return False
     depth = np.cumsum([1 if c == '(' else -1 for c in s]) if s else np.array([0])
     return bool(depth.min() >= 0 and depth[-1] == 0)
@@ -600,7 +632,7 @@ def test_is_ndfa_rejects(s):
     assert is_ndfa(s) is False
 
 
-@pytest.mark.parametrize('s', [')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
+@pytest.mark.parametrize('s', ['', ')', '(', ')(', '(()', '())', '())(()', '(a)', '[]', '( )', '(((', None, 5])
 def test_is_balanced_rejects(s):
     assert is_balanced(s) is False
 
@@ -612,6 +644,12 @@ def test_bad_generator_arguments():
         ndfa(3, p_stop=0)
     with pytest.raises(ValueError, match='min_pairs'):
         brackets(3, min_pairs=5, max_pairs=2)
+    with pytest.raises(ValueError, match='at least one pair'):
+        brackets(3, min_pairs=0)  # would make empty strings, which are not in the language
+    with pytest.raises(ValueError, match=r"'\(' and '\)' only"):
+        D.bracket_depth('(a)')
+    with pytest.raises(ValueError, match='only'):
+        D.bracket_depth(None)
 
 
 @settings(max_examples=300, deadline=None)
@@ -819,3 +857,59 @@ def test_taskdata_without_valid_split_and_bad_labels():
         TaskData('mine', D.Split(['a'], [2]), None, None, ['u', 'v'], 'x', False)
     with pytest.raises(TypeError, match='TaskData.valid must be a Split or None'):
         TaskData('mine', s, [1, 2], None, ['u', 'v'], 'x', False)
+
+
+# ---------------------------------------------------------------- inputs checked where they enter
+
+def _wav_and_csv(t):
+    (t / 'n.wav').write_text('not a wav file')
+    (t / 'half.csv').write_text('text,label\nhi,0.5\n')
+    (t / 'nan.csv').write_text('text,label\n,0\nok,1\n')
+    return t
+
+
+@pytest.mark.parametrize('call,err,says', [
+    (lambda t: D.Split(['a', 'b'], [0, 1], {'fold': [1]}), ValueError, "these do not: {'fold': 1}"),
+    (lambda t: D.Split(['a'], [0], [1]), TypeError, 'Split.meta must be a dict'),
+    (lambda t: D.Split(['a'], [-1]), ValueError, 'class ids >= 0'),
+    (lambda t: D.Split(None, [0]), TypeError, 'Split.x must be a list'),
+    (lambda t: TaskData('t', D.Split(['a'], [0]), None, None, None, 's', False), TypeError, 'TaskData.classes must be a non-empty list'),
+    (lambda t: D.fetch_archive('trec'), ValueError, "'trec' is not a data set that comes as one archive"),
+    (lambda t: D.corpus_stats([]), ValueError, 'non-empty list of texts'),
+    (lambda t: D.corpus_stats(['', ' ']), ValueError, 'none of the 2 texts has a token'),
+    (lambda t: D.read_wav(t / 'n.wav'), ValueError, 'n.wav is not a WAV file'),
+    (lambda t: D.read_wav(t / 'n.wav', -5), ValueError, 'sample_rate must be a positive int'),
+    (lambda t: D.read_emotion(t / 'half.csv'), DownloadError, 'has labels outside'),
+    (lambda t: D.read_emotion(t / 'nan.csv'), DownloadError, 'rows with no text, e.g. row 0'),
+    (lambda t: D.read_emotion(t / 'missing.csv'), FileNotFoundError, 'missing.csv is not a file'),
+    (lambda t: load_bbc(quick='no', verbose=False), TypeError, 'quick must be True'),
+    (lambda t: load_bbc(path=5, verbose=False), TypeError, 'path must be a folder or archive'),
+    (lambda t: load_esc10(quick=True, sample_rate=0, verbose=False), ValueError, 'sample_rate must be a positive int'),
+    (lambda t: D.plot_images(np.zeros((4, 8, 8, 3), np.uint8), [0, 5, 0, 1], ['a', 'b']), ValueError, 'labels must lie in 0..1'),
+    (lambda t: D.plot_images(np.zeros((4, 8, 8, 3), np.uint8), [0, 1], ['a', 'b']), ValueError, 'one label per image'),
+    (lambda t: D.plot_images(np.zeros((2, 8, 8, 3), np.uint8), [0, 1], ['a', 'b'], n_per_class=0), ValueError, 'n_per_class must be'),
+    (lambda t: D.plot_audio(np.zeros((2, 100)), [0, 0], ['a', 'b']), ValueError, "no clip of the classes ['b']"),
+    (lambda t: D.plot_audio(np.zeros((2, 1000)), [0, 1], ['a', 'b'], sample_rate=0), ValueError, 'sample_rate must be'),
+])
+def test_bad_dataset_input_is_refused_at_the_boundary(tmp_path, seqlab_data_cache, call, err, says):
+    with pytest.raises(err) as e:
+        call(_wav_and_csv(tmp_path))
+    assert says in str(e.value), str(e.value)
+
+
+def test_plot_images_shows_grey_images():
+    import matplotlib.pyplot as plt
+    fig = D.plot_images(np.zeros((4, 8, 8), np.uint8), [0, 1, 0, 1], ['a', 'b'], n_per_class=2)
+    assert fig.axes[0].images[0].get_array().shape == (20, 20, 3)
+    plt.close(fig)
+
+
+def test_decoded_data_of_given_folders_does_not_pile_up(tmp_path, seqlab_data_cache):
+    """Each folder given as path= gets its decoded data kept in the cache; temporary folders must not fill it."""
+    tarfile.open(fileobj=io.BytesIO(imdb_tar())).extractall(tmp_path / 'src', filter='data')
+    import shutil
+    for i in range(11):
+        shutil.copytree(tmp_path / 'src', tmp_path / f'copy{i}')
+        load_imdb(path=tmp_path / f'copy{i}', verbose=False)
+    kept = list((seqlab_data_cache / 'imdb' / 'given').glob('*decoded.pkl'))
+    assert len(kept) == 9 and any('copy10-' in p.name for p in kept)

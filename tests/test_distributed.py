@@ -68,7 +68,7 @@ def test_pruned_trial_is_recorded_as_pruned():
     pruner = optuna.pruners.ThresholdPruner(lower=1.01)  # accuracy never reaches it: prune at the first report
     df = sweep(SPACE, train_fn, engine='optuna', n_trials=2, metric='accuracy', pruner=pruner)
     assert list(df.state) == ['pruned', 'pruned']
-    assert list(df.best_epoch) == [0, 0]  # stopped after the first epoch
+    assert list(df.best_epoch) == [1, 1]  # stopped after the first epoch
 
 
 def test_table_feeds_plot_sweep_heatmap():
@@ -239,7 +239,7 @@ class _StopAfter(Callback):
 
 def test_a_mid_epoch_stop_on_one_rank_stops_every_rank_after_the_same_batch():
     res = launch(_ddp_run, 2, args=(3, None, (_OnRank(0, _StopAfter(2)),)))
-    assert [r[1].attrs['partial_epoch'] for r in res] == [{'epoch': 0, 'batches_trained': 3}] * 2  # asked after batch 2 on rank 0: agreed with batch 3's NaN check
+    assert [r[1].attrs['partial_epoch'] for r in res] == [{'epoch': 1, 'batches_trained': 3}] * 2  # asked after batch 2 on rank 0: agreed with batch 3's NaN check
 
 class _NaNOn(Callback):
     "A NaN loss on one rank, in one phase, at its second batch."
@@ -295,7 +295,7 @@ def _ddp_checkpoint(folder):
 
 def test_only_rank_0_writes_checkpoints(tmp_path):
     assert launch(_ddp_checkpoint, 2, args=(str(tmp_path),)) == [2, 0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['model-0.pt', 'model-1.pt']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['model-1.pt', 'model-2.pt']
 
 def test_launch_with_spawn_trains_the_same_weights(ddp_results):
     res = launch(_ddp_run, 2, start_method='spawn')  # fn importable from this module, as spawn needs
@@ -307,6 +307,17 @@ def test_launch_bad_inputs():
         launch(_ddp_run, 0)
     with pytest.raises(ValueError, match='start_method'):
         launch(_ddp_run, 2, start_method='thread')
+    with pytest.raises(TypeError, match='args must be a tuple'):
+        launch(_ddp_run, 2, args=3)
+    with pytest.raises(TypeError, match='fn must be a function'):
+        launch('train', 2)
+    with pytest.raises(ValueError, match='timeout must be a positive number'):
+        launch(_ddp_run, 2, timeout=0)
+    with pytest.raises(ValueError, match='limit must be a positive number'):
+        launch(_ddp_run, 2, limit=-1)
+    with pytest.raises(ValueError, match='timeout must be a positive number'):
+        from seqlab.distributed import init_distributed
+        init_distributed('gloo', timeout='soon')
 
 def _ddp_progress():
     import contextlib, io
@@ -328,3 +339,67 @@ def test_ddp_overhead_bench_runs():
                        capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'ratio ddp / ddp-no-agree' in r.stdout and '2 DDP process(es)' in r.stdout
+
+
+# --- nothing hangs: every wait on other processes ends, with an error naming the rank ---
+import time, signal
+
+def _silent_rank_1():
+    if torch.distributed.get_rank() == 1:
+        time.sleep(120)  # hangs: never reaches the all-reduce
+    torch.distributed.all_reduce(torch.ones(1))
+
+def _failing_rank_1():
+    if torch.distributed.get_rank() == 1:
+        raise ValueError('bad shard')
+    torch.distributed.all_reduce(torch.ones(1))
+
+def _killed_rank_1():
+    if torch.distributed.get_rank() == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    torch.distributed.all_reduce(torch.ones(1))
+
+def _every_rank_hangs():
+    time.sleep(120)
+
+def test_a_rank_that_stops_answering_is_named_after_the_timeout():
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match=r'rank\(s\) 1 did not answer.*rank 0 waited more than 3 s'):
+        launch(_silent_rank_1, 2, backend='gloo', timeout=3)
+    assert time.monotonic() - t0 < 60
+
+def test_a_rank_that_fails_is_named_with_its_error():
+    with pytest.raises(RuntimeError, match=r'rank 1 failed: ValueError: bad shard \(at test_distributed.py:\d+ _failing_rank_1\)'):
+        launch(_failing_rank_1, 2, backend='gloo', timeout=30)
+
+def test_a_rank_that_dies_is_named():
+    with pytest.raises(RuntimeError, match='rank 1 died from signal 9'):
+        launch(_killed_rank_1, 2, backend='gloo', timeout=30)
+
+def test_the_limit_ends_a_run_where_no_rank_waits_on_another():
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match=r'did not finish within limit=2 s.*rank\(s\) 0, 1 did not answer'):
+        launch(_every_rank_hangs, 2, backend='gloo', limit=2)
+    assert time.monotonic() - t0 < 30
+
+HANG = '''
+import torch, torch.nn.functional as F
+from seqlab.distributed import launch
+
+def work():
+    x = torch.randn(4000, 500)
+    for _ in range(10):
+        F.cross_entropy(x, torch.zeros(4000, dtype=torch.long))  # an OpenMP-parallel kernel
+    return 'ok'
+
+if __name__ == '__main__':
+    torch.set_num_threads(2)
+    work()  # the parent uses OpenMP's thread pool first, as any full-mode cell does
+    print(launch(work, 2, backend='gloo', limit=120))
+'''
+
+def test_forked_ranks_do_not_hang_after_the_parent_used_several_threads(tmp_path):
+    script = tmp_path / 'hang.py'
+    script.write_text(HANG)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env={**os.environ})
+    assert r.returncode == 0 and "['ok', 'ok']" in r.stdout, r.stderr[-2000:]

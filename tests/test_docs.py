@@ -1,7 +1,7 @@
 """The docs site, the README and the Colab entry points.
 
-- `make docs` output (`_site/`, rebuilt here when stale): one page per notebook, the navigation in
-  notebook order, no raw `#|` option lines or `:::` fences, nothing loaded from another host,
+- `make docs` output (`_site/`, rebuilt here when stale): one page per notebook (the worked solutions
+  in `nbs/solutions/` too), the navigation in notebook order (foundations, topics, solutions), no raw `#|` option lines or `:::` fences, nothing loaded from another host,
   every internal link and anchor resolves, the API reference from `show_doc`;
 - the build fails, naming the notebook, on a broken notebook;
 - the Quarto -> MyST processor (`docs/myst_proc.py`) on each construct it maps;
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'docs'))
 import build as docs_build  # noqa: E402
 import readme as docs_readme  # noqa: E402
-from myst_proc import (BrokenNotebook, convert_callouts, fix_links, page_name,  # noqa: E402
-                       parse_options, process_nb, showdoc_md)
+from myst_proc import (BrokenNotebook, convert_callouts, fix_links, is_solutions, page_name,  # noqa: E402
+                       parse_options, process_nb, showdoc_md, solutions_topic)
 
 NBS = docs_build.notebooks(ROOT)
 
@@ -92,8 +92,12 @@ def test_navigation_order(site):
     assert len(hrefs) == len(set(hrefs))
     want = [page_name(p.name) for p in NBS if p.stem != 'index']
     assert [h for h in hrefs if h in want] == want
-    numbers = [docs_build.nb_number(p.name) for p in NBS if p.stem != 'index']
-    assert numbers == sorted(numbers), 'foundations (00-06) first, then topics (10-17)'
+    numbers = [docs_build.nb_number(p.name) for p in NBS if p.stem != 'index' and not is_solutions(p)]
+    assert numbers == sorted(numbers), 'foundations (00-08) first, then topics (10-17)'
+    sols = [is_solutions(p) for p in NBS if p.stem != 'index']
+    assert sols == sorted(sols), 'the worked solutions come after the topics'
+    captions = re.findall(r'<span class="caption-text">([^<]+)</span>', nav)
+    assert captions == [c for c, want in docs_build.SECTIONS if any(want(p) for p in NBS)]
 
 
 def test_no_raw_options_or_fences(site):
@@ -169,11 +173,12 @@ def test_up_to_date_build_is_skipped(site, capsys, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # The build fails on a broken notebook
 def _mini_project(tmp_path: Path, extra: dict[str, str]) -> Path:
-    "A project with settings.ini, the home page and `extra` notebooks (name -> JSON text)."
+    "A project with settings.ini, the home page and `extra` notebooks (path inside nbs/ -> JSON text)."
     shutil.copy(ROOT / 'settings.ini', tmp_path / 'settings.ini')
     (tmp_path / 'nbs').mkdir()
     shutil.copy(ROOT / 'nbs' / 'index.ipynb', tmp_path / 'nbs' / 'index.ipynb')
     for name, text in extra.items():
+        (tmp_path / 'nbs' / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / 'nbs' / name).write_text(text, encoding='utf-8')
     return tmp_path
 
@@ -209,6 +214,44 @@ def test_build_fails_on_a_broken_notebook(tmp_path, capsys, name, text, msg):
     if msg != 'nbdev could not process':
         assert name in err
     assert not (root / '_site' / 'index.html').exists()
+
+
+@pytest.mark.parametrize('name,msg', [
+    ('solutions/07_other_solutions.ipynb', '07_other.ipynb, which does not exist'),
+    ('solutions/07_mini.ipynb', 'its name does not end in _solutions.ipynb'),
+])
+def test_build_fails_on_a_misnamed_solutions_notebook(tmp_path, capsys, name, msg):
+    nb = _nb(_md('# Mini\n\n> A small notebook.'))
+    root = _mini_project(tmp_path, {'07_mini.ipynb': nb, name: nb})
+    assert docs_build.main(['--root', str(root)]) == 1
+    err = capsys.readouterr().err
+    assert 'NN_<topic>_solutions.ipynb' in err and msg in err and Path(name).name in err
+
+
+def test_build_needs_nbdev_to_look_into_solutions(tmp_path, capsys):
+    nb = _nb(_md('# Mini\n\n> A small notebook.'))
+    root = _mini_project(tmp_path, {'07_mini.ipynb': nb, 'solutions/07_mini_solutions.ipynb': nb})
+    ini = root / 'settings.ini'
+    ini.write_text(re.sub(r'^recursive = .*$', 'recursive = False', ini.read_text(), flags=re.MULTILINE))
+    assert docs_build.main(['--root', str(root)]) == 1
+    assert 'set recursive = True' in capsys.readouterr().err
+
+
+def test_solutions_notebooks_are_listed_last(tmp_path):
+    nb = _nb(_md('# Mini\n\n> A small notebook.'))
+    names = ['12_b.ipynb', '03_a.ipynb', 'solutions/12_b_solutions.ipynb', 'solutions/03_a_solutions.ipynb', '_hidden.ipynb']
+    root = _mini_project(tmp_path, dict.fromkeys(names, nb))
+    nbs = docs_build.notebooks(root)
+    assert [p.relative_to(root / 'nbs').as_posix() for p in nbs] == [
+        'index.ipynb', '03_a.ipynb', '12_b.ipynb', 'solutions/03_a_solutions.ipynb', 'solutions/12_b_solutions.ipynb']
+    assert [page_name(p.name) for p in nbs] == ['index', 'a', 'b', 'a_solutions', 'b_solutions']
+    assert solutions_topic('solutions/12_b_solutions.ipynb') == '12_b.ipynb' and solutions_topic('12_b.ipynb') is None
+    toc = docs_build._toctree([(p, page_name(p.name)) for p in nbs])
+    assert [c['id'] for c in toc] == ['toc-foundations', 'toc-topics', 'toc-solutions']
+    assert toc[-1]['source'].endswith(':caption: Solutions\n\na_solutions\nb_solutions\n```')
+    s = docs_build.settings(root)
+    assert docs_build._colab_badge(s, 'solutions/12_b_solutions.ipynb').endswith(
+        '(https://colab.research.google.com/github/seqlab/seqlab/blob/main/nbs/solutions/12_b_solutions.ipynb)')
 
 
 def test_nbdev_processing_runs_only_the_imports_of_mixed_cells(tmp_path):
@@ -279,6 +322,11 @@ def test_fix_links():
          '![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)'
     assert fix_links(md, 'https://seqlab.github.io/seqlab') == \
         '[`f`](core.html#f) and [nb](embeddings.html#x) ![Open In Colab](_static/colab-badge.svg)'
+    # the worked solutions: from a topic to its solutions, back, and between solutions (all pages in one folder)
+    md = ('[worked solutions](solutions/15_imdb_solutions.ipynb), [back](../15_imdb.ipynb#exercises), '
+          '[next](16_audio_solutions.ipynb), [home](../index.ipynb), [code](../seqlab/imdb.py)')
+    assert fix_links(md, '') == ('[worked solutions](imdb_solutions.html), [back](imdb.html#exercises), '
+                                 '[next](audio_solutions.html), [home](index.html), [code](../seqlab/imdb.py)')
 
 
 def test_showdoc_md():
@@ -337,10 +385,13 @@ def test_readme_content():
     text = (ROOT / 'README.md').read_text(encoding='utf-8')
     assert 'make lab' in text and 'make test' in text and 'make run NB=' in text
     assert 'SEQLAB_QUICK' in text and 'make docs' in text
+    for knob in ['SEQLAB_SMOKE=1', 'make rehearse', "load_esc10(path=", 'SEQLAB_CHECKSUMS', 'from seqlab.exercises import check']:
+        assert knob in text, f'README does not say how to use {knob}'
     numbered = [p for p in NBS if docs_build.nb_number(p.name) is not None]
     for p in numbered:
-        assert f'](nbs/{p.name})' in text, f'README does not link {p.name}'
-        assert f'https://colab.research.google.com/github/seqlab/seqlab/blob/main/nbs/{p.name})' in text
+        rel = p.relative_to(ROOT / 'nbs').as_posix()  # 'solutions/15_imdb_solutions.ipynb' for the worked solutions
+        assert f'](nbs/{rel})' in text, f'README does not link {rel}'
+        assert f'https://colab.research.google.com/github/seqlab/seqlab/blob/main/nbs/{rel})' in text
         assert docs_readme.nb_info(p)['summary'].replace('|', '\\|') in text
     assert ':::' not in text and '#|' not in text
     assert '> [!NOTE]' in text  # the callout as a GitHub alert
@@ -363,6 +414,26 @@ def test_readme_check_fails_when_stale(tmp_path, capsys):
     # a hand edit of README.md is stale too
     (root / 'README.md').write_text((root / 'README.md').read_text() + 'edit\n')
     assert docs_readme.main(['--root', str(root), '--check']) == 1
+
+
+def test_readme_lists_the_solutions(tmp_path):
+    root = _mini_project(tmp_path, {})
+    nb = json.loads((ROOT / 'nbs' / '00_core.ipynb').read_text())
+    nb['cells'][0]['source'] = '# Mini topic\n\n> A topic.'
+    (root / 'nbs' / '12_mini.ipynb').write_text(json.dumps(nb))
+    table = docs_readme.notebook_table(root)
+    assert '### Solutions' not in table  # none yet: no section
+    nb['cells'][0]['source'] = '# Mini topic: worked solutions\n\n> The solution of each exercise.'
+    (root / 'nbs' / 'solutions').mkdir()
+    (root / 'nbs' / 'solutions' / '12_mini_solutions.ipynb').write_text(json.dumps(nb))
+    table = docs_readme.notebook_table(root)
+    assert table.index('### Topics') < table.index('### Solutions')
+    sols = table[table.index('### Solutions'):]
+    assert '| 12 | [Mini topic: worked solutions](solutions/12_mini_solutions.ipynb) | The solution of each exercise. |' in sols
+    assert 'https://colab.research.google.com/github/seqlab/seqlab/blob/main/nbs/solutions/12_mini_solutions.ipynb)' in sols
+    assert docs_readme.main(['--root', str(root)]) == 0
+    readme = (root / 'README.md').read_text()
+    assert '](nbs/solutions/12_mini_solutions.ipynb)' in readme and '](nbs/12_mini.ipynb)' in readme
 
 
 def test_gfm_callouts():

@@ -83,7 +83,7 @@ def _write(p, data):
     return p
 
 
-def test_cached_html_page_is_removed_and_fetched_again(loopback_http_server, seqlab_data_cache):
+def test_cached_html_page_is_moved_aside_and_fetched_again(loopback_http_server, seqlab_data_cache):
     train, test = trec_files()
     srv = loopback_http_server
     (seqlab_data_cache / 'trec').mkdir(parents=True)
@@ -92,6 +92,7 @@ def test_cached_html_page_is_removed_and_fetched_again(loopback_http_server, seq
     with pytest.warns(UserWarning, match='HTML page'):
         td = load_trec(quick=False, urls=urls, checksums=trec_checksums(), verbose=False)
     assert len(td.test) == 6 and (seqlab_data_cache / 'trec' / 'TREC_10.label').read_bytes() == test
+    assert (seqlab_data_cache / 'trec' / 'TREC_10.label.not-data').read_bytes() == HTML  # not deleted: not seqlab's
 
 
 def test_hand_placed_file_that_fails_to_parse_is_kept(seqlab_data_cache):
@@ -546,3 +547,28 @@ def test_download_nothing_can_verify_says_so(loopback_http_server, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # a checksum, or a length, lets it be verified: no warning
         download(loopback_http_server.add('g.zip', b'PK' + b'y' * 100), tmp_path / 'g.zip', None, progress=False)
+
+
+# ---------------------------------------------------------------- inputs checked where they enter
+
+@pytest.mark.parametrize('call,err,says', [
+    (lambda t: download('http://127.0.0.1:9/x', None), TypeError, 'dest must be a path'),
+    (lambda t: download(None, t / 'x'), ValueError, 'urls must be a URL or a non-empty list'),
+    (lambda t: download('http://127.0.0.1:9/x', t, progress=False), IsADirectoryError, 'is a folder'),
+    (lambda t: download('http://127.0.0.1:9/x', t / 'x', timeout=-1), ValueError, 'timeout must be a positive number'),
+    (lambda t: extract(None, t / 'x'), TypeError, 'archive must be a path'),
+    (lambda t: extract(t, t / 'x'), FileNotFoundError, 'is a folder, not a file'),
+    (lambda t: DL.file_hash(t / 'f', 'crc32'), ValueError, "algo must be one of ['sha256', 'md5', 'sha1']"),
+    (lambda t: bad_content(t), FileNotFoundError, 'is not a file'),
+    (lambda t: DL.read_cached(t, None), TypeError, 'reader must be a function'),
+    (lambda t: DL.source_fingerprint(t / 'nowhere'), FileNotFoundError, 'does not exist'),
+    (lambda t: DL.decoded_cache(t / 'd.pkl', 'k', None), TypeError, 'make must be a function'),
+    (lambda t: DL.decoded_cache(t, 'k', lambda: 1), IsADirectoryError, 'is a folder'),
+    (lambda t: DL.provenance(None), TypeError, 'path must be a path'),
+    (lambda t: DL.data_dir(5), TypeError, 'dataset must be a str'),
+])
+def test_bad_download_input_is_refused_at_the_boundary(tmp_path, call, err, says):
+    (tmp_path / 'f').write_text('x')
+    with pytest.raises(err) as e:
+        call(tmp_path)
+    assert says in str(e.value), str(e.value)

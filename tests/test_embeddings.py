@@ -574,3 +574,31 @@ def test_zero_sized_trained_vectors_are_refused():
 def test_onehot_ignores_embedding_dim():
     vocab = Vocab.build(TEXTS)
     assert make_embedding('onehot', vocab, 0).embedding_dim == len(vocab)
+
+
+# --- inputs checked where they enter -------------------------------------------------------------------------
+
+@pytest.mark.parametrize('call,err,says', [
+    (lambda: OneHotEmbedding(5)(torch.tensor([[1.0]])), TypeError, 'tokens must be an integer tensor'),
+    (lambda: OneHotEmbedding(5, padding_idx=9), ValueError, 'padding_idx must be an id in 0..4'),
+    (lambda: load_vectors(None), TypeError, 'name_or_path must be a file path'),
+    (lambda: detect_format('/nowhere/v.vec'), FileNotFoundError, 'No vectors file at'),
+    (lambda: lookup_vector(None, 'a'), TypeError, 'kv must be gensim KeyedVectors'),
+    (lambda: lookup_vector(train_vectors(TEXTS, vector_size=4), None), TypeError, 'token must be a str'),
+    (lambda: pretrained_embedding(None, Vocab.build(TEXTS)), TypeError, 'kv must be gensim KeyedVectors'),
+    (lambda: train_vectors([[1, 2], [3]]), TypeError, 'token_lists must hold str tokens, got 1'),
+    (lambda: train_vectors([['a'], None]), TypeError, 'not strings or None'),
+    (lambda: train_vectors(TEXTS, min_count=99), ValueError, 'No token occurs min_count=99 times'),
+    (lambda: train_vectors(TEXTS, seed=-1), ValueError, 'seed must be an int from 0'),
+    (lambda: E.texts_fingerprint(None), TypeError, 'token_lists must be a list of token lists'),
+    (lambda: nearest_neighbours(train_vectors(TEXTS, vector_size=4), None), TypeError, 'words must be a list'),
+    (lambda: nearest_neighbours(train_vectors(TEXTS, vector_size=4), ['the'], topn=0), ValueError, 'topn must be an int >= 1'),
+    (lambda: DME([nn.Linear(2, 2)], 4), TypeError, 'needs an int .embedding_dim'),
+    (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(2, 3)), ValueError, 'tokens must be integer ids (B, T)'),
+    (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(3).long()), ValueError, 'a single text needs tokens[None]'),
+    (lambda: DME([nn.Embedding(5, 3)], 4)(torch.zeros(2, 3).long(), torch.tensor([9, 1])), ValueError, 'lengths must be one length in 1..T=3'),
+])
+def test_bad_embedding_input_is_refused_at_the_boundary(call, err, says):
+    with pytest.raises(err) as e:
+        call()
+    assert says in str(e.value), str(e.value)

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from seqlab.datasets import load_emotion
-from seqlab.emotion_attention import (attention_rollout, class_weighted_loss, emotion_classifier, f1_weighted,
-                                      rank_by_class, received_attention, token_attributions, top_token_per_sentence,
-                                      train_emotion)
+from seqlab.emotion_attention import (attention_rollout, class_recall, class_weighted_loss, emotion_classifier,
+                                      emotion_vectors, eval_scores, f1_weighted, keyword_cosines, rank_by_class,
+                                      received_attention, seed_difference, token_attributions, top_token_per_sentence,
+                                      train_emotion, uninformative_ids, winner_stats)
+from seqlab.datasets import EMOTION_KEYWORDS
 from seqlab.embeddings import train_vectors
 from seqlab.transformer import transformer_data
 
@@ -69,8 +71,16 @@ def test_f1_weighted_and_class_weights():
     assert loss(logits, torch.tensor([1])).item() == pytest.approx(math.log(2))  # weighted mean over one item
     l2 = loss(torch.zeros(2, 2), torch.tensor([0, 1]))
     assert l2.item() == pytest.approx(math.log(2))
-    with pytest.raises(AssertionError, match='every class'):
+    with pytest.raises(ValueError, match='every class needs training examples'):
         class_weighted_loss([0, 0], 2)
+    with pytest.raises(ValueError, match=r'class ids in 0\.\.1'):
+        class_weighted_loss([0, 1, 5], 2)  # a label outside the classes
+    with pytest.raises(ValueError, match='class ids'):
+        class_weighted_loss([], 2)
+    with pytest.raises(ValueError, match='n_classes'):
+        class_weighted_loss([0, 1], 0)
+    with pytest.raises(ValueError, match='of one length'):
+        f1_weighted(torch.tensor([0, 1]), torch.tensor([0]))
 
 
 @pytest.fixture(scope='module')
@@ -83,8 +93,10 @@ def test_word2vec_variant_rows_and_bad_sizes(prep):
     kv = train_vectors(prep.token_lists, 'word2vec', vector_size=16, seed=0, epochs=1, cache=False)
     model, oov = emotion_classifier(prep, kv, d_model=16, n_heads=2, d_ff=16, max_len=16)
     assert model.embedding.weight.shape == (len(prep.vocab), 16) and len(oov.how) == len(prep.vocab)
-    with pytest.raises(AssertionError, match='d_model=16'):
+    with pytest.raises(ValueError, match='pass d_model=16'):
         emotion_classifier(prep, kv, d_model=32, n_heads=2, max_len=16)
+    with pytest.raises(TypeError, match='transformer_data'):
+        emotion_classifier(object(), kv, d_model=16, n_heads=2, max_len=16)
 
 
 @pytest.mark.parametrize('method', ['attention', 'rollout', 'grad_input'])
@@ -96,5 +108,121 @@ def test_attributions_cover_every_sentence_and_one_token_sentences_work(prep, me
     one = torch.tensor([[prep.vocab.stoi.get('i', 2)]])
     logits, attn = learn.model.eval()(one, torch.tensor([1]), return_attn=True)
     assert attn.shape[-2:] == (1, 1) and torch.allclose(attn.sum(-1), torch.ones_like(attn.sum(-1)))
-    with pytest.raises(AssertionError, match='choose'):
+    with pytest.raises(ValueError, match='choose'):
         token_attributions(learn.model, prep.dls.test, 'saliency')
+    with pytest.raises(ValueError, match='non-empty split'):
+        token_attributions(learn.model, [], method)
+
+
+# --- pretrained vectors: what they miss and what they carry ------------------------------------------
+
+def test_quick_vectors_miss_rare_words_and_tell_emotions_apart(prep):
+    """Quick mode's stand-in for pretrained vectors learns from other sentences: rare task words are OOV,
+    and words of one emotion are closer to each other than to other emotions' words."""
+    kv = emotion_vectors(prep, quick=True, vector_size=64, seed=0, n_pretrain=6000)  # the notebook's settings
+    model, oov = emotion_classifier(prep, kv, d_model=64, n_heads=2, d_ff=16, max_len=16)
+    assert 0 < len(oov.oov) < len(prep.vocab) // 2
+    freq = pd.Series([t for toks in prep.token_lists for t in toks]).value_counts()
+    miss = freq.index.isin(oov.oov)
+    assert freq[miss].sum() / freq.sum() < miss.mean()  # the missing words are rare: fewer running tokens than entries
+    cos = keyword_cosines(kv, EMOTION_KEYWORDS)
+    assert cos['same group'] - cos['different groups'] > 0.05, cos
+    assert cos['words found'] == cos['words asked'] == 60
+
+
+@pytest.mark.parametrize('kw, msg', [(dict(vector_size=0), 'vector_size'), (dict(n_pretrain=-1), 'n_pretrain'),
+                                     (dict(min_count=1.5), 'min_count')])
+def test_emotion_vectors_rejects_impossible_sizes(prep, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        emotion_vectors(prep, quick=True, **kw)
+
+
+def test_keyword_cosines_needs_known_words():
+    kv = train_vectors([['a', 'b', 'c', 'd']] * 20, 'word2vec', vector_size=8, seed=0, epochs=1, cache=False)
+    with pytest.raises(ValueError, match='too few of the group words'):
+        keyword_cosines(kv, {'x': ['zz'], 'y': ['qq']})
+    got = keyword_cosines(kv, {'x': ['a', 'b'], 'y': ['c', 'zz']})
+    assert got['words found'] == 3 and -1 <= got['different groups'] <= 1
+
+
+# --- training inputs ------------------------------------------------------------------------------
+
+def test_train_emotion_checks_its_arguments(prep):
+    with pytest.raises(ValueError, match='weighted=True needs train_labels'):
+        train_emotion(prep, weighted=True, epochs=1, d_model=16, n_heads=2, d_ff=16, max_len=16)
+    with pytest.raises(ValueError, match='epochs must be'):
+        train_emotion(prep, epochs=0, d_model=16, n_heads=2, d_ff=16, max_len=16)
+
+
+def test_eval_scores_refuses_an_empty_split(prep):
+    learn = train_emotion(prep, epochs=1, lr=3e-3, d_model=16, n_heads=2, d_ff=16, max_len=16)
+    assert set(eval_scores(learn, prep.dls.valid)) >= {'accuracy', 'f1_macro', 'preds'}
+    with pytest.raises(ValueError, match='non-empty split'):
+        eval_scores(learn, None)
+
+
+def test_seed_difference_and_class_recall():
+    assert seed_difference([0.5, 0.52, 0.48], [0.7, 0.71, 0.69])['stands out']
+    assert not seed_difference([0.5, 0.6, 0.4], [0.55, 0.65, 0.45])['stands out']
+    with pytest.raises(ValueError, match='at least 2 seeds'):
+        seed_difference([0.5], [0.6, 0.7])
+    assert class_recall(torch.tensor([2, 0, 5, 5]), torch.tensor([2, 2, 5, 1]), [2, 5]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match='no sentence belongs'):
+        class_recall([0, 1], [0, 1], [4])
+    with pytest.raises(ValueError, match='of one length'):
+        class_recall([0, 1], [0], [0])
+
+
+# --- attention inputs -----------------------------------------------------------------------------
+
+def test_attention_helpers_check_shapes_and_lengths():
+    a = torch.softmax(torch.randn(2, 1, 2, 4, 4), -1)
+    with pytest.raises(ValueError, match=r'lengths must lie in 1\.\.4'):
+        received_attention(a, torch.tensor([4, 9]))  # longer than the input
+    with pytest.raises(ValueError, match=r'\(B,\) = \(2,\)'):
+        received_attention(a, torch.tensor([4, 4, 4]))  # not one per sentence
+    with pytest.raises(ValueError, match='return_attn=True'):
+        received_attention(a[:, 0], torch.tensor([4, 4]))
+    with pytest.raises(ValueError, match='residual'):
+        attention_rollout(a, residual=1.5)
+    with pytest.raises(ValueError, match='one shape'):
+        top_token_per_sentence(torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 3), torch.tensor([4, 4]))
+    with pytest.raises(ValueError, match='lengths must lie in 0..4'):
+        top_token_per_sentence(torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4), torch.tensor([4, 5]))
+
+
+def test_rankings_check_labels_and_sizes():
+    with pytest.raises(ValueError, match='one label per sentence'):
+        rank_by_class([4, 5], [0], ITOS, ['sadness', 'joy'])
+    with pytest.raises(ValueError, match=r'class ids in 0\.\.1'):
+        rank_by_class([4, 5], [0, 2], ITOS, ['sadness', 'joy'])
+    with pytest.raises(ValueError, match='k must be'):
+        rank_by_class([4, 5], [0, 1], ITOS, ['sadness', 'joy'], k=0)
+    with pytest.raises(ValueError, match='min_count must be'):
+        rank_by_class([4, 5], [0, 1], ITOS, ['sadness', 'joy'], min_count=0)
+
+
+def test_stop_words_and_punctuation_are_set_aside():
+    from seqlab.data import Vocab
+    v = Vocab.build([['i', 'feel', 'the', 'sad', '.', '>', 'all', 'is', ':)', 'furious']])
+    banned = {v.itos[i] for i in uninformative_ids(v)}
+    assert {'<pad>', '<unk>', 'i', 'the', '.', '>', 'all', 'is', ':)'} <= banned
+    assert not {'feel', 'sad', 'furious'} & banned
+    with pytest.raises(TypeError, match='Vocab'):
+        uninformative_ids(['the'])
+
+
+def test_winner_stats_tells_a_frequent_word_from_a_meaningful_one():
+    """'the' wins everywhere (lift 1, no evidence); 'sad' wins only in sadness (lift 1/p, tiny p-value)."""
+    tops = [4] * 10 + [2] * 10 + [2] * 20  # sadness: 10 'sad' + 10 'the'; joy: 20 'the'
+    labels = [0] * 20 + [1] * 20
+    st = winner_stats(tops, labels, ITOS, ['sadness', 'joy']).set_index(['class', 'token'])
+    assert st.loc[('sadness', 'sad'), 'lift'] == pytest.approx(2.0) and st.loc[('sadness', 'sad'), 'p_value'] < 1e-3
+    assert st.loc[('sadness', 'i'), 'p_value'] > 0.5 and st.loc[('joy', 'i'), 'lift'] == pytest.approx(4 / 3)
+    r = rank_by_class(tops, labels, ITOS, ['sadness', 'joy'], k=1, min_count=2).set_index('class')
+    assert r.loc['sadness', 'lift_token'] == 'sad' and r.loc['sadness', 'lift_p'] < 1e-3
+
+
+def test_emotion_classifier_refuses_what_is_not_vectors(prep):
+    with pytest.raises(TypeError, match='KeyedVectors'):
+        emotion_classifier(prep, 'word2vec', d_model=16, n_heads=2, max_len=16)

@@ -9,10 +9,12 @@ from torch import nn
 
 from seqlab.core import n_params
 from seqlab.datasets import cifar10_sample
+from seqlab.datasets import Split, TaskData
 from seqlab.image_cnn import (IMAGE_CNN_ARCHS, DeviceImageLoader, FastCNN, FastCNNConfig, ImageCNN, ImageCNNConfig,
-                              LayerGradNormCB, check_image_batch, image_cnn_config, image_loaders, image_stats,
-                              init_image_cnn, normalize_images, patch_whitening, random_crop_flip,
-                              train_image_cnn, tta_logits)
+                              LayerGradNormCB, activation_scales, capture_activations, check_image_batch,
+                              image_cnn_config, image_cnn_scores, image_loaders, image_stats, init_image_cnn,
+                              normalize_images, patch_whitening, plateau_steps, plot_layer_grads, random_crop_flip,
+                              train_fast_cnn, train_image_cnn, tta_logits)
 
 SMALL = dict(channels=(4, 8, 8, 8, 16, 16), hidden_sizes=(32, 16))
 
@@ -94,8 +96,10 @@ def test_bad_batches_name_the_fix():
         m(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
     with pytest.raises(ValueError, match='channels last'):
         m(torch.zeros(2, 32, 32, 3))
-    with pytest.raises(ValueError, match=r'\(B, 3, 32, 32\)'):
-        m(torch.zeros(3, 32, 32))
+    with pytest.raises(ValueError, match=r'x\[None\]'):
+        m(torch.zeros(3, 32, 32))  # one image, not a batch
+    with pytest.raises(ValueError, match=r'\(B, 3, 32, 32\).*image_size'):
+        m(torch.zeros(2, 3, 24, 24))  # another size: say how to build a model for it
     with pytest.raises(TypeError, match='tensor'):
         check_image_batch(np.zeros((2, 3, 32, 32), np.float32))
     with pytest.raises(TypeError, match='normalize_images'):
@@ -112,8 +116,8 @@ def test_normalize_and_stats_check_their_input():
     assert torch.allclose(t.mean((0, 2, 3)), torch.zeros(3), atol=1e-4)
     with pytest.raises(TypeError, match='uint8'):
         normalize_images(x.astype(np.float32), mean, std)
-    with pytest.raises(ValueError, match=r'\(N, H, W, 3\)'):
-        image_stats(x[0])
+    with pytest.raises(ValueError, match=r'x\[None\]'):
+        image_stats(x[0])  # one image (H, W, 3)
 
 
 def test_augmentation_keeps_shapes_and_repeats_under_a_seed():
@@ -166,3 +170,192 @@ def test_layer_grad_cb_and_tta_through_the_learner():
     plain, _ = tta_logits(learn.model, dls.valid, flip=False)
     mirror, _ = tta_logits(learn.model, [(xb.flip(-1), yb) for xb, yb in dls.valid], flip=False)
     assert torch.allclose(preds, (plain + mirror) / 2, atol=1e-5)
+
+
+def _task(n_per_class=12, classes=('a', 'b', 'c'), size=16, seed=0, test=True):
+    "A small TaskData of uint8 images (size x size), one mean colour per class: easy to tell apart."
+    rng = np.random.default_rng(seed)
+    k = len(classes)
+    y = np.repeat(np.arange(k), n_per_class)
+    x = (rng.integers(0, 60, (len(y), size, size, 3)) + 60 * y[:, None, None, None]).clip(0, 255).astype(np.uint8)
+    idx = rng.permutation(len(y))
+    tr, va, te = idx[:len(y) // 2], idx[len(y) // 2:3 * len(y) // 4], idx[3 * len(y) // 4:]
+    return TaskData('mine', Split(x[tr], y[tr]), Split(x[va], y[va]), Split(x[te], y[te]) if test else None,
+                    list(classes), 'made in a test', False)
+
+
+@pytest.mark.parametrize('x, err, msg', [
+    (np.zeros((5, 32, 32), np.uint8), ValueError, r'np\.repeat'),  # grey images: how to give them three channels
+    (np.zeros((32, 32, 3), np.uint8), ValueError, r'x\[None\]'),  # one image
+    (np.zeros((5, 32, 32, 4), np.uint8), ValueError, 'alpha'),  # RGBA
+    (np.zeros((0, 32, 32, 3), np.uint8), ValueError, 'no images'),
+    (np.zeros((5, 32, 32, 3), np.float32), TypeError, 'uint8'),
+])
+def test_image_arrays_get_a_hint_for_the_usual_mistakes(x, err, msg):
+    with pytest.raises(err, match=msg):
+        image_stats(x)
+
+
+def test_normalize_checks_mean_and_std():
+    x, _, _ = cifar10_sample(8)
+    with pytest.raises(ValueError, match='mean and std'):
+        normalize_images(x, np.zeros(4), np.ones(3))
+    with pytest.raises(ValueError, match='std > 0'):
+        normalize_images(x, np.zeros(3), np.zeros(3))
+
+
+def test_batches_of_one_channel_or_no_images_are_refused():
+    with pytest.raises(ValueError, match='expand'):
+        check_image_batch(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match='non-empty'):
+        check_image_batch(torch.zeros(0, 3, 32, 32))
+
+
+@pytest.mark.parametrize('bad, msg', [
+    (dict(hidden_sizes=(0, 16)), 'hidden_sizes'),
+    (dict(hidden_sizes=(-4,)), 'hidden_sizes'),
+    (dict(n_classes=1), 'n_classes'),
+    (dict(n_classes=2.5), 'n_classes'),
+    (dict(image_size=0), 'multiple of 8'),
+    (dict(image_size=-8), 'multiple of 8'),
+    (dict(dropout=True), 'dropout'),
+    (dict(channels=(4, 8, 0, 8, 16, 16)), 'six positive ints'),
+])
+def test_impossible_sizes_are_refused(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        ImageCNNConfig(**bad)
+
+
+def test_fast_config_checks_and_airbench_momentum():
+    assert FastCNNConfig().bn_momentum == 0.4  # airbench's BatchNorm(momentum=0.6) passes 1 - 0.6 to PyTorch
+    m = FastCNN(FastCNNConfig(widths=(8, 8, 8)))
+    assert all(b.momentum == 0.4 for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))
+    for bad in (dict(bn_momentum=0), dict(whiten_eps=0), dict(whiten_k=0), dict(logit_scale=-1), dict(n_classes=1)):
+        with pytest.raises(ValueError):
+            FastCNNConfig(**bad)
+
+
+def test_fast_cnn_says_when_images_are_too_small():
+    m = FastCNN(FastCNNConfig(widths=(8, 8, 8)))
+    with pytest.raises(ValueError, match=r'at least 9x9.*interpolate'):
+        m(torch.zeros(2, 3, 8, 8))
+    assert m(torch.zeros(2, 3, 9, 9)).shape == (2, 10)
+
+
+def test_loader_checks_batch_size_and_labels():
+    x = torch.randn(6, 3, 8, 8)
+    with pytest.raises(ValueError, match='bs'):
+        DeviceImageLoader(x, torch.arange(6), bs=0)
+    with pytest.raises(TypeError, match='integer class ids'):
+        DeviceImageLoader(x, torch.zeros(6), bs=2)
+
+
+def test_image_loaders_need_train_and_valid_and_take_no_test():
+    d = _task()
+    dls = image_loaders(TaskData(d.name, d.train, d.valid, None, d.classes, d.source, False), bs=8, device='cpu')
+    assert dls.test is None and dls.classes == ['a', 'b', 'c']
+    with pytest.raises(ValueError, match='data.valid'):
+        image_loaders(TaskData(d.name, d.train, None, d.test, d.classes, d.source, False), device='cpu')
+
+
+def test_train_image_cnn_takes_class_count_and_image_size_from_the_data():
+    dls = image_loaders(_task(), bs=8, device='cpu')
+    learn = train_image_cnn('arch4', dls, epochs=1, lr=3e-3, **SMALL)
+    assert (learn.model.cfg.n_classes, learn.model.cfg.image_size) == (3, 16)
+    assert learn.get_preds(dls.valid)[0].shape == (len(dls.valid.y), 3)
+    cfg = ImageCNNConfig(**SMALL)  # a config left at the defaults (10 classes, 32 pixels) is fitted to the data too
+    assert train_image_cnn(cfg, dls, epochs=1).model.cfg.n_classes == 3
+    with pytest.raises(ValueError, match='takes it from the data'):
+        train_image_cnn('arch4', dls, epochs=1, n_classes=10, **SMALL)
+    with pytest.raises(ValueError, match='takes it from the data'):
+        train_image_cnn(ImageCNNConfig(image_size=32, n_classes=5, **SMALL), dls, epochs=1)
+
+
+def test_train_image_cnn_refuses_non_square_images():
+    d = _task()
+    wide = lambda s: Split(np.concatenate([s.x, s.x], axis=2), s.y)  # 16 x 32
+    dls = image_loaders(TaskData(d.name, wide(d.train), wide(d.valid), None, d.classes, d.source, False), bs=8, device='cpu')
+    with pytest.raises(ValueError, match='square'):
+        train_image_cnn('arch1', dls, epochs=1, **SMALL)
+
+
+def test_task4_is_task4_on_its_own_and_runs_repeat_whatever_ran_before():
+    dls = image_loaders(_task(), bs=4, device='cpu')
+    learn = train_image_cnn('task4', dls, epochs=2, lr=1e-2, **SMALL)  # the cosine schedule comes with the name
+    assert learn.lrs[0] == pytest.approx(1e-2) and learn.lrs[-1] < 1e-3
+    assert not hasattr(train_image_cnn('arch4', dls, epochs=1, lr=1e-2, **SMALL), 'lrs')  # no schedule for the others
+    assert hasattr(train_image_cnn('arch4', dls, epochs=1, lr=1e-2, sched='cosine', **SMALL), 'lrs')  # unless asked
+    a = train_image_cnn('arch1', dls, epochs=1, seed=3, **SMALL).history.train_loss.iloc[0]
+    train_image_cnn('arch2', dls, epochs=2, seed=5, **SMALL)  # uses the same loader in between
+    b = train_image_cnn('arch1', dls, epochs=1, seed=3, **SMALL).history.train_loss.iloc[0]
+    assert a == b
+
+
+def test_train_fast_cnn_takes_classes_from_the_data_and_warns_on_few_steps():
+    d = _task(n_per_class=16)
+    with pytest.warns(UserWarning, match='steps per epoch'):
+        learn = train_fast_cnn(d, FastCNNConfig(widths=(8, 8, 8)), epochs=1, bs=64, lr=0.1, device='cpu')
+    assert learn.model.fc.out_features == 3
+    with pytest.raises(ValueError, match='takes it from the data'):
+        train_fast_cnn(d, FastCNNConfig(widths=(8, 8, 8), n_classes=5), epochs=1, bs=2, device='cpu')
+    with pytest.raises(ValueError, match='bs'):
+        train_fast_cnn(d, FastCNNConfig(widths=(8, 8, 8)), epochs=1, bs=0, device='cpu')
+
+
+def test_augmentation_and_whitening_check_their_arguments():
+    x = torch.randn(4, 3, 8, 8)
+    for pad in (-1, 8, 1.5):
+        with pytest.raises(ValueError, match='pad'):
+            random_crop_flip(x, pad=pad)
+    assert random_crop_flip(torch.randn(4, 3, 8, 12), pad=2).shape == (4, 3, 8, 12)  # not only square images
+    with pytest.raises(ValueError, match='k must be'):
+        patch_whitening(x, k=0)
+    with pytest.raises(ValueError, match='eps'):
+        patch_whitening(x, eps=0)
+
+
+def test_layer_grad_cb_records_steps_and_checks_max_steps():
+    with pytest.raises(ValueError, match='max_steps'):
+        LayerGradNormCB(max_steps=0)
+    dls = image_loaders(_task(), bs=8, device='cpu')
+    learn = train_image_cnn('arch1', dls, epochs=1, opt_func=lambda p, lr: torch.optim.SGD(p, lr=lr), lr=0.1,
+                            cbs=[LayerGradNormCB()], **SMALL)
+    g, st = learn.layer_grads.drop(columns='loss'), learn.layer_steps
+    assert g.shape == st.shape == (len(dls.train), 9)
+    assert np.allclose(st.values, 0.1 * g.values, rtol=1e-4)  # plain SGD: the step is lr times the gradient
+
+
+def test_plateau_steps():
+    assert plateau_steps([2.3] * 10 + [1.0] * 10) == 6
+    assert plateau_steps([2.3] * 8) == 8  # never left
+    assert plateau_steps([1.2] * 6, n_classes=3, frac=0.9) == 6  # ln 3 = 1.10: 1.2 is still above
+    assert plateau_steps([2.0, 1.0]) == 2  # fewer steps than the window: not seen to leave (a smoke run's few batches)
+    for bad in ([], [[2.3, 2.3]]):
+        with pytest.raises(ValueError, match='non-empty 1-d'):
+            plateau_steps(bad)
+    with pytest.raises(ValueError, match='window'):
+        plateau_steps([2.3] * 8, window=0)
+
+
+def test_activation_scales_name_the_layers():
+    torch.manual_seed(0)
+    s1 = activation_scales(ImageCNN(image_cnn_config('arch1', **SMALL)), torch.randn(8, 3, 32, 32))
+    s3 = activation_scales(ImageCNN(image_cnn_config('arch3', **SMALL)), torch.randn(8, 3, 32, 32))
+    assert list(s1.index) == [f'conv{i}' for i in range(1, 7)] + ['fc1', 'fc2', 'logits']
+    assert list(s3.index) == [f'conv{i}' for i in range(1, 8)] + ['fc1', 'fc2', 'logits']  # arch 3's extra conv, not a shift
+
+
+def test_bad_arguments_of_the_helpers():
+    m = ImageCNN(image_cnn_config('arch1', **SMALL))
+    with pytest.raises(TypeError, match='kinds'):
+        capture_activations(m, torch.randn(2, 3, 32, 32), kinds=('relu',))
+    with pytest.raises(ValueError, match='dls.test'):
+        tta_logits(m, None)
+    with pytest.raises(ValueError, match='no batches'):
+        tta_logits(m, [])
+    with pytest.raises(ValueError, match='same length'):
+        image_cnn_scores(torch.randn(3, 10), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match='empty'):
+        plot_layer_grads({})
+    with pytest.raises(TypeError, match='nn.Module'):
+        init_image_cnn('not a model', 'kaiming')

@@ -163,7 +163,7 @@ def test_history_columns_and_epochs_continue():
     learn.fit(1)
     h = learn.history
     assert list(h.columns) == ['epoch', 'train_loss', 'valid_loss', 'acc', 'lr', 'grad_norm', 'seconds']
-    assert h.epoch.tolist() == [0, 1, 2]
+    assert h.epoch.tolist() == [1, 2, 3]  # epochs count from 1 and go on across fits
     assert h.notna().all().all()
     assert len(learn.grad_norms) == len(learn.dls.train)  # the last fit's steps
 
@@ -184,8 +184,8 @@ def test_request_stop_after_current_batch():
     before = [p.detach().clone() for p in learn.model.parameters()]
     learn.fit(5, cbs=[StopCB(), counter])
     assert counter.steps == 2  # stopped after the second batch of the first epoch
-    assert len(learn.history) == 1 and learn.partial_epoch == 0 and learn.partial_batches == 2
-    assert learn.history.attrs['partial_epoch'] == {'epoch': 0, 'batches_trained': 2}
+    assert len(learn.history) == 1 and learn.partial_epoch == 1 and learn.partial_batches == 2
+    assert learn.history.attrs['partial_epoch'] == {'epoch': 1, 'batches_trained': 2}
     assert any(not torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))  # weights kept
     learn.fit(1)  # a new fit starts afresh
     assert learn.partial_epoch is None and len(learn.history) == 2
@@ -364,7 +364,7 @@ def test_checkpoint_written_atomically(tmp_path):
     ck = CheckpointCB(path)
     learn.fit(2, cbs=[ck])
     assert path.exists() and os.listdir(path.parent) == ['model.pt']  # no temporary files left
-    assert torch.load(path)['history'][-1]['epoch'] == 1
+    assert torch.load(path)['history'][-1]['epoch'] == 2
     good = path.read_bytes()
 
     real_save = torch.save
@@ -384,9 +384,9 @@ def test_checkpoint_written_atomically(tmp_path):
 def test_checkpoint_per_epoch_and_end_of_fit(tmp_path):
     learn = make_learner()
     learn.fit(2, cbs=[CheckpointCB(tmp_path / 'e{epoch}.pt')])
-    assert sorted(os.listdir(tmp_path)) == ['e0.pt', 'e1.pt']
+    assert sorted(os.listdir(tmp_path)) == ['e1.pt', 'e2.pt']  # epochs count from 1
     learn.fit(1, cbs=[CheckpointCB(tmp_path / 'final.pt', every_epoch=False)])
-    assert (tmp_path / 'final.pt').exists() and not (tmp_path / 'e2.pt').exists()
+    assert (tmp_path / 'final.pt').exists() and not (tmp_path / 'e3.pt').exists()
 
 
 def test_save_load_round_trip(tmp_path):
@@ -397,7 +397,7 @@ def test_save_load_round_trip(tmp_path):
     assert other.validate() == learn.validate()
     pd.testing.assert_frame_equal(other.history, learn.history)
     other.fit(1)
-    assert other.history.epoch.tolist() == [0, 1, 2]
+    assert other.history.epoch.tolist() == [1, 2, 3]
 
 
 def test_silent_without_progress_and_prints_with_it(capsys):
@@ -507,7 +507,7 @@ def test_nan_loss_stops_the_fit_naming_epoch_and_batch():
     dls = SimpleNamespace(train=DataLoader(TensorDataset(x[32:], y[32:]), batch_size=16),
                           valid=DataLoader(TensorDataset(x[:32], y[:32]), batch_size=16))
     set_seed(0)
-    with pytest.raises(FloatingPointError, match='epoch 0, training batch 1'):
+    with pytest.raises(FloatingPointError, match='epoch 1, training batch 2'):  # both counted from 1
         Learner(mlp(), dls, device='cpu').fit(3)
 
 
@@ -528,7 +528,7 @@ def test_interrupted_fit_leaves_a_consistent_learner(err, hook):
     class BoomCB(Callback):
         pass
     def boom(self, learn):
-        if learn.training and learn.epoch == 1 and learn.iter == 2:
+        if learn.training and learn.epoch == 2 and learn.iter == 2:
             raise err
     setattr(BoomCB, hook, boom)
     learn, cb = make_learner(metrics=[acc]), BoomCB()
@@ -537,12 +537,12 @@ def test_interrupted_fit_leaves_a_consistent_learner(err, hook):
     assert not learn.model.training and not learn.training
     assert cb not in learn.cbs
     h = learn.history
-    assert h.epoch.tolist() == [0, 1]
+    assert h.epoch.tolist() == [1, 2]
     assert math.isnan(h.valid_loss.iloc[1]) and not math.isnan(h.train_loss.iloc[1])
-    assert h.attrs['interrupted']['epoch'] == 1 and h.attrs['interrupted']['phase'] == 'train'
+    assert h.attrs['interrupted']['epoch'] == 2 and h.attrs['interrupted']['phase'] == 'train'
     assert h.attrs['interrupted']['batches_trained'] == 2  # batches 0 and 1 finished; batch 2 raised
     learn.fit(1)
-    assert learn.history.epoch.tolist() == [0, 1, 2] and 'interrupted' not in learn.history.attrs
+    assert learn.history.epoch.tolist() == [1, 2, 3] and 'interrupted' not in learn.history.attrs
 
 
 def test_error_in_the_model_during_validation_is_recorded():
@@ -558,7 +558,7 @@ def test_error_in_the_model_during_validation_is_recorded():
     with pytest.raises(ValueError, match='eval broke'):
         learn.fit(2)
     h = learn.history
-    assert h.epoch.tolist() == [0] and h.attrs['interrupted']['phase'] == 'validate'
+    assert h.epoch.tolist() == [1] and h.attrs['interrupted']['phase'] == 'validate'
     assert h.attrs['interrupted']['batches_trained'] == len(learn.dls.train)
     assert not learn.model.training
 
@@ -574,7 +574,7 @@ def test_fit_calls_set_epoch_on_the_samplers():
     learn = Learner(mlp(), dls, device='cpu')
     learn.fit(2)
     learn.fit(1)
-    assert EpochBatches.seen == [0, 1, 2]
+    assert EpochBatches.seen == [0, 1, 2]  # epochs 1, 2, 3 are the samplers' passes 0, 1, 2
 
 
 def test_loss_with_reduction_none_is_a_clear_error():
@@ -795,4 +795,250 @@ def test_an_error_before_training_is_not_masked_by_after_fit(tmp_path):
         learn.fit(1, cbs=cbs)
     assert not (tmp_path / 'm.pt').exists() and len(learn.history) == 1
     learn.fit(1)
-    assert learn.history.epoch.tolist() == [0, 1]
+    assert learn.history.epoch.tolist() == [1, 2]
+
+
+# --- smoke runs (a fast dev run), cost projection, loops over runs --------------------------
+
+import json
+from unittest import mock
+
+import seqlab.learner as learner_mod
+from seqlab.learner import CostCB, each_run, overfit_batch
+
+
+def smoke_env(**kw):
+    return mock.patch.dict(os.environ, {'SEQLAB_SMOKE': '1', 'SEQLAB_SMOKE_BATCHES': '', **kw})
+
+
+def test_smoke_fit_is_one_epoch_of_a_few_batches_and_says_so_once(capsys):
+    learner_mod._SMOKE_SAID.clear()
+    counter = CountStepsCB()
+    with smoke_env():
+        learn = make_learner(metrics=[acc])
+        learn.fit(5, cbs=[counter])
+        learn.fit(2)
+    assert counter.steps == 3 and len(learn.history) == 2  # 1 epoch of 3 batches per fit
+    assert learn.n_epochs_asked == 2 and learn.smoke is True
+    assert capsys.readouterr().out.count('SMOKE run') == 1
+    # model size and batch size are untouched; outside fit nothing is cut
+    assert learn.validate()['valid_loss'] > 0 and len(learn.get_preds()[1]) == 32
+
+
+def test_smoke_caps_validation_and_follows_the_batches_setting():
+    seen = []
+    class CountValid(Callback):
+        def after_batch(self, learn):
+            if not learn.training: seen.append(learn.iter)
+    x, y = points(400)
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x[100:], y[100:]), batch_size=10),
+                          valid=DataLoader(TensorDataset(x[:100], y[:100]), batch_size=10))
+    with smoke_env(SEQLAB_SMOKE_BATCHES='5'):
+        counter = CountStepsCB()
+        Learner(mlp(), dls, device='cpu', cbs=[counter, CountValid()]).fit(3)
+    assert counter.steps == 5 and seen == [0, 1, 2, 3, 4]
+
+
+def test_smoke_false_and_outside_a_smoke_run_trains_in_full():
+    with smoke_env():
+        counter = CountStepsCB()
+        learn = make_learner(smoke=False)
+        learn.fit(2, cbs=[counter])
+    assert counter.steps == 2 * len(learn.dls.train) and len(learn.history) == 2
+    counter = CountStepsCB()
+    make_learner(smoke=True).fit(1, cbs=[counter])
+    assert counter.steps == 3
+
+
+def test_overfit_batch_is_not_cut_by_a_smoke_run():
+    x, y = points(16)
+    set_seed(0)
+    with smoke_env():
+        r = overfit_batch(mlp(64), (x, y), steps=150, metrics=[acc], device='cpu')
+    assert r['last_loss'] < 0.1 * r['first_loss']
+
+
+def test_smoke_sweep_and_kfold_make_two_runs():
+    with smoke_env():
+        df = sweep({'lr': [1e-3, 1e-2, 3e-2], 'hidden_size': [4, 8]}, train_fn)
+        seen = []
+        cv = kfold(lambda f: seen.append(f) or train_fn(1e-2), 5)
+    assert len(df) == 2 and seen == [0, 1] and list(cv.index) == [0, 1, 'mean', 'std']
+
+
+def test_smoke_optuna_sweep_makes_two_trials():
+    pytest.importorskip('optuna')
+    with smoke_env():
+        df = sweep({'lr': (1e-3, 1e-1, 'log')}, train_fn, engine='optuna', n_trials=6, metric='acc')
+    assert len(df) == 2
+
+
+@pytest.mark.parametrize('kw, err, msg', [
+    (dict(smoke='yes'), TypeError, 'smoke must be True, False or None'),
+    (dict(cost=1), TypeError, 'cost must be True, False or None'),
+    (dict(cbs=[ProgressCB]), TypeError, r'pass an instance, ProgressCB\(\)'),
+    (dict(cbs=[object()]), TypeError, 'none of the hooks'),
+    (dict(loss_func='cross_entropy'), TypeError, 'loss_func must be a function'),
+    (dict(opt_func=None), TypeError, 'opt_func must make an optimizer'),
+])
+def test_learner_checks_its_arguments(kw, err, msg):
+    with pytest.raises(err, match=msg):
+        make_learner(**kw)
+
+
+def test_learner_model_must_be_a_module():
+    with pytest.raises(TypeError, match='model must be a torch.nn.Module'):
+        Learner(lambda x: x, make_dls(), device='cpu')
+    with pytest.raises(TypeError, match=r'pass an instance, EarlyStoppingCB\(\)'):
+        make_learner().fit(1, cbs=[EarlyStoppingCB])
+
+
+def test_sweep_and_kfold_check_train_fn():
+    with pytest.raises(TypeError, match='train_fn must be a function'):
+        sweep({'lr': [1e-3]}, 'train_fn')
+    with pytest.raises(TypeError, match='train_fn must be a function'):
+        kfold(None, 3)
+
+
+def test_cost_projection_is_recorded_and_logged(tmp_path, capsys):
+    log = tmp_path / 'cost.jsonl'
+    with mock.patch.dict(os.environ, {'SEQLAB_COST_LOG': str(log)}):
+        learn = make_learner(cost=True)
+        learn.fit(3)
+        make_learner(cost=False).fit(1)
+    p = learn.cost_projection
+    assert (p['n_epochs'], p['train_batches'], p['valid_batches'], p['timed_batches']) == (3, 4, 2, 3)
+    assert p['fit_s'] == pytest.approx(3 * p['epoch_s']) and p['epoch_s'] == pytest.approx(p['s_per_batch'] * (4 + 2 / 3))
+    out = capsys.readouterr().out
+    assert out.count('projected:') == 1 and 'for this fit of 3 epochs' in out  # cost=False says nothing
+    recs = [json.loads(l) for l in log.read_text().splitlines()]
+    assert len(recs) == 2 and recs[0]['epochs_run'] == 3 and recs[0]['model'] == 'Sequential' and recs[0]['peak_gpu_mib'] is None
+
+
+def test_cost_is_silent_in_quick_mode_and_speaks_in_full_mode(capsys):
+    with mock.patch.dict(os.environ, {'SEQLAB_QUICK': '1'}):
+        make_learner().fit(1)
+    assert 'projected' not in capsys.readouterr().out
+    with mock.patch.dict(os.environ, {'SEQLAB_QUICK': '0'}):
+        make_learner().fit(1)
+    assert 'projected' in capsys.readouterr().out
+
+
+def test_cost_of_a_fit_with_fewer_batches_than_timed():
+    x, y = points(40)
+    dls = SimpleNamespace(train=DataLoader(TensorDataset(x, y), batch_size=20), valid=None)
+    for bs, n in ((20, 2), (40, 1)):
+        dls.train = DataLoader(TensorDataset(x, y), batch_size=bs)
+        learn = Learner(mlp(), dls, device='cpu')
+        learn.fit(2)
+        assert learn.cost_projection['train_batches'] == n and learn.cost_projection['s_per_batch'] > 0
+
+
+def test_each_run_projects_after_the_first_and_shows_progress(capsys):
+    fits = []
+    for s in each_run([0, 1, 2, 3], 'seeds', show=True):
+        learn = make_learner()
+        learn.fit(2)
+        fits.append(learn.cost_projection['runs'])
+    out = capsys.readouterr().out
+    assert fits == [4, 4, 4, 4]  # every fit knows the loop around it
+    assert 'seeds: run 1 of 4 took' in out and 'projected ~' in out and 'seeds: 4 of 4 done in' in out
+    assert learner_mod._RUNS == []
+
+
+def test_each_run_in_a_smoke_run_keeps_the_first_and_projects_all(capsys):
+    with smoke_env():
+        r = each_run({'a': 1, 'b': 2, 'c': 3}, 'variants', keep=1, show=True)
+        got = []
+        for k in r:
+            learn = make_learner(cost=True)
+            learn.fit(10)
+            got.append(k)
+    assert got == ['a'] and (r.n_all, r.n_kept) == (3, 1)
+    assert r.per_run >= learn.cost_projection['fit_s']  # the full-size fit, not the 3-batch one
+    assert 'this smoke run makes 1' in capsys.readouterr().out
+
+
+def test_each_run_nested_loops_multiply_and_clean_up_on_break():
+    outer = each_run(3, 'outer', show=False)
+    for i in outer:
+        for j in each_run(['x', 'y'], 'inner', show=False):
+            learn = make_learner()
+            learn.fit(1)
+            assert learn.cost_projection['runs'] == 6
+            break
+        break
+    assert learner_mod._RUNS == []
+    assert outer.per_run is None  # the first run never finished
+
+
+@pytest.mark.parametrize('items, err', [([], ValueError), ('abc', TypeError), (None, TypeError)])
+def test_each_run_bad_items(items, err):
+    with pytest.raises(err):
+        each_run(items)
+
+
+def test_keyboard_interrupt_from_the_data_mid_epoch():
+    class CtrlC(torch.utils.data.Dataset):
+        "Ctrl-C while the loader reads item 40 of the second epoch."
+        def __init__(self): self.x, self.y = points(64); self.reads = 0
+        def __len__(self): return 64
+        def __getitem__(self, i):
+            self.reads += 1
+            if self.reads == 64 + 40:
+                raise KeyboardInterrupt
+            return self.x[i], self.y[i]
+    dls = SimpleNamespace(train=DataLoader(CtrlC(), batch_size=16), valid=make_dls().valid)
+    learn = Learner(mlp(), dls, device='cpu', metrics=[acc])
+    with pytest.raises(KeyboardInterrupt):
+        learn.fit(3)
+    h = learn.history
+    assert not learn.model.training and h.epoch.tolist() == [1, 2]
+    assert h.attrs['interrupted'] == {'epoch': 2, 'phase': 'train', 'batches_trained': 2, 'error': 'KeyboardInterrupt: '}
+    learn.dls.train = make_dls().train
+    learn.fit(1)
+    assert learn.history.epoch.tolist() == [1, 2, 3]
+
+
+# --- the Optuna storage -----------------------------------------------------------------------
+
+def test_optuna_storage_that_cannot_be_written_is_a_clear_error(tmp_path):
+    pytest.importorskip('optuna')
+    space = {'lr': [1e-3]}
+    with pytest.raises(FileNotFoundError, match='does not exist; create it first'):
+        sweep(space, train_fn, engine='optuna', n_trials=1, metric='acc', storage=str(tmp_path / 'no' / 'sweep.log'), study_name='s')
+    with pytest.raises(IsADirectoryError, match='is a folder'):
+        sweep(space, train_fn, engine='optuna', n_trials=1, metric='acc', storage=str(tmp_path), study_name='s')
+    real_access = os.access
+    with pytest.MonkeyPatch.context() as mp:  # root may write anywhere, so simulate a read-only folder
+        mp.setattr(os, 'access', lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+        with pytest.raises(PermissionError, match='may not write'):
+            sweep(space, train_fn, engine='optuna', n_trials=1, metric='acc', storage=str(tmp_path / 's.log'), study_name='s')
+    assert not (tmp_path / 's.log').exists()
+
+
+def test_each_run_over_a_list_smoke_limit_already_cut_projects_every_run():
+    from seqlab.core import smoke_limit
+    with smoke_env():
+        seeds = smoke_limit([0, 1, 2, 3])
+        r = each_run(seeds, 'seeds', show=False)
+        for s in r:
+            learn = make_learner()
+            learn.fit(2)
+    assert (r.n_all, r.n_kept) == (4, 1) and learn.cost_projection['runs'] == 4 and learn.cost_projection['smoke_cut'] == 4
+
+
+@pytest.mark.parametrize('make, err, msg', [
+    (lambda: EarlyStoppingCB(min_delta=float('nan')), ValueError, 'min_delta must be a finite number'),
+    (lambda: EarlyStoppingCB(min_delta='a'), ValueError, 'min_delta must be a finite number'),
+    (lambda: WeightPenaltyCB(l1='a'), ValueError, 'l1 and l2 must be >= 0'),
+    (lambda: MixedPrecisionCB(torch.int32), ValueError, 'dtype must be torch.bfloat16'),
+    (lambda: CheckpointCB(None), TypeError, 'path must be a file path'),
+    (lambda: to_device(torch.ones(1), 'gpu'), ValueError, "Unknown device 'gpu'"),
+    (lambda: kfold(train_fn, 1.5), TypeError, 'folds must be a number of folds'),
+    (lambda: kfold(train_fn, None), TypeError, 'folds must be a number of folds'),
+    (lambda: each_run([1, 2], keep=0), ValueError, 'keep must be a whole number'),
+])
+def test_callbacks_and_helpers_check_their_arguments(make, err, msg):
+    with pytest.raises(err, match=msg):
+        make()

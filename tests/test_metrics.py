@@ -139,7 +139,7 @@ def test_roc_matches_sklearn_and_handles_a_missing_class():
 
 
 def _history(n=5, metrics=('accuracy',)):
-    d = {'epoch': np.arange(n), 'train_loss': np.linspace(1, .2, n), 'valid_loss': np.linspace(1.1, .4, n)}
+    d = {'epoch': np.arange(1, n + 1), 'train_loss': np.linspace(1, .2, n), 'valid_loss': np.linspace(1.1, .4, n)}
     for m in metrics:
         d[m] = np.linspace(.5, .9, n)
     d.update(lr=1e-3, grad_norm=1., seconds=.1)
@@ -151,7 +151,7 @@ def test_plot_curves_returns_a_figure_with_loss_and_metric():
     assert isinstance(fig, plt.Figure)
     loss_ax, met_ax = fig.axes
     assert [l.get_label() for l in loss_ax.get_lines()] == ['train', 'valid']
-    assert met_ax.get_ylabel() == 'f1_macro'
+    assert met_ax.get_ylabel() == met_ax.get_title() == 'F1 score (macro average)'  # in words, not the column name
 
 
 def test_plot_curves_accepts_a_learner_and_train_metrics():
@@ -222,7 +222,7 @@ def test_plot_curves_overlays_runs_one_colour_each():
 def test_plot_curves_whole_epoch_ticks_and_fixed_axis():
     fig = plot_curves(_history().iloc[:2], n_epochs=7)
     for ax in fig.axes:
-        assert ax.get_xlim() == (-0.5, 6.5)
+        assert ax.get_xlim() == (0.5, 7.5)
         assert all(float(t).is_integer() for t in ax.get_xticks())
 
 
@@ -315,3 +315,18 @@ def test_plot_functions_open_no_pyplot_figure_and_show_as_png():
     assert plt.get_fignums() == []
     for fig in figs:
         assert fig._repr_png_()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_plot_arguments_are_checked_at_the_boundary():
+    h = _history()
+    for bad in ((0, 3), (9,), 'big', (9, -1)):
+        with pytest.raises(ValueError, match='figsize must be'):
+            plot_curves(h, figsize=bad)
+    with pytest.raises(ValueError, match='n_epochs must be a whole number'):
+        plot_curves(h, n_epochs=0)
+    with pytest.raises(TypeError, match='list of class names'):
+        plot_confusion(torch.randn(4, 3), torch.tensor([0, 1, 2, 2]), None)
+    with pytest.raises(TypeError, match='list of class names'):
+        plot_confusion(torch.randn(4, 3), torch.tensor([0, 1, 2, 2]), 'abc')
+    with pytest.raises(TypeError, match="a learner's `history`"):
+        metric_columns([1, 2])

@@ -75,3 +75,11 @@ def test_no_doc_heading_shows_a_private_name():
                 if target.split('.')[-1].startswith('_'):
                     bad.append(f'{nb.name} calls show_doc({target})')
     assert not bad, 'private names in the docs: ' + '; '.join(bad)
+
+
+def test_make_test_runs_the_rehearsal_and_ci_runs_make_test():
+    "Full mode is proven on every change: `make test` includes `make rehearse`, and CI calls exactly `make test`."
+    mk = (ROOT / 'Makefile').read_text()
+    assert 'rehearse' in re.search(r'^test:(.*)$', mk, re.M).group(1).split()
+    assert re.search(r'^rehearse:', mk, re.M) and re.search(r'^gpu-check:', mk, re.M)
+    assert (ROOT / '.ci' / 'run').read_text().strip().splitlines()[-1] == 'make test'

@@ -564,3 +564,24 @@ def test_range_values_needs_at_least_one_value(n):
 
 def test_range_values_of_choices_ignore_n():
     assert range_values('act', ['relu', 'tanh']) == ['relu', 'tanh'] and range_values('n', (1, 3), n=3) == [1, 2, 3]
+
+
+# ---------------------------------------------------------------- inputs checked where they enter
+
+@pytest.mark.parametrize('call,err,says', [
+    (lambda: space_grid(None), TypeError, 'space must be a dict'),
+    (lambda: watched_metric(None), TypeError, "history must be a learner's history DataFrame"),
+    (lambda: fig_to_output(None), TypeError, 'fig must be a matplotlib figure'),
+    (lambda: widgets.render(None), TypeError, 'plot_fn must be a function'),
+    (lambda: bin_params(None, {}), TypeError, 'bin_params needs runs'),
+    (lambda: attention_layers(None), TypeError, 'attention weights must be a tensor or a list'),
+    (lambda: token_weights(torch.zeros(2, 2, 2)), ValueError, 'a must be one example'),
+    (lambda: token_weights(torch.zeros(3, 3), 5), ValueError, 'length must be the example'),
+    (lambda: highlight_html(None, None), TypeError, 'highlight_html needs a list of tokens'),
+    (lambda: plot_attention(['a', 'b', 'c'], np.zeros(3)), ValueError, 'a must be one head'),
+    (lambda: predict_with_attention(nn.Linear(2, 2), None), TypeError, 'data must be a data set'),
+])
+def test_bad_widget_input_is_refused_at_the_boundary(call, err, says):
+    with pytest.raises(err) as e:
+        call()
+    assert says in str(e.value), str(e.value)
