@@ -4,6 +4,7 @@
 
 # %% ../nbs/15_imdb.ipynb #75d73748
 from __future__ import annotations
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from fastcore.basics import patch
 from .learner import Learner, Callback, GradClipCB, sweep
 from .metrics import tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
-__all__ = ['IMDB_START', 'IMDB_END', 'IMDB_ARCHS', 'IMDB_SIZES', 'IMDB_SETTINGS', 'IMDB_TABLE1', 'IMDB_TABLE2', 'imdb_tokens',
-           'cut_review', 'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste', 'time_epoch', 'bce_logits_loss',
-           'binary_accuracy', 'SentimentConfig', 'review_lengths', 'MaxPoolMLP', 'ElmanRNN', 'RecurrentSentiment',
-           'sentiment_model', 'train_sentiment', 'NBSVM', 'spectral_radius', 'RecurrenceStatsCB', 'recurrence_probe',
-           'plot_recurrence_stats']
+__all__ = ['IMDB_START', 'IMDB_END', 'IMDB_ARCHS', 'IMDB_SIZES', 'IMDB_SETTINGS', 'IMDB_TABLE1', 'IMDB_TABLE2',
+           'IMDB_COLLAPSE_LR', 'imdb_tokens', 'cut_review', 'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste',
+           'time_epoch', 'bce_logits_loss', 'binary_accuracy', 'SentimentConfig', 'review_lengths', 'MaxPoolMLP',
+           'ElmanRNN', 'RecurrentSentiment', 'sentiment_model', 'train_sentiment', 'NBSVM', 'spectral_radius',
+           'RecurrenceStatsCB', 'recurrence_probe', 'plot_recurrence_stats']
 
 # %% ../nbs/15_imdb.ipynb #4a6a5600
 IMDB_START, IMDB_END = '.start', '.end'
@@ -558,10 +560,182 @@ def plot_recurrence_stats(
     axs[1].set(yscale='log', xlabel='training step', title='gradient norm (before clipping)')
     axs[2].set(xlabel='training step', title='spectral radius of $W_{hh}$ (dotted: 1)')
     for ax in axs[:2]:
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))  # ticks at 1, 2, 3, 5 x 10^k, as plain numbers
+        lo, hi = ax.get_ylim()
+        subs = (1.0,) if hi > 1e3 * lo else (1.0, 2.0, 3.0, 5.0)  # ticks at 1, 2, 3, 5 x 10^k; over many decades (a blow-up) at 10^k
+        ax.yaxis.set_major_locator(LogLocator(subs=subs))
         ax.yaxis.set_major_formatter(FormatStrFormatter('%g'))
         ax.yaxis.set_minor_formatter(NullFormatter())
     axs[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/15_imdb.ipynb #243c18c2
+@exercise('15.1', 'the naive-Bayes log-count ratio')
+def _check_15_1(nb_ratio):
+    "Shape, equality to the ratio of smoothed, normalised counts (dense and sparse, two alphas), label swap, one-class features."
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 12)) < 0.3).astype(np.int64)  # (N, F) binary n-gram features
+    y = np.r_[np.ones(20, int), np.zeros(20, int)]
+    X[:20, 0], X[20:, 0], X[:20, 1], X[20:, 1] = 1, 0, 0, 1  # feature 0 only in positive reviews, feature 1 only in negative ones
+    r = nb_ratio(X, y, 1.0)
+    shape = tuple(np.shape(r)) if isinstance(r, (np.ndarray, torch.Tensor)) else None
+    yield expect('returns an array (F,)', shape == (12,), f'got {type(r).__name__} {shape or ""}: one ratio per feature (column of X), expected (12,)')
+    if shape != (12,): return
+    r = np.asarray(r, dtype=float)
+    yield expect('a feature seen only in positive reviews gets r > 0, one seen only in negative ones r < 0', r[0] > 0 > r[1],
+                 f'r = {r[0]:.3g} and {r[1]:.3g}: the counts of the positive reviews (label 1) go in the numerator')
+    p, q = 1.0 + X[y == 1].sum(0), 1.0 + X[y == 0].sum(0)
+    yield compare('r with alpha = 1', r, np.log((p / p.sum()) / (q / q.sum())), atol=1e-6)
+    p, q = 0.5 + X[y == 1].sum(0), 0.5 + X[y == 0].sum(0)
+    yield compare('r with alpha = 0.5 (the smoothing is the argument, not a constant)', nb_ratio(X, y, 0.5), np.log((p / p.sum()) / (q / q.sum())), atol=1e-6)
+    yield compare('swapping the labels negates r', nb_ratio(X, 1 - y, 1.0), -r, atol=1e-6)
+    rs = nb_ratio(sparse.csr_matrix(X), y, 1.0)
+    yield compare('a scipy sparse X (what CountVectorizer returns) gives the same r', np.asarray(rs, dtype=float).ravel(), r, atol=1e-6)
+
+
+# %% ../nbs/15_imdb.ipynb #5a041787
+@exercise('15.2', 'padding that wins the plain max')
+def _check_15_2(padding_wins):
+    "A MaxPoolMLP and a padded batch on which the plain max over time differs from the masked max, because of the padding steps' hidden units."
+    got = padding_wins()
+    ok = isinstance(got, tuple) and len(got) == 3 and isinstance(got[0], MaxPoolMLP) and all(torch.is_tensor(t) for t in got[1:])
+    yield expect('returns (a MaxPoolMLP, x (B, T) token ids, lengths (B,))', ok, f'got {type(got).__name__}{" of " + str(len(got)) if isinstance(got, tuple) else ""}')
+    if not ok: return
+    model, x, lengths = got
+    pad = model.cfg.padding_idx
+    B, T = x.shape if x.dim() == 2 else (0, 0)
+    real = torch.arange(T)[None] < lengths[:, None] if x.dim() == 2 and lengths.shape == (B,) else None
+    shaped = real is not None and x.dtype == torch.long and bool((lengths >= 1).all() and (lengths <= T).all())
+    yield expect('x is (B, T) token ids and lengths (B,) between 1 and T', shaped,
+                 f'got x {x.dtype} {tuple(x.shape)} and lengths {tuple(lengths.shape)}: token ids as a LongTensor (B, T), one length per row')
+    if not shaped: return
+    yield expect('at least one row is padded, and every padded step holds the padding id', bool((lengths < T).any()) and bool((x[~real] == pad).all()),
+                 f'pad the shorter rows with cfg.padding_idx = {pad} after their last real token, and make one row shorter than T = {T}')
+    model = model.eval()
+    with torch.no_grad():
+        wide = torch.cat([x, torch.full((B, 3), pad, dtype=x.dtype)], 1)  # 3 more padding steps
+        yield compare('the model itself ignores padding (3 more padding steps change no logit)', model(wide, lengths), model(x, lengths), atol=1e-6)
+        h = F.relu(model.proj(model.embedding(x)))  # (B, T, H)
+        masked, plain = masked_pool(h, lengths_to_mask(lengths, T), 'max'), h.amax(1)  # (B, H) each
+        yield expect('the plain amax(1) over all T steps differs from the masked max', (plain - masked).abs().max() > 1e-4,
+                     'on your batch the padding steps never beat the real ones: what are the hidden units of a padding step, and when do they win?')
+        proj = model.proj.bias.clamp(max=0)  # the same model with every hidden bias made <= 0
+        h0 = F.relu(F.linear(model.embedding(x), model.proj.weight, proj))
+        yield expect('with every hidden bias made <= 0, the two maxima agree (the padding wins through the biases)',
+                     torch.allclose(h0.amax(1), masked_pool(h0, lengths_to_mask(lengths, T), 'max'), atol=1e-6),
+                     'they still differ: the padding steps win through something else than the biases (is the padding embedding still zero?)')
+
+
+# %% ../nbs/15_imdb.ipynb #66e25da3
+@functools.lru_cache(maxsize=1)
+def _quick_probe_prep() -> IMDbPrep:
+    "For the checks: the generated sample (600 reviews, seed 0) cut to its last 80 tokens, in fixed batches of 16, as the probe of this notebook."
+    from seqlab.datasets import load_imdb
+    return prepare_imdb(load_imdb(quick=True, seed=0, n=600, verbose=False), batching='fixed', bs=16, max_len=80, seed=0)
+
+
+# %% ../nbs/15_imdb.ipynb #13d431b4
+IMDB_COLLAPSE_LR = 0.1  # the learning rate of exercise 15.4's collapse (15.3 finds one)
+
+@functools.lru_cache(maxsize=16)
+def _probe_60(seed: int = 0, **kw) -> dict:
+    "`recurrence_probe` of the ReLU RNN 60/60 with dropout 0.3 for 100 steps on the quick sample (one CPU thread, cached); a NaN loss is a collapse."
+    kw = {'hidden_size': 60, 'embedding_dim': 60, 'dropout': 0.3, **kw}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this small model trains faster on one thread, and the check must stay quick on a busy machine
+    try:
+        return recurrence_probe(_quick_probe_prep(), steps=100, seed=seed, **kw)
+    except FloatingPointError:
+        return {'max |state|': float('inf'), 'valid acc': 0.5, 'nan': True}
+    finally:
+        torch.set_num_threads(threads)
+
+
+# %% ../nbs/15_imdb.ipynb #7406027c
+@exercise('15.3', 'a learning rate that collapses the ReLU RNN')
+def _check_15_3(collapse_lr):
+    "At `collapse_lr` the ReLU RNN 60/60 blows up within 100 steps and ends at chance; at a tenth of it the same network learns."
+    ok = isinstance(collapse_lr, (int, float, np.floating)) and not isinstance(collapse_lr, bool) and 0 < collapse_lr <= 1
+    yield expect('a learning rate: a number in (0, 1]', ok, f'got {collapse_lr!r}')
+    if not ok: return
+    hi = _probe_60(lr=float(collapse_lr))
+    blew = hi.get('nan', False) or hi['max |state|'] > 1e3
+    yield expect(f'at lr {collapse_lr:g}: the states blow up (largest |state| above 1,000, or the loss becomes NaN)', blew,
+                 f"the largest |state| stayed at {hi['max |state|']:.3g}: larger steps let W_hh stretch the state further")
+    yield expect(f'at lr {collapse_lr:g}: validation accuracy at most 0.6 after 100 steps (collapsed to chance)', hi['valid acc'] <= 0.6,
+                 f"it reached {hi['valid acc']:.3f}: the network still learns at this learning rate")
+    lo = _probe_60(lr=float(collapse_lr) / 10)
+    yield expect(f'at a tenth of it, lr {collapse_lr / 10:g}: the same network learns (validation accuracy at least 0.75)', lo['valid acc'] >= 0.75,
+                 f"it reached {lo['valid acc']:.3f}: at this learning rate every network fails, not the recurrence; look for the smallest one that collapses")
+
+
+# %% ../nbs/15_imdb.ipynb #bef77825
+@exercise('15.4', 'a fix for the collapse')
+def _check_15_4(fix):
+    "With `fix` (keyword arguments of `recurrence_probe`, the sizes kept), the ReLU RNN 60/60 learns in 100 steps for seeds 0 and 1, states bounded."
+    allowed = {'lr', 'clip', 'nonlinearity', 'init', 'dropout'}
+    ok = isinstance(fix, dict) and set(fix) <= allowed
+    yield expect(f'a dict of keyword arguments among {sorted(allowed)}', ok,
+                 f'got {fix!r:.80}' if not isinstance(fix, dict) else f'{sorted(set(fix) - allowed)} may not change: the network stays 60/60 for 100 steps')
+    if not ok: return
+    kw = {'lr': IMDB_COLLAPSE_LR, **fix}
+    runs = []
+    for s in (0, 1):  # seed 1 only if seed 0 learned
+        runs.append(_probe_60(seed=s, **kw))
+        if runs[-1].get('nan') or runs[-1]['max |state|'] >= 1e3 or runs[-1]['valid acc'] < 0.8: break
+    acc, top = [r['valid acc'] for r in runs], max(r['max |state|'] for r in runs)
+    yield expect('no NaN loss', not any(r.get('nan') for r in runs), 'the loss became NaN: the states still blow up')
+    yield expect('the states stay bounded (largest |state| below 1,000)', top < 1e3, f'the largest |state| reached {top:.3g}')
+    yield expect('it learns: validation accuracy at least 0.8 for seeds 0 and 1', min(acc) >= 0.8,
+                 f"validation accuracy {', '.join(f'{a:.3f} (seed {i})' for i, a in enumerate(acc))}: bounded states are not enough; "
+                 "how large are the steps Adam takes at this learning rate, and how far do 100 of them get?")
+
+
+# %% ../nbs/15_imdb.ipynb #4d36d07d
+@exercise('15.5', 'a GRU layer against nn.GRU')
+def _check_15_5(GRULayer):
+    "nn.GRU's parameter names and shapes; outputs, final states (padded and packed) and gradients equal to nn.GRU's with copied weights."
+    torch.manual_seed(0)
+    ref, mine = nn.GRU(5, 4, batch_first=True), GRULayer(5, 4)
+    want = {n: tuple(p.shape) for n, p in ref.named_parameters()}
+    have = {n: tuple(p.shape) for n, p in mine.named_parameters()}
+    yield expect("nn.GRU's parameter names and shapes", have == want, f'got {have}, expected {want}')
+    if have != want: return
+    with torch.no_grad():
+        for n, p in mine.named_parameters(): p.copy_(dict(ref.named_parameters())[n])
+    g = torch.Generator().manual_seed(0)
+    x, lengths = torch.randn(3, 6, 5, generator=g), torch.tensor([6, 2, 4])  # (B, T, E), (B,)
+    out, h_n = mine(x)
+    r_out, r_h = ref(x)
+    yield compare('outputs (B, T, H) of a full batch', out, r_out, atol=1e-5)
+    yield compare('h_n (1, B, H) of a full batch', h_n, r_h, atol=1e-5)
+    _, h_pad = mine(x, lengths)
+    yield compare('with lengths: h_n after each row\'s last real step, as a packed nn.GRU', h_pad, run_packed(ref, x, lengths)[1], atol=1e-5)
+    out.pow(2).sum().backward(); r_out.pow(2).sum().backward()
+    worst = max(((p.grad - dict(ref.named_parameters())[n].grad).abs().max().item() if p.grad is not None else float('inf'))
+                for n, p in mine.named_parameters())
+    yield expect('gradients of every parameter equal nn.GRU\'s (autograd through your loop)', worst < 1e-4,
+                 f'largest difference {worst:.1e}' if worst < float('inf') else 'a parameter got no gradient: is it used in forward?')
+
+
+# %% ../nbs/15_imdb.ipynb #2bf2e672
+@exercise('15.6', 'token-budget batches')
+def _check_15_6(budget_batches):
+    "Every item once, every batch within the budget (or a single long item), no more batches than a greedy pass over the sorted lengths."
+    rng = np.random.default_rng(0)
+    lengths = np.clip(np.round(rng.lognormal(5.3, 0.6, 500)).astype(int), 10, 2500)  # long-tailed, as IMDb's reviews
+    budget = 4000
+    batches = budget_batches(lengths, budget)
+    flat = [int(i) for b in batches for i in b]
+    yield expect('every item exactly once', sorted(flat) == list(range(len(lengths))),
+                 f'{len(flat)} indices, {len(set(flat))} distinct, expected each of 0..{len(lengths) - 1} once')
+    over = [(len(b), int(lengths[list(b)].max())) for b in batches if len(b) > 1 and len(b) * lengths[list(b)].max() > budget]
+    yield expect(f'each batch within the budget: B * T_max <= {budget:,}, unless it is a single item', not over,
+                 f'{len(over)} batches over it, e.g. {over[0][0]} items padded to {over[0][1]}' if over else '')
+    ref = TokenBudgetSampler(lengths, budget, shuffle=False)._pack(np.argsort(lengths, kind='stable'))
+    yield expect('as few batches as a greedy fill of the sorted lengths', len(batches) <= len(ref),
+                 f'{len(batches)} batches, a greedy fill of the lengths in sorted order needs {len(ref)}: are similar lengths batched together?')
+    w, rand = padding_waste(batches, lengths), padding_waste(np.array_split(rng.permutation(len(lengths)), len(batches)), lengths)
+    yield expect('far less padding than random batches of the same count', w < rand / 4, f'{w:.1%} of the slots are padding, random batches {rand:.1%}')
+
