@@ -18,7 +18,7 @@ from scipy import sparse
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
-from .core import quick_mode, mode_banner, set_seed, default_device
+from .core import quick_mode, smoke_mode, mode_banner, set_seed, default_device
 from .data import tokenize, Vocab, TextDataset, TokenBudgetSampler, DataLoaders, run_packed, padding_waste, stratified_split
 from fastcore.basics import patch
 from .learner import Learner, Callback, GradClipCB, sweep
