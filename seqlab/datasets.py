@@ -473,16 +473,26 @@ def _review_sentence(y: int, rnd: _random.Random) -> str:
     if u < 0.94: return _fill('It was not {s} at all.', _IMDB_POLAR[1 - y], rnd)
     return _fill('The {part} was {s}, I admit.', {**_IMDB_SLOTS, **_IMDB_POLAR[1 - y]}, rnd)
 
+_IMDB_VERDICT = ['Overall {s}, {r}.', 'In short, a {s} {film}: {r}.', 'My verdict: {s}.', 'Rating: {r}.']
+
+def _review_verdict(y: int, rnd: _random.Random) -> str:
+    "The closing verdict of a review of polarity `y`, as many real reviews end (e.g. 'Overall dull, 3/10.')."
+    return _fill(rnd.choice(_IMDB_VERDICT), {**_IMDB_SLOTS, **_IMDB_POLAR[y]}, rnd)
+
 def imdb_sample(
     n: int = 2000,  # number of reviews (half negative, half positive)
     seed: int = 0,  # random seed; the same seed gives the same sample
+    p_verdict: float = 0.7,  # share of reviews that end in a verdict sentence
 ) -> tuple:
-    "A generated IMDb-like sample of reviews: (texts, labels, class names)."
+    "A generated IMDb-like sample of reviews, most ending in a verdict: (texts, labels, class names)."
+    if not 0 <= p_verdict <= 1: raise ValueError(f"p_verdict must lie in [0, 1] (a share of the reviews), got {p_verdict!r}.")
     rnd, rng = _random.Random(seed), np.random.default_rng(seed)
     zipf = _Zipf(_REVIEW_HEAD, 20_000, 1.1, rng, exclude=[w for d in _IMDB_POLAR.values() for w in d['s']])
     y = np.array([i % 2 for i in range(n)], dtype=np.int64)
     lengths = _text_lengths(rng, n, 90, 0.7, 20, 1800)
-    return [_long_text(int(m), lambda: _review_sentence(int(c), rnd), zipf, rnd, 0.65) for c, m in zip(y, lengths)], y, list(IMDB_CLASSES)
+    texts = [_long_text(int(m), lambda: _review_sentence(int(c), rnd), zipf, rnd, 0.65) for c, m in zip(y, lengths)]
+    texts = [t + ' ' + _review_verdict(int(c), rnd) if rnd.random() < p_verdict else t for t, c in zip(texts, y)]
+    return texts, y, list(IMDB_CLASSES)
 
 # %% ../nbs/02_datasets.ipynb #9dceb71f
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']

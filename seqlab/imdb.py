@@ -4,7 +4,9 @@
 
 # %% ../nbs/15_imdb.ipynb #75d73748
 from __future__ import annotations
+import functools
 import time
+import warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -13,21 +15,23 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from scipy import sparse
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.svm import LinearSVC
-from .core import quick_mode, mode_banner, set_seed, default_device
-from .data import tokenize, Vocab, TextDataset, TokenBudgetSampler, DataLoaders, run_packed, padding_waste
+from .core import quick_mode, smoke_mode, mode_banner, set_seed, default_device
+from .data import tokenize, Vocab, TextDataset, TokenBudgetSampler, DataLoaders, run_packed, padding_waste, stratified_split
 from fastcore.basics import patch
 from .learner import Learner, Callback, GradClipCB, sweep
-from .metrics import tfidf_logreg
+from .metrics import tfidf_logreg, _ShownFigure
 from .cnn_lstm import lengths_to_mask, masked_pool
+from .exercises import exercise, expect, compare, check
 
 # %% auto #0
-__all__ = ['IMDB_START', 'IMDB_END', 'IMDB_ARCHS', 'IMDB_SIZES', 'IMDB_SETTINGS', 'IMDB_TABLE1', 'IMDB_TABLE2', 'imdb_tokens',
-           'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste', 'time_epoch', 'bce_logits_loss',
-           'binary_accuracy', 'SentimentConfig', 'review_lengths', 'MaxPoolMLP', 'ElmanRNN', 'RecurrentSentiment',
-           'sentiment_model', 'train_sentiment', 'NBSVM', 'spectral_radius', 'RecurrenceStatsCB', 'recurrence_probe',
-           'plot_recurrence_stats']
+__all__ = ['IMDB_START', 'IMDB_END', 'IMDB_ARCHS', 'IMDB_SIZES', 'IMDB_SETTINGS', 'IMDB_TABLE1', 'IMDB_TABLE2',
+           'IMDB_COLLAPSE_LR', 'imdb_tokens', 'cut_review', 'IMDbPrep', 'prepare_imdb', 'imdb_loaders', 'loader_waste',
+           'time_epoch', 'bce_logits_loss', 'binary_accuracy', 'SentimentConfig', 'review_lengths', 'MaxPoolMLP',
+           'ElmanRNN', 'RecurrentSentiment', 'sentiment_model', 'train_sentiment', 'NBSVM', 'spectral_radius',
+           'RecurrenceStatsCB', 'recurrence_probe', 'plot_recurrence_stats']
 
 # %% ../nbs/15_imdb.ipynb #4a6a5600
 IMDB_START, IMDB_END = '.start', '.end'
@@ -36,7 +40,24 @@ def imdb_tokens(
     text: str,  # one review
 ) -> list[str]:
     "The tokens of a review between the report's `.start` and `.end` markers (`<br />` becomes a space)."
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str (one review), got {type(text).__name__} {text!r:.40}: fill a missing review with '' or drop it.")
     return [IMDB_START, *tokenize(text.replace('<br />', ' ')), IMDB_END]
+
+# %% ../nbs/15_imdb.ipynb #3265f8b6
+def cut_review(
+    toks: list,  # the tokens of one review, `.start` ... `.end`
+    max_len: int | None,  # keep at most this many tokens; None: all
+    keep: str = 'end',  # 'end': `.start` + the last tokens; 'start': the first tokens + `.end`
+) -> list:
+    "At most `max_len` tokens of a review, its markers kept: the end of it (what a last-state model reads) or its start."
+    if keep not in ('end', 'start'):
+        raise ValueError(f"keep={keep!r} is unknown: use 'end' (the last tokens) or 'start' (the first tokens).")
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 2):
+        raise ValueError(f"max_len must be None or an int >= 2 (room for .start and .end), got {max_len!r}.")
+    if max_len is None or len(toks) <= max_len:
+        return list(toks)
+    return [IMDB_START, *toks[len(toks) - max_len + 1:]] if keep == 'end' else [*toks[:max_len - 1], IMDB_END]
 
 # %% ../nbs/15_imdb.ipynb #690cd0a8
 @dataclass
@@ -51,27 +72,60 @@ class IMDbPrep:
 
 # %% ../nbs/15_imdb.ipynb #96b2872a
 def prepare_imdb(
-    data,  # a TaskData from `seqlab.datasets.load_imdb`
+    data,  # a TaskData with two classes (e.g. `seqlab.datasets.load_imdb()`): splits with `.x` texts and `.y` labels 0/1
     batching: str = 'budget',  # 'budget' (token-budget batches) or 'fixed' (`bs` reviews per batch)
     max_tokens: int = 20_000,  # padded tokens per batch for 'budget'
     bs: int = 128,  # reviews per batch for 'fixed'
     min_freq: int = 1,  # keep tokens seen at least this often in the training split
     merge_valid: bool = False,  # train on train + valid and validate on test (the final runs)
-    max_len: int | None = None,  # cut longer reviews to this many tokens, `.end` kept; None: never (the report)
-    seed: int = 0,  # seed of the batch order
+    max_len: int | None = None,  # cut longer reviews to this many tokens (`cut_review`); None: never (the report)
+    keep: str = 'end',  # what a cut review keeps: 'end' (its last tokens) or 'start' (its first tokens)
+    seed: int = 0,  # seed of the batch order (and of the validation split made when `data.valid` is None)
 ) -> IMDbPrep:
     "Tokenize with `.start`/`.end`, build the vocabulary on the training split, make the loaders."
-    tr_x, tr_y = list(data.train.x), list(data.train.y)
-    if merge_valid:
-        tr_x, tr_y = tr_x + list(data.valid.x), tr_y + list(data.valid.y)
-    cut = lambda t: t if max_len is None or len(t) <= max_len else t[:max_len - 1] + [IMDB_END]
-    toks = [cut(imdb_tokens(t)) for t in tr_x]
+    train, valid, test = _imdb_splits(data, merge_valid, seed)
+    cut = lambda s: cut_review(imdb_tokens(s), max_len, keep)
+    tr_x, tr_y = list(train.x), list(train.y)
+    if merge_valid and valid is not None:
+        tr_x, tr_y = tr_x + list(valid.x), tr_y + list(valid.y)
+    toks = [cut(t) for t in tr_x]
     vocab = Vocab.build(toks, min_freq=min_freq)
-    mk = lambda x, y: TextDataset(x, y, vocab=vocab, tokenizer=lambda s: cut(imdb_tokens(s)), n_classes=2)
-    train_ds, test_ds = TextDataset(toks, tr_y, vocab=vocab, n_classes=2), mk(data.test.x, data.test.y)
-    valid_ds = test_ds if merge_valid else mk(data.valid.x, data.valid.y)
+    mk = lambda s: None if s is None else TextDataset(s.x, s.y, vocab=vocab, tokenizer=cut, n_classes=2)
+    train_ds, test_ds = TextDataset(toks, tr_y, vocab=vocab, n_classes=2), mk(test)
+    valid_ds = test_ds if merge_valid else mk(valid)
     dls = imdb_loaders(train_ds, valid_ds, test_ds, batching, max_tokens, bs, seed)
-    return IMDbPrep(vocab, train_ds, valid_ds, test_ds, dls, str(data.source))
+    return IMDbPrep(vocab, train_ds, valid_ds, test_ds, dls, str(getattr(data, 'source', 'your data')))
+
+# %% ../nbs/15_imdb.ipynb #472b19a9
+def _check_binary(data, name: str, s):
+    "Refuse a split whose labels are not 0/1, or a task with other than two classes: the models end in one logit."
+    classes = getattr(data, 'classes', None)
+    labels = sorted(set(np.asarray(s.y).tolist()))
+    if set(labels) <= {0, 1} and (classes is None or len(classes) == 2):
+        return
+    what = f"{len(classes)} classes {list(classes)[:10]}" if classes is not None and len(classes) != 2 else f"{name} labels {labels[:10]}"
+    raise ValueError(f"The IMDb models are binary (one logit: label 1 against label 0), but data has {what}. "
+                     "Keep two classes with labels 0 and 1, or use a multi-class model (e.g. seqlab.rnn_sentence.train_rnn_sentence).")
+
+def _imdb_splits(data, merge_valid: bool, seed: int) -> tuple:
+    "`(train, valid, test)` of `data`, checked; when it has no validation split, 10% of train becomes one (with a warning)."
+    if getattr(data, 'train', None) is None:
+        raise TypeError(f"data must be a TaskData with .train, .valid and .test splits (e.g. load_imdb()), got {type(data).__name__}.")
+    for name in ('train', 'valid', 'test'):
+        s = getattr(data, name, None)
+        if s is None: continue
+        _check_binary(data, name, s)
+        i = next((i for i, t in enumerate(s.x) if not isinstance(t, str)), None)
+        if i is not None:
+            raise TypeError(f"data.{name}.x[{i}] is {s.x[i]!r}: every review must be a str; fill a missing review with '' or drop it.")
+    train, valid, test = data.train, getattr(data, 'valid', None), getattr(data, 'test', None)
+    if merge_valid and test is None:
+        raise ValueError("merge_valid=True validates on the test split, but data.test is None: add a test split or use merge_valid=False.")
+    if valid is None and not merge_valid:
+        tr, va, _ = stratified_split(train.y, 0.1, 0, seed)
+        train, valid = train[tr], train[va]
+        warnings.warn(f"data.valid is None: 10% of the training split ({len(va)} reviews, stratified, seed {seed}) becomes the validation split.", stacklevel=3)
+    return train, valid, test
 
 # %% ../nbs/15_imdb.ipynb #08c9ce9a
 def imdb_loaders(
@@ -82,6 +136,8 @@ def imdb_loaders(
     seed: int = 0,  # seed of the token-budget batch order
 ) -> DataLoaders:
     "Loaders with token-budget or fixed-size batches, padded once per batch by `pad_collate`."
+    if train_ds is None or valid_ds is None:
+        raise ValueError("train_ds and valid_ds are required (test_ds may be None): pass the TextDatasets of prepare_imdb.")
     if batching == 'fixed':
         return DataLoaders.from_datasets(train_ds, valid_ds, test_ds, bs=bs)
     if batching != 'budget':
@@ -94,6 +150,8 @@ def loader_waste(
     dl,  # a DataLoader over a `TextDataset`, with a batch sampler
 ) -> dict:
     "Batches, mean reviews per batch, largest padded batch `B * T_max` and padding waste of one epoch of `dl`."
+    if getattr(dl, 'batch_sampler', None) is None or not hasattr(getattr(dl, 'dataset', None), 'lengths'):
+        raise TypeError(f"loader_waste needs a DataLoader over a TextDataset (it reads dataset.lengths and the batches), got {type(dl).__name__}.")
     lengths = np.asarray(dl.dataset.lengths)
     batches = [np.asarray(b) for b in dl.batch_sampler]
     slots = [len(b) * int(lengths[b].max()) for b in batches]
@@ -103,7 +161,7 @@ def loader_waste(
 # %% ../nbs/15_imdb.ipynb #19180422
 def time_epoch(
     model: nn.Module,  # a model `(tokens, lengths) -> logits`
-    dl,  # the training loader
+    dl,  # the training loader, or a list of its batches
     lr: float = 1e-3,  # Adam learning rate
     device=None,  # None: `default_device()`
 ) -> float:
@@ -116,7 +174,10 @@ def time_epoch(
         opt.zero_grad()
         loss.backward()
         opt.step()
-    (xb, lengths), yb = next(iter(dl))
+    first = next(iter(dl), None)
+    if first is None:
+        raise ValueError("dl has no batches: time_epoch needs a non-empty training loader.")
+    (xb, lengths), yb = first
     step(xb, lengths, yb)  # warm-up
     if dev.type == 'cuda': torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -133,6 +194,9 @@ def bce_logits_loss(
     "Binary cross-entropy on logits (`BCEWithLogitsLoss`); integer labels are cast to the logits' dtype."
     if preds.shape != targs.shape:
         raise ValueError(f"preds {tuple(preds.shape)} and targs {tuple(targs.shape)} differ: the model must return one logit per item, shape (B,).")
+    if len(targs) and (float(targs.min()) < 0 or float(targs.max()) > 1):
+        raise ValueError(f"targs must lie in [0, 1] (labels 0/1), got {float(targs.min()):g}..{float(targs.max()):g}: "
+                         "this loss is for two classes; a task with more needs one logit per class and cross-entropy.")
     return F.binary_cross_entropy_with_logits(preds, targs.to(preds.dtype))
 
 # %% ../nbs/15_imdb.ipynb #8356d74e
@@ -144,6 +208,8 @@ def binary_accuracy(
     p, t = torch.as_tensor(preds).float().reshape(-1), torch.as_tensor(targs).reshape(-1)
     if len(p) != len(t) or len(t) == 0:
         raise ValueError(f"binary_accuracy needs one logit per target and at least one item; got {len(p)} logits for {len(t)} targets.")
+    if not ((t == 0) | (t == 1)).all():
+        raise ValueError(f"targs must be labels 0/1 of two classes, got values {sorted(set(t.tolist()))[:10]}.")
     return float(((p > 0).long() == t.long()).float().mean())
 
 # %% ../nbs/15_imdb.ipynb #96df5e28
@@ -173,7 +239,7 @@ def _check_sentiment_config(cfg: SentimentConfig):
     if cfg.arch not in IMDB_ARCHS: raise ValueError(f"arch={cfg.arch!r} is unknown: use one of {IMDB_ARCHS}.")
     if cfg.nonlinearity not in ('relu', 'tanh'): raise ValueError(f"nonlinearity={cfg.nonlinearity!r}: use 'relu' or 'tanh'.")
     if cfg.init not in ('default', 'identity'): raise ValueError(f"init={cfg.init!r}: use 'default' or 'identity'.")
-    if not 0.0 <= cfg.dropout < 1.0: raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
+    if isinstance(cfg.dropout, bool) or not isinstance(cfg.dropout, (int, float)) or not 0.0 <= cfg.dropout < 1.0: raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout!r}.")
     if not 0 <= cfg.padding_idx < cfg.vocab_size: raise ValueError(f"padding_idx={cfg.padding_idx} is outside the vocabulary (size {cfg.vocab_size}).")
 
 # %% ../nbs/15_imdb.ipynb #6638c655
@@ -181,16 +247,22 @@ def review_lengths(
     x: torch.Tensor,  # token ids (B, T)
     lengths: torch.Tensor | None,  # true lengths (B,); None: count the tokens that are not padding
     padding_idx: int = 0,  # the padding id
+    vocab_size: int | None = None,  # if given, every id must lie in 0..vocab_size-1
 ) -> torch.Tensor:
-    "Checked lengths `(B,)`: each in 1..T."
+    "Checked lengths `(B,)`: each in 1..T (and, with `vocab_size`, checked token ids)."
+    if not torch.is_tensor(x) or x.ndim != 2 or x.dtype.is_floating_point:
+        raise ValueError(f"x must be token ids of shape (B, T) and an integer dtype, got {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}.")
+    if vocab_size is not None and x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+        raise ValueError(f"token ids must lie in 0..{vocab_size - 1} (the config's vocab_size), got {int(x.min())}..{int(x.max())}: "
+                         "build the config with vocab_size=len(vocab) of the vocabulary that encoded x.")
     if lengths is None:
         lengths = (x != padding_idx).sum(1)  # (B,)
-    if lengths.shape != x.shape[:1]:
-        raise ValueError(f"lengths has shape {tuple(lengths.shape)} but the batch has {x.shape[0]} reviews: pass one length per review.")
+    if not torch.is_tensor(lengths) or lengths.dtype.is_floating_point or lengths.shape != x.shape[:1]:
+        raise ValueError(f"lengths must be integers of shape ({x.shape[0]},), one length per review, got {getattr(lengths, 'dtype', type(lengths).__name__)} {tuple(getattr(lengths, 'shape', ()))}.")
     if len(lengths) and int(lengths.min()) < 1:
         raise ValueError("A review of length 0 reached the model: every review needs at least one token (imdb_tokens adds .start and .end).")
     if len(lengths) and int(lengths.max()) > x.shape[1]:
-        raise ValueError(f"A length of {int(lengths.max())} is longer than the padded batch (T = {x.shape[1]}).")
+        raise ValueError(f"A length of {int(lengths.max())} is longer than the padded batch (T = {x.shape[1]}): lengths must count the tokens of x.")
     return lengths
 
 # %% ../nbs/15_imdb.ipynb #f6656ab0
@@ -207,7 +279,7 @@ class MaxPoolMLP(nn.Module):
         self.head = nn.Linear(cfg.hidden_size, 1)
 
     def forward(self, x, lengths=None):  # (B, T), (B,) -> (B,)
-        lengths = review_lengths(x, lengths, self.cfg.padding_idx)
+        lengths = review_lengths(x, lengths, self.cfg.padding_idx, self.cfg.vocab_size)
         h = F.relu(self.proj(self.embedding(x)))  # (B, T, H)
         z = masked_pool(h, lengths_to_mask(lengths, x.shape[1]), 'max')  # (B, H): padding never wins
         return self.head(self.drop(z)).squeeze(-1)  # (B,)
@@ -221,6 +293,9 @@ class ElmanRNN(nn.Module):
                  nonlinearity: str = 'relu',  # 'relu' or 'tanh'
                 ):
         super().__init__()
+        for name, v in (('input_size', input_size), ('hidden_size', hidden_size)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}.")
         if nonlinearity not in ('relu', 'tanh'):
             raise ValueError(f"nonlinearity={nonlinearity!r}: use 'relu' or 'tanh', as for nn.RNN.")
         self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
@@ -246,6 +321,7 @@ def forward(self: ElmanRNN,
     "`(outputs (B, T, H), h_n (1, B, H))` as `nn.RNN` gives them; with `lengths`, h_n is the state after the last real step."
     if isinstance(x, PackedSequence):
         return _elman_packed(self, x, hx)
+    _check_elman_input(self, x, lengths, hx)
     B, T, C = x.shape
     act = torch.relu if self.nonlinearity == 'relu' else torch.tanh
     xw = torch.addmm(self.bias_ih_l0 + self.bias_hh_l0, x.reshape(B * T, C), self.weight_ih_l0.t())  # (B*T, H): one matmul
@@ -260,6 +336,21 @@ def forward(self: ElmanRNN,
         return out, h.unsqueeze(0)
     h_n = out[torch.arange(B, device=x.device), lengths.to(x.device) - 1]  # (B, H): after the last real step
     return out * lengths_to_mask(lengths.to(x.device), T).unsqueeze(-1), h_n.unsqueeze(0)
+
+# %% ../nbs/15_imdb.ipynb #34feea26
+def _check_elman_input(rnn: ElmanRNN, x, lengths, hx):
+    "Clear errors for inputs `ElmanRNN.forward` cannot take: wrong rank or width, a state of the wrong size, bad lengths."
+    if not torch.is_tensor(x) or x.ndim != 3 or x.shape[2] != rnn.input_size:
+        raise ValueError(f"x must be (B, T, input_size={rnn.input_size}) (batch first), got {tuple(getattr(x, 'shape', ()))}.")
+    B, T, _ = x.shape
+    if hx is not None and tuple(hx.shape) != (1, B, rnn.hidden_size):
+        raise ValueError(f"hx must be (1, B, hidden_size) = (1, {B}, {rnn.hidden_size}), got {tuple(hx.shape)}: "
+                         "the state has hidden_size entries, whatever the width of the inputs.")
+    if lengths is not None:
+        if lengths.shape != (B,):
+            raise ValueError(f"lengths must be ({B},), one per sequence, got {tuple(lengths.shape)}.")
+        if B and (int(lengths.min()) < 1 or int(lengths.max()) > T):
+            raise ValueError(f"lengths must lie in 1..T = 1..{T}, got {int(lengths.min())}..{int(lengths.max())}.")
 
 # %% ../nbs/15_imdb.ipynb #efdc8bef
 def _elman_packed(rnn: ElmanRNN, x: PackedSequence, hx=None) -> tuple:
@@ -290,7 +381,7 @@ class RecurrentSentiment(nn.Module):
         self.head = nn.Linear(H, 1)
 
     def forward(self, x, lengths=None):  # (B, T), (B,) -> (B,)
-        lengths = review_lengths(x, lengths, self.cfg.padding_idx)
+        lengths = review_lengths(x, lengths, self.cfg.padding_idx, self.cfg.vocab_size)
         e = self.embedding(x)  # (B, T, E)
         if isinstance(self.rnn, ElmanRNN): _, h = self.rnn(e, lengths)  # h: (1, B, H)
         else: _, h = run_packed(self.rnn, e, lengths)  # packed once per batch
@@ -302,6 +393,8 @@ def sentiment_model(
     cfg: SentimentConfig,  # sizes and `arch`
 ) -> nn.Module:
     "The model `cfg.arch` names: `MaxPoolMLP` for 'mlp', else `RecurrentSentiment`."
+    if not isinstance(cfg, SentimentConfig):
+        raise TypeError(f"cfg must be a SentimentConfig, got {type(cfg).__name__}: e.g. sentiment_model(SentimentConfig(vocab_size=len(vocab), arch='lstm')).")
     return MaxPoolMLP(cfg) if cfg.arch == 'mlp' else RecurrentSentiment(cfg)
 
 # %% ../nbs/15_imdb.ipynb #8dc93c53
@@ -316,6 +409,11 @@ def train_sentiment(
     **cfg,  # `SentimentConfig` fields: embedding_dim, hidden_size, dropout, nonlinearity, init
 ) -> Learner:
     "Build the model of `arch` and train it with Adam on one logit (BCE); returns the `Learner`."
+    if not isinstance(prep, IMDbPrep):
+        raise TypeError(f"prep must be the IMDbPrep of prepare_imdb(data), got {type(prep).__name__}.")
+    bad = set(cfg) - {'embedding_dim', 'hidden_size', 'dropout', 'nonlinearity', 'init'}
+    if bad:
+        raise TypeError(f"Unknown model options {sorted(bad)}: pass embedding_dim, hidden_size, dropout, nonlinearity or init.")
     set_seed(seed)
     cfg = SentimentConfig(vocab_size=len(prep.vocab), arch=arch, padding_idx=prep.vocab.pad_idx, **cfg)
     learn = Learner(sentiment_model(cfg), prep.dls, loss_func=bce_logits_loss, opt_func=torch.optim.Adam,
@@ -323,9 +421,9 @@ def train_sentiment(
     learn.fit(epochs)
     return learn
 
-# %% ../nbs/15_imdb.ipynb #496ae98f
+# %% ../nbs/15_imdb.ipynb #0dd662e2
 IMDB_SIZES = ((300, 300), (150, 150), (600, 600), (600, 150), (150, 600))  # (hidden, embedding), Table 1's order
-IMDB_SETTINGS = {'mlp': dict(lr=1e-2, dropout=0.0), 'rnn': dict(lr=1e-3, dropout=0.3), 'lstm': dict(lr=1e-3, dropout=0.0)}
+IMDB_SETTINGS = {'mlp': dict(lr=1e-2, dropout=0.0), 'rnn': dict(lr=1e-3, dropout=0.3), 'lstm': dict(lr=1e-3, dropout=0.3)}
 IMDB_TABLE1 = {  # the report's best validation accuracy, per arch, in the order of IMDB_SIZES
     'mlp': (0.8621, 0.8613, 0.8606, 0.8672, 0.8586),
     'rnn': (0.8699, 0.8561, 0.7808, 0.8561, 0.8629),
@@ -345,11 +443,13 @@ class NBSVM:
                  beta: float = 0.25,  # interpolation between mean-magnitude weights (0) and the SVM's (1)
                 ):
         if not 0 <= beta <= 1: raise ValueError(f"beta must lie in [0, 1], got {beta}.")
+        if not alpha > 0 or not C > 0: raise ValueError(f"alpha and C must be positive, got alpha={alpha}, C={C}.")
         self.ngram_range, self.alpha, self.C, self.beta = ngram_range, alpha, C, beta
 
     def fit(self, texts, labels):
         "Count n-grams, compute the log-count ratio r, fit the SVM on r * x and interpolate its weights."
         y = np.asarray(labels)
+        if len(texts) != len(y): raise ValueError(f"{len(texts)} texts but {len(y)} labels: pass one label per text.")
         if set(np.unique(y)) != {0, 1}: raise ValueError(f"NBSVM needs labels 0 and 1, got {sorted(set(y.tolist()))}.")
         self.vec = CountVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None, ngram_range=self.ngram_range, binary=True)
         X = self.vec.fit_transform(list(texts))  # (N, V) binary
@@ -364,6 +464,7 @@ class NBSVM:
 @patch
 def decision_function(self: NBSVM, texts) -> np.ndarray:
     "Scores (N,) of `texts`: positive means class 1."
+    if not hasattr(self, 'w'): raise ValueError("This NBSVM is not fitted yet: call .fit(texts, labels) first.")
     return self.vec.transform(list(texts)).multiply(self.r).tocsr() @ self.w + self.b
 
 @patch
@@ -388,9 +489,15 @@ class RecurrenceStatsCB(Callback):
                  max_steps: int | None = None,  # stop training after this many steps; None: train the epochs asked for
                  every: int = 5,  # measure the spectral radius every this many steps
                 ):
-        self.max_steps, self.every = max_steps, every
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"max_steps must be None or an int >= 1, got {max_steps!r}.")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1: raise ValueError(f"every must be an int >= 1, got {every!r}.")
+        self.max_steps, self.every, self.hook = max_steps, every, None
 
     def before_fit(self, learn):
+        w = getattr(getattr(learn.model, 'rnn', None), 'weight_hh_l0', None)
+        if w is None or w.shape[0] != w.shape[1]:
+            raise TypeError("RecurrenceStatsCB watches an Elman recurrence at model.rnn (arch 'rnn' or 'elman'), not an LSTM or an MLP.")
         self.rows, self.state = [], float('nan')
         self.hook = learn.model.rnn.register_forward_hook(self._grab)
 
@@ -405,7 +512,9 @@ class RecurrenceStatsCB(Callback):
         if self.max_steps is not None and n + 1 >= self.max_steps: learn.request_stop()
 
     def after_fit(self, learn):
+        if getattr(self, 'hook', None) is None: return  # before_fit refused the model
         self.hook.remove()
+        self.hook = None
         learn.recurrence_stats = pd.DataFrame(self.rows)
 
 # %% ../nbs/15_imdb.ipynb #96e84141
@@ -418,6 +527,7 @@ def recurrence_probe(
     **cfg,  # `SentimentConfig` fields for arch 'rnn': hidden_size, embedding_dim, nonlinearity, init, dropout
 ) -> dict:
     "Train an `nn.RNN` classifier for `steps` steps and summarise its states, gradients and W_hh."
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1: raise ValueError(f"steps must be an int >= 1, got {steps!r}.")
     stats_cb = RecurrenceStatsCB(max_steps=steps)
     cbs = [stats_cb] + ([GradClipCB(clip)] if clip else [])
     learn = train_sentiment(prep, 'rnn', epochs=-(-steps // len(prep.dls.train)), lr=lr, seed=seed, cbs=cbs, **cfg)
@@ -429,22 +539,203 @@ def recurrence_probe(
 
 # %% ../nbs/15_imdb.ipynb #075e3992
 def plot_recurrence_stats(
-    stats: dict,  # run name -> the `recurrence_stats` DataFrame of a learner (step, max_state, grad_norm, rho)
+    stats: dict,  # run name -> a `recurrence_stats` DataFrame (step, max_state, grad_norm, rho), or a list of them (one per seed)
     title: str = '',  # figure title (say which data)
 ):
-    "Largest |state|, gradient norm and spectral radius of W_hh per training step, one line per run; returns the figure."
-    import matplotlib.pyplot as plt
+    "Largest |state|, gradient norm and spectral radius of W_hh per training step, one colour per run, one line per seed."
     if not stats: raise ValueError("stats is empty: pass {name: learner.recurrence_stats} for at least one run.")
-    fig, axs = plt.subplots(1, 3, figsize=(11, 3.2))
-    for name, s in stats.items():
-        axs[0].plot(s['step'], s['max_state'], label=name)
-        axs[1].plot(s['step'], s['grad_norm'], label=name)
-        r = s.dropna(subset=['rho'])
-        axs[2].plot(r['step'], r['rho'], 'o-', ms=3, label=name)
-    axs[0].set(yscale='log', xlabel='step', title='largest |state|')
-    axs[1].set(yscale='log', xlabel='step', title='gradient norm (before clipping)')
-    axs[2].set(xlabel='step', title='spectral radius of $W_{hh}$')
+    fig = _ShownFigure(figsize=(11, 3.4))  # a Figure made without pyplot that shows itself as PNG
+    axs = fig.subplots(1, 3)
+    for i, (name, runs) in enumerate(stats.items()):
+        for j, s in enumerate(runs if isinstance(runs, (list, tuple)) else [runs]):
+            if not isinstance(s, pd.DataFrame) or not {'step', 'max_state', 'grad_norm', 'rho'} <= set(s.columns):
+                raise ValueError(f"stats[{name!r}] must be the recurrence_stats DataFrame of RecurrenceStatsCB (step, max_state, grad_norm, rho).")
+            kw = dict(color=f'C{i % 10}', lw=1, alpha=0.8, label=name if j == 0 else None)
+            axs[0].plot(s['step'], s['max_state'], **kw)
+            axs[1].plot(s['step'], s['grad_norm'], **kw)
+            r = s.dropna(subset=['rho'])
+            axs[2].plot(r['step'], r['rho'], **kw)
+    axs[2].axhline(1.0, color='grey', ls=':', lw=1)
+    axs[0].set(yscale='log', xlabel='training step', title='largest |state|')
+    axs[1].set(yscale='log', xlabel='training step', title='gradient norm (before clipping)')
+    axs[2].set(xlabel='training step', title='spectral radius of $W_{hh}$ (dotted: 1)')
+    for ax in axs[:2]:
+        lo, hi = ax.get_ylim()
+        subs = (1.0,) if hi > 1e3 * lo else (1.0, 2.0, 3.0, 5.0)  # ticks at 1, 2, 3, 5 x 10^k; over many decades (a blow-up) at 10^k
+        ax.yaxis.set_major_locator(LogLocator(subs=subs))
+        ax.yaxis.set_major_formatter(FormatStrFormatter('%g'))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     axs[2].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/15_imdb.ipynb #243c18c2
+@exercise('15.1', 'the naive-Bayes log-count ratio')
+def _check_15_1(nb_ratio):
+    "Shape, equality to the ratio of smoothed, normalised counts (dense and sparse, two alphas), label swap, one-class features."
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 12)) < 0.3).astype(np.int64)  # (N, F) binary n-gram features
+    y = np.r_[np.ones(20, int), np.zeros(20, int)]
+    X[:20, 0], X[20:, 0], X[:20, 1], X[20:, 1] = 1, 0, 0, 1  # feature 0 only in positive reviews, feature 1 only in negative ones
+    r = nb_ratio(X, y, 1.0)
+    shape = tuple(np.shape(r)) if isinstance(r, (np.ndarray, torch.Tensor)) else None
+    yield expect('returns an array (F,)', shape == (12,), f'got {type(r).__name__} {shape or ""}: one ratio per feature (column of X), expected (12,)')
+    if shape != (12,): return
+    r = np.asarray(r, dtype=float)
+    yield expect('a feature seen only in positive reviews gets r > 0, one seen only in negative ones r < 0', r[0] > 0 > r[1],
+                 f'r = {r[0]:.3g} and {r[1]:.3g}: the counts of the positive reviews (label 1) go in the numerator')
+    p, q = 1.0 + X[y == 1].sum(0), 1.0 + X[y == 0].sum(0)
+    yield compare('r with alpha = 1', r, np.log((p / p.sum()) / (q / q.sum())), atol=1e-6)
+    p, q = 0.5 + X[y == 1].sum(0), 0.5 + X[y == 0].sum(0)
+    yield compare('r with alpha = 0.5 (the smoothing is the argument, not a constant)', nb_ratio(X, y, 0.5), np.log((p / p.sum()) / (q / q.sum())), atol=1e-6)
+    yield compare('swapping the labels negates r', nb_ratio(X, 1 - y, 1.0), -r, atol=1e-6)
+    rs = nb_ratio(sparse.csr_matrix(X), y, 1.0)
+    yield compare('a scipy sparse X (what CountVectorizer returns) gives the same r', np.asarray(rs, dtype=float).ravel(), r, atol=1e-6)
+
+
+# %% ../nbs/15_imdb.ipynb #5a041787
+@exercise('15.2', 'padding that wins the plain max')
+def _check_15_2(padding_wins):
+    "A MaxPoolMLP and a padded batch on which the plain max over time differs from the masked max, because of the padding steps' hidden units."
+    got = padding_wins()
+    ok = isinstance(got, tuple) and len(got) == 3 and isinstance(got[0], MaxPoolMLP) and all(torch.is_tensor(t) for t in got[1:])
+    yield expect('returns (a MaxPoolMLP, x (B, T) token ids, lengths (B,))', ok, f'got {type(got).__name__}{" of " + str(len(got)) if isinstance(got, tuple) else ""}')
+    if not ok: return
+    model, x, lengths = got
+    pad = model.cfg.padding_idx
+    B, T = x.shape if x.dim() == 2 else (0, 0)
+    real = torch.arange(T)[None] < lengths[:, None] if x.dim() == 2 and lengths.shape == (B,) else None
+    shaped = real is not None and x.dtype == torch.long and bool((lengths >= 1).all() and (lengths <= T).all())
+    yield expect('x is (B, T) token ids and lengths (B,) between 1 and T', shaped,
+                 f'got x {x.dtype} {tuple(x.shape)} and lengths {tuple(lengths.shape)}: token ids as a LongTensor (B, T), one length per row')
+    if not shaped: return
+    yield expect('at least one row is padded, and every padded step holds the padding id', bool((lengths < T).any()) and bool((x[~real] == pad).all()),
+                 f'pad the shorter rows with cfg.padding_idx = {pad} after their last real token, and make one row shorter than T = {T}')
+    model = model.eval()
+    with torch.no_grad():
+        wide = torch.cat([x, torch.full((B, 3), pad, dtype=x.dtype)], 1)  # 3 more padding steps
+        yield compare('the model itself ignores padding (3 more padding steps change no logit)', model(wide, lengths), model(x, lengths), atol=1e-6)
+        h = F.relu(model.proj(model.embedding(x)))  # (B, T, H)
+        masked, plain = masked_pool(h, lengths_to_mask(lengths, T), 'max'), h.amax(1)  # (B, H) each
+        yield expect('the plain amax(1) over all T steps differs from the masked max', (plain - masked).abs().max() > 1e-4,
+                     'on your batch the padding steps never beat the real ones: what are the hidden units of a padding step, and when do they win?')
+        proj = model.proj.bias.clamp(max=0)  # the same model with every hidden bias made <= 0
+        h0 = F.relu(F.linear(model.embedding(x), model.proj.weight, proj))
+        yield expect('with every hidden bias made <= 0, the two maxima agree (the padding wins through the biases)',
+                     torch.allclose(h0.amax(1), masked_pool(h0, lengths_to_mask(lengths, T), 'max'), atol=1e-6),
+                     'they still differ: the padding steps win through something else than the biases (is the padding embedding still zero?)')
+
+
+# %% ../nbs/15_imdb.ipynb #66e25da3
+@functools.lru_cache(maxsize=1)
+def _quick_probe_prep() -> IMDbPrep:
+    "For the checks: the generated sample (600 reviews, seed 0) cut to its last 80 tokens, in fixed batches of 16, as the probe of this notebook."
+    from seqlab.datasets import load_imdb
+    return prepare_imdb(load_imdb(quick=True, seed=0, n=600, verbose=False), batching='fixed', bs=16, max_len=80, seed=0)
+
+
+# %% ../nbs/15_imdb.ipynb #13d431b4
+IMDB_COLLAPSE_LR = 0.1  # the learning rate of exercise 15.4's collapse (15.3 finds one)
+
+@functools.lru_cache(maxsize=16)
+def _probe_60(seed: int = 0, **kw) -> dict:
+    "`recurrence_probe` of the ReLU RNN 60/60 with dropout 0.3 for 100 steps on the quick sample (one CPU thread, cached); a NaN loss is a collapse."
+    kw = {'hidden_size': 60, 'embedding_dim': 60, 'dropout': 0.3, **kw}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this small model trains faster on one thread, and the check must stay quick on a busy machine
+    try:
+        return recurrence_probe(_quick_probe_prep(), steps=100, seed=seed, **kw)
+    except FloatingPointError:
+        return {'max |state|': float('inf'), 'valid acc': 0.5, 'nan': True}
+    finally:
+        torch.set_num_threads(threads)
+
+
+# %% ../nbs/15_imdb.ipynb #7406027c
+@exercise('15.3', 'a learning rate that collapses the ReLU RNN')
+def _check_15_3(collapse_lr):
+    "At `collapse_lr` the ReLU RNN 60/60 blows up within 100 steps and ends at chance; at a tenth of it the same network learns."
+    ok = isinstance(collapse_lr, (int, float, np.floating)) and not isinstance(collapse_lr, bool) and 0 < collapse_lr <= 1
+    yield expect('a learning rate: a number in (0, 1]', ok, f'got {collapse_lr!r}')
+    if not ok: return
+    hi = _probe_60(lr=float(collapse_lr))
+    blew = hi.get('nan', False) or hi['max |state|'] > 1e3
+    yield expect(f'at lr {collapse_lr:g}: the states blow up (largest |state| above 1,000, or the loss becomes NaN)', blew,
+                 f"the largest |state| stayed at {hi['max |state|']:.3g}: larger steps let W_hh stretch the state further")
+    yield expect(f'at lr {collapse_lr:g}: validation accuracy at most 0.6 after 100 steps (collapsed to chance)', hi['valid acc'] <= 0.6,
+                 f"it reached {hi['valid acc']:.3f}: the network still learns at this learning rate")
+    lo = _probe_60(lr=float(collapse_lr) / 10)
+    yield expect(f'at a tenth of it, lr {collapse_lr / 10:g}: the same network learns (validation accuracy at least 0.75)', lo['valid acc'] >= 0.75,
+                 f"it reached {lo['valid acc']:.3f}: at this learning rate every network fails, not the recurrence; look for the smallest one that collapses")
+
+
+# %% ../nbs/15_imdb.ipynb #bef77825
+@exercise('15.4', 'a fix for the collapse')
+def _check_15_4(fix):
+    "With `fix` (keyword arguments of `recurrence_probe`, the sizes kept), the ReLU RNN 60/60 learns in 100 steps for seeds 0 and 1, states bounded."
+    allowed = {'lr', 'clip', 'nonlinearity', 'init', 'dropout'}
+    ok = isinstance(fix, dict) and set(fix) <= allowed
+    yield expect(f'a dict of keyword arguments among {sorted(allowed)}', ok,
+                 f'got {fix!r:.80}' if not isinstance(fix, dict) else f'{sorted(set(fix) - allowed)} may not change: the network stays 60/60 for 100 steps')
+    if not ok: return
+    kw = {'lr': IMDB_COLLAPSE_LR, **fix}
+    runs = []
+    for s in (0, 1):  # seed 1 only if seed 0 learned
+        runs.append(_probe_60(seed=s, **kw))
+        if runs[-1].get('nan') or runs[-1]['max |state|'] >= 1e3 or runs[-1]['valid acc'] < 0.8: break
+    acc, top = [r['valid acc'] for r in runs], max(r['max |state|'] for r in runs)
+    yield expect('no NaN loss', not any(r.get('nan') for r in runs), 'the loss became NaN: the states still blow up')
+    yield expect('the states stay bounded (largest |state| below 1,000)', top < 1e3, f'the largest |state| reached {top:.3g}')
+    yield expect('it learns: validation accuracy at least 0.8 for seeds 0 and 1', min(acc) >= 0.8,
+                 f"validation accuracy {', '.join(f'{a:.3f} (seed {i})' for i, a in enumerate(acc))}: bounded states are not enough; "
+                 "how large are the steps Adam takes at this learning rate, and how far do 100 of them get?")
+
+
+# %% ../nbs/15_imdb.ipynb #4d36d07d
+@exercise('15.5', 'a GRU layer against nn.GRU')
+def _check_15_5(GRULayer):
+    "nn.GRU's parameter names and shapes; outputs, final states (padded and packed) and gradients equal to nn.GRU's with copied weights."
+    torch.manual_seed(0)
+    ref, mine = nn.GRU(5, 4, batch_first=True), GRULayer(5, 4)
+    want = {n: tuple(p.shape) for n, p in ref.named_parameters()}
+    have = {n: tuple(p.shape) for n, p in mine.named_parameters()}
+    yield expect("nn.GRU's parameter names and shapes", have == want, f'got {have}, expected {want}')
+    if have != want: return
+    with torch.no_grad():
+        for n, p in mine.named_parameters(): p.copy_(dict(ref.named_parameters())[n])
+    g = torch.Generator().manual_seed(0)
+    x, lengths = torch.randn(3, 6, 5, generator=g), torch.tensor([6, 2, 4])  # (B, T, E), (B,)
+    out, h_n = mine(x)
+    r_out, r_h = ref(x)
+    yield compare('outputs (B, T, H) of a full batch', out, r_out, atol=1e-5)
+    yield compare('h_n (1, B, H) of a full batch', h_n, r_h, atol=1e-5)
+    _, h_pad = mine(x, lengths)
+    yield compare('with lengths: h_n after each row\'s last real step, as a packed nn.GRU', h_pad, run_packed(ref, x, lengths)[1], atol=1e-5)
+    out.pow(2).sum().backward(); r_out.pow(2).sum().backward()
+    worst = max(((p.grad - dict(ref.named_parameters())[n].grad).abs().max().item() if p.grad is not None else float('inf'))
+                for n, p in mine.named_parameters())
+    yield expect('gradients of every parameter equal nn.GRU\'s (autograd through your loop)', worst < 1e-4,
+                 f'largest difference {worst:.1e}' if worst < float('inf') else 'a parameter got no gradient: is it used in forward?')
+
+
+# %% ../nbs/15_imdb.ipynb #2bf2e672
+@exercise('15.6', 'token-budget batches')
+def _check_15_6(budget_batches):
+    "Every item once, every batch within the budget (or a single long item), no more batches than a greedy pass over the sorted lengths."
+    rng = np.random.default_rng(0)
+    lengths = np.clip(np.round(rng.lognormal(5.3, 0.6, 500)).astype(int), 10, 2500)  # long-tailed, as IMDb's reviews
+    budget = 4000
+    batches = budget_batches(lengths, budget)
+    flat = [int(i) for b in batches for i in b]
+    yield expect('every item exactly once', sorted(flat) == list(range(len(lengths))),
+                 f'{len(flat)} indices, {len(set(flat))} distinct, expected each of 0..{len(lengths) - 1} once')
+    over = [(len(b), int(lengths[list(b)].max())) for b in batches if len(b) > 1 and len(b) * lengths[list(b)].max() > budget]
+    yield expect(f'each batch within the budget: B * T_max <= {budget:,}, unless it is a single item', not over,
+                 f'{len(over)} batches over it, e.g. {over[0][0]} items padded to {over[0][1]}' if over else '')
+    ref = TokenBudgetSampler(lengths, budget, shuffle=False)._pack(np.argsort(lengths, kind='stable'))
+    yield expect('as few batches as a greedy fill of the sorted lengths', len(batches) <= len(ref),
+                 f'{len(batches)} batches, a greedy fill of the lengths in sorted order needs {len(ref)}: are similar lengths batched together?')
+    w, rand = padding_waste(batches, lengths), padding_waste(np.array_split(rng.permutation(len(lengths)), len(batches)), lengths)
+    yield expect('far less padding than random batches of the same count', w < rand / 4, f'{w:.1%} of the slots are padding, random batches {rand:.1%}')
+

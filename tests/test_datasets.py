@@ -542,6 +542,26 @@ def test_emotion_keywords_found_by_lift_not_by_count():
             assert set(lift.sort_values(ascending=False).index[:5]) <= set(D.EMOTION_KEYWORDS[name]), (seed, name)
 
 
+def _ends_in_own_polarity(texts, labels) -> float:
+    "Share of reviews whose last 10 tokens carry a word of their own polarity and none of the other."
+    from seqlab.data import tokenize
+    n = 0
+    for t, c in zip(texts, labels):
+        end, own, other = set(tokenize(t)[-10:]), D._IMDB_POLAR[int(c)], D._IMDB_POLAR[1 - int(c)]
+        n += bool(end & set(own['s'] + own['r'])) and not end & set(other['s'])
+    return n / len(texts)
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_imdb_reviews_end_in_a_verdict_of_their_class(seed):
+    """Most generated reviews end in a verdict (as many real ones do), so a model that reads the end can learn."""
+    x, y, _ = D.imdb_sample(400, seed=seed)
+    x0, y0, _ = D.imdb_sample(400, seed=seed, p_verdict=0.0)
+    assert _ends_in_own_polarity(x, y) > _ends_in_own_polarity(x0, y0) + 0.25
+    with pytest.raises(ValueError, match='p_verdict'):
+        D.imdb_sample(10, p_verdict=1.5)
+
+
 def test_emotion_words_share_contexts_with_their_own_class():
     """Some sentences hold two emotion words of one class, as real text does, so word vectors can group a class's words."""
     x, y, classes = D.emotion_sample(seed=0)

@@ -1,4 +1,6 @@
 """The Elman RNN against nn.RNN, masked max pooling, token-budget batches, short reviews and bad inputs of seqlab.imdb."""
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,10 +11,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlab.data import TextDataset, Vocab, run_packed
 from seqlab.datasets import load_imdb
-from seqlab.imdb import (IMDB_ARCHS, NBSVM, ElmanRNN, MaxPoolMLP, RecurrenceStatsCB, RecurrentSentiment,
-                         SentimentConfig, bce_logits_loss, binary_accuracy, imdb_loaders, imdb_tokens, loader_waste,
-                         plot_recurrence_stats, prepare_imdb, review_lengths, sentiment_model, spectral_radius,
-                         train_sentiment)
+from seqlab.datasets import Split, TaskData
+from seqlab.imdb import (IMDB_ARCHS, IMDB_END, IMDB_START, NBSVM, ElmanRNN, MaxPoolMLP, RecurrenceStatsCB,
+                         RecurrentSentiment, SentimentConfig, bce_logits_loss, binary_accuracy, cut_review, imdb_loaders,
+                         imdb_tokens, loader_waste, plot_recurrence_stats, prepare_imdb, recurrence_probe, review_lengths,
+                         sentiment_model, spectral_radius, time_epoch, train_sentiment)
 
 torch.set_num_threads(1)
 
@@ -242,3 +245,357 @@ def test_recurrence_stats_and_their_plot():
         plot_recurrence_stats({})
     with pytest.raises(ValueError, match='square'):
         spectral_radius(torch.zeros(2, 3))
+
+
+# ---- what a cut keeps, and the models learn the sample ---------------------------------------------
+
+def test_cut_review_keeps_the_end_or_the_start_with_the_markers():
+    toks = imdb_tokens('one two three four five six seven')
+    assert cut_review(toks, 5) == [IMDB_START, 'five', 'six', 'seven', IMDB_END]
+    assert cut_review(toks, 5, keep='start') == [IMDB_START, 'one', 'two', 'three', IMDB_END]
+    assert cut_review(toks, 50) == toks and cut_review(toks, None) == toks
+    with pytest.raises(ValueError, match='max_len'):
+        cut_review(toks, 1)
+    with pytest.raises(ValueError, match="'end'"):
+        cut_review(toks, 5, keep='middle')
+
+
+def test_prepare_imdb_keeps_the_end_of_long_reviews_by_default():
+    data = load_imdb(quick=True, n=60, verbose=False)
+    prep = prepare_imdb(data, max_len=12)
+    itos = prep.vocab.itos
+    for text, ids in zip(data.train.x, prep.train_ds.ids):
+        full = imdb_tokens(text)
+        got = [itos[i] for i in ids.tolist()]
+        assert len(got) == min(12, len(full)) and got[0] == IMDB_START and got[-1] == IMDB_END
+        if len(full) > 12:
+            assert got[1:] == [t if t in prep.vocab.stoi else itos[prep.vocab.unk_idx] for t in full[-11:]]
+    start = prepare_imdb(data, max_len=12, keep='start')
+    assert [start.vocab.itos[i] for i in start.train_ds.ids[0].tolist()][:3] == imdb_tokens(data.train.x[0])[:3]
+
+
+def test_the_report_rnn_learns_the_sample_when_it_reads_the_end():
+    """The ReLU RNN, 30/30, reading the last 80 tokens, is far above chance after 4 epochs (it was at chance reading the first 100)."""
+    data = load_imdb(quick=True, seed=0, n=600, verbose=False)
+    prep = prepare_imdb(data, max_tokens=2000, max_len=80)
+    learn = train_sentiment(prep, 'rnn', epochs=4, lr=3e-3, seed=0, hidden_size=30, embedding_dim=30, dropout=0.3)
+    assert learn.history['binary_accuracy'].iloc[-1] >= 0.75, learn.history
+
+
+# ---- a learner's own data ---------------------------------------------------------------------------
+
+def _task(texts, labels, classes=('neg', 'pos'), valid=True, test=True):
+    s = Split(list(texts), np.asarray(labels))
+    return TaskData('mine', s, s if valid else None, s if test else None, list(classes), 'typed in', True)
+
+
+def test_prepare_imdb_refuses_other_than_two_classes_and_says_the_model_is_binary():
+    with pytest.raises(ValueError, match='binary.*3 classes'):
+        prepare_imdb(_task(['a', 'b', 'c'] * 4, [0, 1, 2] * 4, classes=('x', 'y', 'z')))
+    s = Split(['a', 'b'] * 4, np.array([0, 2] * 4))  # labels 0 and 2, no class names (not a TaskData)
+    with pytest.raises(ValueError, match='binary.*labels'):
+        prepare_imdb(SimpleNamespace(train=s, valid=s, test=s))
+
+
+def test_prepare_imdb_without_a_validation_split_makes_one_and_says_so():
+    data = load_imdb(quick=True, n=100, verbose=False)
+    mine = TaskData('mine', data.train, None, data.test, data.classes, 'mine', True)
+    with pytest.warns(UserWarning, match='data.valid is None: 10% of the training split'):
+        prep = prepare_imdb(mine, max_tokens=500)
+    assert len(prep.train_ds) + len(prep.valid_ds) == len(data.train) and len(prep.valid_ds) >= 2
+    assert set(np.asarray(prep.valid_ds.labels).tolist()) == {0, 1}
+
+
+def test_prepare_imdb_clear_errors():
+    with pytest.raises(TypeError, match='TaskData'):
+        prepare_imdb({'train': None})
+    with pytest.raises(ValueError, match='data.test is None'):
+        prepare_imdb(_task(['a b', 'c d'] * 4, [0, 1] * 4, test=False), merge_valid=True)
+    with pytest.raises(TypeError, match=r'data.train.x\[1\] is None'):
+        prepare_imdb(_task(['a b', None, 'c', 'd'], [0, 1, 0, 1]))
+    with pytest.raises(TypeError, match='must be a str'):
+        imdb_tokens(None)
+    with pytest.raises(ValueError, match="'budget'"):
+        prepare_imdb(_task(['a b', 'c d'] * 4, [0, 1] * 4), batching='random')
+
+
+# ---- input checks of the public functions ----------------------------------------------------------
+
+def test_models_check_token_ids_and_lengths_where_they_enter():
+    model = sentiment_model(SentimentConfig(vocab_size=10, embedding_dim=4, hidden_size=3, arch='lstm')).eval()
+    with torch.no_grad():
+        with pytest.raises(ValueError, match='token ids must lie in 0..9'):
+            model(torch.tensor([[3, 12]]))
+        with pytest.raises(ValueError, match='integer dtype'):
+            model(torch.rand(2, 3))
+        with pytest.raises(ValueError, match='one length per review'):
+            model(torch.tensor([[3, 4]]), torch.tensor([2.0]))
+        with pytest.raises(ValueError, match='longer than the padded batch'):
+            model(torch.tensor([[3, 4], [5, 6]]), torch.tensor([2, 3]))
+    with pytest.raises(TypeError, match='SentimentConfig'):
+        sentiment_model({'arch': 'lstm'})
+    with pytest.raises(ValueError, match='dropout'):
+        SentimentConfig(dropout='0.3')
+
+
+def test_elman_checks_its_inputs():
+    for kw in (dict(input_size=0, hidden_size=3), dict(input_size=3, hidden_size=-1)):
+        with pytest.raises(ValueError, match='positive int'):
+            ElmanRNN(**kw)
+    rnn = ElmanRNN(5, 7)
+    x = torch.randn(3, 6, 5)
+    with pytest.raises(ValueError, match='input_size=5'):
+        rnn(torch.randn(3, 6, 4))
+    with pytest.raises(ValueError, match='input_size=5'):
+        rnn(torch.randn(6, 5))
+    with pytest.raises(ValueError, match='hidden_size'):  # the report's torch.zeros(b, e): as wide as the input
+        rnn(x, hx=torch.zeros(1, 3, 5))
+    with pytest.raises(ValueError, match='lengths must lie in 1..T'):
+        rnn(x, torch.tensor([6, 7, 1]))
+    with pytest.raises(ValueError, match=r'lengths must be \(3,\)'):
+        rnn(x, torch.tensor([6, 2]))
+
+
+def test_loss_and_metric_refuse_labels_of_more_than_two_classes():
+    with pytest.raises(ValueError, match='two classes'):
+        bce_logits_loss(torch.zeros(3), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match='labels 0/1'):
+        binary_accuracy(torch.zeros(3), torch.tensor([0, 1, 2]))
+
+
+def test_training_helpers_check_their_inputs():
+    data = load_imdb(quick=True, n=60, verbose=False)
+    prep = prepare_imdb(data, batching='fixed', bs=8)
+    with pytest.raises(TypeError, match='IMDbPrep'):
+        train_sentiment(prep.dls, 'rnn')
+    with pytest.raises(TypeError, match="Unknown model options \\['hiden_size'\\]"):
+        train_sentiment(prep, 'rnn', epochs=1, hiden_size=4)
+    with pytest.raises(ValueError, match='steps'):
+        recurrence_probe(prep, steps=0, hidden_size=4, embedding_dim=4)
+    with pytest.raises(ValueError, match='max_steps'):
+        RecurrenceStatsCB(max_steps=0)
+    with pytest.raises(ValueError, match='every'):
+        RecurrenceStatsCB(every=0)
+    with pytest.raises(TypeError, match='not an LSTM'):
+        train_sentiment(prep, 'lstm', epochs=1, cbs=[RecurrenceStatsCB()], hidden_size=4, embedding_dim=4)
+    with pytest.raises(TypeError, match='TextDataset'):
+        loader_waste([[1, 2]])
+    with pytest.raises(ValueError, match='no batches'):
+        time_epoch(nn.Linear(2, 1), [])
+    with pytest.raises(ValueError, match='train_ds and valid_ds'):
+        imdb_loaders(None, prep.valid_ds, None)
+
+
+def test_nbsvm_checks_its_inputs():
+    with pytest.raises(ValueError, match='alpha and C'):
+        NBSVM(alpha=0)
+    with pytest.raises(ValueError, match='one label per text'):
+        NBSVM().fit(['good', 'bad', 'fine'], [1, 0])
+    with pytest.raises(ValueError, match='not fitted'):
+        NBSVM().decision_function(['good'])
+
+
+def test_plot_recurrence_stats_takes_seeds_and_refuses_other_tables():
+    s = pd.DataFrame({'step': [0, 1], 'max_state': [1.0, 2.0], 'grad_norm': [0.5, 0.4], 'rho': [0.6, np.nan]})
+    fig = plot_recurrence_stats({'a': [s, s], 'b': s}, title='generated sample')
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 3
+    with pytest.raises(ValueError, match='recurrence_stats DataFrame'):
+        plot_recurrence_stats({'a': pd.DataFrame({'step': [0]})})
+
+
+# ---- the exercises of 15: each check passes a worked solution, fails typical wrong answers with a useful message ----
+import json
+from pathlib import Path
+
+from seqlab.exercises import EXERCISES, check
+from seqlab.imdb import SentimentConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _details(r) -> str:
+    return ' | '.join(f'{v.label}: {v.detail}' for v in r.failed)
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize('key', ['15.1', '15.2', '15.3', '15.4', '15.5', '15.6'])
+def test_exercise_not_attempted(key):
+    assert check(key, None, quiet=True).status == 'not attempted'
+    r = check(key, _stub, quiet=True)
+    if key in ('15.3', '15.4'):  # value answers: a function is the wrong kind of answer, a failed verdict
+        assert not r and r.status == 'checked' and len(r.verdicts) == 1
+    else:
+        assert r.status == 'not attempted'
+
+
+def test_exercise_titles_match_the_headings_of_the_notebook_and_its_solutions():
+    "Each exercise of 15 is registered, and both notebooks head it with its registered title."
+    keys = [f'15.{n}' for n in range(1, 7)]
+    assert [k for k in sorted(EXERCISES) if k.startswith('15.')] == keys
+    for nb, level in (('nbs/15_imdb.ipynb', '### '), ('nbs/solutions/15_imdb_solutions.ipynb', '## ')):
+        cells = json.loads((ROOT / nb).read_text())['cells']
+        heads = [''.join(c['source']).splitlines()[0] for c in cells if c['cell_type'] == 'markdown'
+                 and ''.join(c['source']).startswith(f'{level}Exercise 15.')]
+        want = [f'{level}Exercise {k}: {EXERCISES[k][0]}' for k in keys]
+        assert heads == want, nb
+
+
+def _nb_ratio(X, y, alpha=1.0, normalise=True):
+    y = np.asarray(y)
+    p, q = alpha + np.asarray(X[y == 1].sum(0)).ravel(), alpha + np.asarray(X[y == 0].sum(0)).ravel()
+    return np.log((p / p.sum()) / (q / q.sum())) if normalise else np.log(p / q)
+
+
+def test_exercise_15_1_nb_ratio():
+    assert check('15.1', _nb_ratio, quiet=True)
+    r = check('15.1', lambda X, y, alpha=1.0: _nb_ratio(X, y, alpha, normalise=False), quiet=True)
+    assert not r and {v.label for v in r.failed} == {'r with alpha = 1', 'r with alpha = 0.5 (the smoothing is the argument, not a constant)'}
+    assert 'largest difference' in _details(r) and 'sum' not in _details(r)  # how far off, not the missing normalisation
+    r = check('15.1', lambda X, y, alpha=1.0: _nb_ratio(X, 1 - np.asarray(y), alpha), quiet=True)  # the classes swapped
+    assert 'numerator' in _details(r) and 'log' not in _details(r)
+    r = check('15.1', lambda X, y, alpha=1.0: _nb_ratio(X, y, 1.0), quiet=True)  # alpha ignored
+    assert [v.label for v in r.failed] == ['r with alpha = 0.5 (the smoothing is the argument, not a constant)']
+    r = check('15.1', lambda X, y, alpha=1.0: _nb_ratio(X, y, alpha)[:5], quiet=True)
+    assert [v.label for v in r.failed] == ['returns an array (F,)'] and '(12,)' in _details(r)
+
+
+def _padding_wins(bias=1.0, pad_embedding=0.0, padded=True):
+    torch.manual_seed(0)
+    model = MaxPoolMLP(SentimentConfig(vocab_size=10, embedding_dim=4, hidden_size=3, arch='mlp', padding_idx=0))
+    with torch.no_grad():
+        model.proj.bias.fill_(bias)
+        model.proj.weight.fill_(-1.0)
+        model.embedding.weight[1:].abs_()
+        model.embedding.weight[0].fill_(pad_embedding)
+    x = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]]) if padded else torch.tensor([[1, 2, 3, 4, 5], [4, 5, 6, 7, 8]])
+    return model, x, torch.tensor([3, 5]) if padded else torch.tensor([5, 5])
+
+
+def test_exercise_15_2_padding_wins():
+    assert check('15.2', _padding_wins, quiet=True)
+    r = check('15.2', lambda: _padding_wins(bias=-1.0), quiet=True)  # negative biases: padding never wins
+    assert [v.label for v in r.failed] == ['the plain amax(1) over all T steps differs from the masked max']
+    assert 'padding step' in _details(r) and 'bias' not in _details(r)  # a question, not the answer
+    r = check('15.2', lambda: _padding_wins(bias=-1.0, pad_embedding=-2.0), quiet=True)  # wins through a non-zero padding embedding
+    assert [v.label for v in r.failed] == ['with every hidden bias made <= 0, the two maxima agree (the padding wins through the biases)']
+    r = check('15.2', lambda: _padding_wins(padded=False), quiet=True)
+    assert 'at least one row is padded' in _details(r)
+    r = check('15.2', lambda: _padding_wins()[:2], quiet=True)
+    assert [v.label for v in r.failed] == ['returns (a MaxPoolMLP, x (B, T) token ids, lengths (B,))']
+
+
+def test_exercise_15_3_collapse_lr():
+    assert check('15.3', 0.1, quiet=True)
+    r = check('15.3', 1.0, quiet=True)  # collapses, but so does a tenth of it
+    assert [v.label for v in r.failed] == ['at a tenth of it, lr 0.1: the same network learns (validation accuracy at least 0.75)']
+    assert 'every network fails' in _details(r)
+    r = check('15.3', 'fast', quiet=True)
+    assert r.status == 'checked' and [v.label for v in r.failed] == ['a learning rate: a number in (0, 1]']
+    assert not check('15.3', 0.0, quiet=True)
+
+
+def test_exercise_15_3_a_rate_that_learns_fails():
+    r = check('15.3', 0.01, quiet=True)
+    assert {v.label for v in r.failed} >= {'at lr 0.01: validation accuracy at most 0.6 after 100 steps (collapsed to chance)'}
+    assert 'still learns' in _details(r) and '0.1' not in _details(r).replace('0.01', '')  # the collapsing rate is not given away
+
+
+def test_exercise_15_4_fix():
+    assert check('15.4', {'lr': 0.01}, quiet=True)
+    r = check('15.4', {'nonlinearity': 'tanh'}, quiet=True)  # bounded states, still at chance
+    assert [v.label for v in r.failed] == ['it learns: validation accuracy at least 0.8 for seeds 0 and 1']
+    assert 'steps' in _details(r) and '0.01' not in _details(r)
+    r = check('15.4', {'clip': 1.0}, quiet=True)  # clipping alone: the loss becomes NaN
+    assert 'no NaN loss' in {v.label for v in r.failed}
+    r = check('15.4', {'hidden_size': 30}, quiet=True)
+    assert [v.label for v in r.failed][0].startswith('a dict of keyword arguments') and 'hidden_size' in _details(r)
+
+
+class _GRULayer(nn.Module):
+    def __init__(self, input_size, hidden_size, swap=False):
+        super().__init__()
+        H = self.hidden_size = hidden_size
+        self.swap = swap
+        self.weight_ih_l0 = nn.Parameter(torch.empty(3 * H, input_size))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(3 * H, H))
+        self.bias_ih_l0, self.bias_hh_l0 = nn.Parameter(torch.empty(3 * H)), nn.Parameter(torch.empty(3 * H))
+        for p in self.parameters():
+            nn.init.uniform_(p, -H ** -0.5, H ** -0.5)
+
+    def forward(self, x, lengths=None):
+        B = x.shape[0]
+        xw = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)
+        h, outs = x.new_zeros(B, self.hidden_size), []
+        for xt in xw.unbind(1):
+            xr, xz, xn = xt.chunk(3, 1)
+            hr, hz, hn = F.linear(h, self.weight_hh_l0, self.bias_hh_l0).chunk(3, 1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            h = z * n + (1 - z) * h if self.swap else (1 - z) * n + z * h
+            outs.append(h)
+        out = torch.stack(outs, 1)
+        return out, (out[:, -1] if lengths is None else out[torch.arange(B), lengths - 1])[None]
+
+
+class _WrappedGRU(nn.Module):  # an nn.GRU inside: its parameters are named gru.weight_ih_l0, ...
+    def __init__(self, i, h):
+        super().__init__()
+        self.gru = nn.GRU(i, h, batch_first=True)
+
+    def forward(self, x, lengths=None):
+        return self.gru(x)
+
+
+def test_exercise_15_5_gru_layer():
+    assert check('15.5', _GRULayer, quiet=True)
+    r = check('15.5', lambda i, h: _GRULayer(i, h, swap=True), quiet=True)  # the update gate the other way round
+    assert {'outputs (B, T, H) of a full batch', 'h_n (1, B, H) of a full batch'} <= {v.label for v in r.failed}
+    assert 'largest difference' in _details(r) and 'sigmoid' not in _details(r)
+    r = check('15.5', _WrappedGRU, quiet=True)
+    assert [v.label for v in r.failed] == ["nn.GRU's parameter names and shapes"] and 'weight_ih_l0' in _details(r)
+
+    class LastPadded(_GRULayer):  # ignores lengths: h_n read at the last padded step
+        def forward(self, x, lengths=None):
+            return super().forward(x)
+    r = check('15.5', LastPadded, quiet=True)
+    assert [v.label for v in r.failed] == ["with lengths: h_n after each row's last real step, as a packed nn.GRU"]
+
+
+def _budget(lengths, max_tokens, order='sorted'):
+    lengths = np.asarray(lengths)
+    idx = np.argsort(lengths, kind='stable') if order == 'sorted' else range(len(lengths))
+    batches, cur, longest = [], [], 0
+    for i in idx:
+        l = int(lengths[i])
+        if cur and (len(cur) + 1) * max(longest, l) > max_tokens:
+            batches.append(cur)
+            cur, longest = [], 0
+        cur.append(int(i))
+        longest = max(longest, l)
+    return batches + [cur] if cur else batches
+
+
+def _budget_by_sum(lengths, max_tokens):
+    lengths = np.asarray(lengths)
+    batches, cur, total = [], [], 0
+    for i in np.argsort(lengths)[::-1]:
+        if cur and total + lengths[i] > max_tokens:
+            batches.append(cur)
+            cur, total = [], 0
+        cur.append(int(i))
+        total += int(lengths[i])
+    return batches + [cur] if cur else batches
+
+
+def test_exercise_15_6_budget_batches():
+    assert check('15.6', _budget, quiet=True)
+    r = check('15.6', lambda l, m: _budget(l, m, order='given'), quiet=True)  # not sorted: many batches, much padding
+    assert 'as few batches as a greedy fill of the sorted lengths' in {v.label for v in r.failed} and 'batches' in _details(r)
+    r = check('15.6', _budget_by_sum, quiet=True)  # a budget on real tokens, not padded slots
+    assert [v.label for v in r.failed] == ['each batch within the budget: B * T_max <= 4,000, unless it is a single item']
+    assert 'padded to' in _details(r)
+    r = check('15.6', lambda l, m: _budget(l, m)[:-1], quiet=True)  # the last batch forgotten
+    assert 'every item exactly once' in {v.label for v in r.failed}
