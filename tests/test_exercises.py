@@ -535,7 +535,7 @@ def test_toy_docs_without_solutions(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# The real notebooks, whichever topics have exercises so far
+# The real notebooks: every topic has exercises with checks
 TOPICS = topic_notebooks(ROOT)
 
 
@@ -551,9 +551,9 @@ def test_check_finds_the_topic_module(topic_nb):
 def test_every_exercise_has_its_check_under_it(topic_nb):
     "(ii) Each `**Exercise NN.k.**` has a cell with `check('NN.k', ...)` under it; each check names a registered exercise."
     keys = registered(topic_nb)
-    if not keys and not exercise_cells(topic_nb):
-        pytest.skip(f'{topic_nb.name}: no exercise has a check yet (no @exercise registered, no **Exercise '
-                    f'{nb_number(topic_nb.name)}.k.** cell)')
+    assert keys and exercise_cells(topic_nb), (
+        f'{topic_nb.name}: every topic ends with exercises that have checks, but it registers no @exercise or has no '
+        f'**Exercise {nb_number(topic_nb.name)}.k.** cell')
     probs = layout_problems(topic_nb, keys)
     assert not probs, '\n'.join(probs)
 
