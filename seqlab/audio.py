@@ -148,6 +148,11 @@ def _check_audio_config(cfg):
 # %% ../nbs/16_audio.ipynb #e8b4128d
 class DebiasedBatchNorm1d(nn.BatchNorm1d):
     "`nn.BatchNorm1d` whose running statistics forget their (0, 1) start: a plain average of the first 1/momentum batches, then the moving average."
+    def __init__(self, num_features: int, *args, **kwargs):
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"num_features must be an int >= 1 (the channels C of a (B, C, L) input), got {num_features!r}")
+        super().__init__(int(num_features), *args, **kwargs)
+
     def forward(self, x):  # (B, C, L) -> (B, C, L)
         if not (self.training and self.track_running_stats and self.momentum is not None):
             return super().forward(x)
@@ -267,12 +272,14 @@ def param_breakdown(
 def hz_to_mel(f):
     "Frequencies (Hz, >= 0) on the mel scale."
     f = np.asarray(f, dtype=np.float64)
+    if not np.isfinite(f).all(): raise ValueError(f"frequencies must be finite numbers of Hz, got {f!r}.")
     if (f < 0).any(): raise ValueError(f"frequencies must be >= 0 Hz, got {f.min()}.")
     return 2595.0 * np.log10(1.0 + f / 700.0)
 
 def mel_to_hz(m):
     "Mels (>= 0) back to Hz."
     m = np.asarray(m, dtype=np.float64)
+    if not np.isfinite(m).all(): raise ValueError(f"mels must be finite numbers, got {m!r}.")
     if (m < 0).any(): raise ValueError(f"mels must be >= 0, got {m.min()}.")
     return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
 

@@ -385,6 +385,10 @@ class SamplesCB(Callback):
                  max_new_tokens: int = 100,  # samples that do not end by then count as invalid
                  seed: int = 0,  # seed of the sampling; the training's random state is left as it was
                 ):
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be the text every sample starts from, e.g. '(' or '.start', got {prefix!r}.")
+        if not callable(check):
+            raise TypeError(f"check must be the language's checker, a function of a string such as is_balanced, got {check!r}.")
         _check_gen_args(max_new_tokens, 1.0, None)
         n = _check_count('n', n, what=' (samples per epoch)')
         self.prefix, self.check, self.n, self.max_new_tokens, self.seed, self.rows = prefix, check, n, max_new_tokens, seed, []
@@ -498,6 +502,8 @@ def load_weights(
     path,  # a file written by `Learner.save` / `CheckpointCB` (or a bare state dict)
 ) -> nn.Module:
     "Load saved weights into `model` with the learner's all-or-nothing `load_model_state`; ready for cuDNN."
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise TypeError(f"path must be a checkpoint file such as 'runs/ndfa_seed0_epoch3.pt', got {path!r}.")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {path}: train with CheckpointCB first, or check the path.")

@@ -558,6 +558,10 @@ def fast_cnn_block(
     bn_momentum: float = 0.4,  # BatchNorm momentum (PyTorch's convention)
 ) -> nn.Sequential:
     "conv -> max pool -> BatchNorm -> GELU -> conv -> BatchNorm -> GELU; halves the image size."
+    from seqlab.data import _check_count
+    c_in, c_out = _check_count('c_in', c_in, what=' (input channels)'), _check_count('c_out', c_out, what=' (output channels)')
+    if isinstance(bn_momentum, bool) or not isinstance(bn_momentum, (int, float)) or not 0 <= bn_momentum <= 1:
+        raise ValueError(f"bn_momentum must be a number from 0 to 1 (PyTorch's convention, e.g. 0.4), got {bn_momentum!r}")
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
                          nn.MaxPool2d(2),
                          nn.BatchNorm2d(c_out, momentum=bn_momentum),

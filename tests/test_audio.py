@@ -531,3 +531,21 @@ def test_exercise_16_6_running_stats():
     assert r.failed and all(v.label.startswith('DebiasedBatchNorm1d') for v in r.failed)
     r = check('16.6', lambda b, m=0.1, d=False: _running_stats(b, 1 - m, d), quiet=True)  # momentum the other way round
     assert {v.label.split(',')[0] for v in r.failed} == {'nn.BatchNorm1d', 'DebiasedBatchNorm1d'}
+
+
+@pytest.mark.parametrize('n', [None, 0, -1, 2.5])
+def test_debiased_batchnorm_checks_num_features(n):
+    "DebiasedBatchNorm1d names num_features instead of failing inside torch.empty."
+    from seqlab.audio import DebiasedBatchNorm1d
+    with pytest.raises(ValueError, match='num_features'):
+        DebiasedBatchNorm1d(n)
+
+
+def test_mel_scale_refuses_what_is_not_a_number():
+    "hz_to_mel(None) was nan; both directions now say what they need."
+    from seqlab.audio import hz_to_mel, mel_to_hz
+    for f, words in ((hz_to_mel, 'frequencies'), (mel_to_hz, 'mels')):
+        with pytest.raises(ValueError, match=words):
+            f(None)
+        with pytest.raises(ValueError, match=words):
+            f([1.0, float('nan')])

@@ -671,3 +671,15 @@ def test_exercise_17_5_is_balanced2():
     assert [v.label for v in r.failed] == ['every string up to 6 characters'] and "'' (is not balanced)" in _details(r)
     r = check('17.5', lambda s: 'yes' if _balanced2(s) else 'no', quiet=True)
     assert [v.label for v in r.failed] == ['returns True or False']
+
+
+def test_samples_cb_and_load_weights_check_their_arguments():
+    "SamplesCB needs a text prefix and a checker function; load_weights a path (not a pathlib TypeError)."
+    from seqlab.autoregressive import SamplesCB, load_weights
+    from seqlab.datasets import is_balanced
+    with pytest.raises(TypeError, match='prefix'):
+        SamplesCB(None, is_balanced)
+    with pytest.raises(TypeError, match='check'):
+        SamplesCB('(', None)
+    with pytest.raises(TypeError, match='path'):
+        load_weights(torch.nn.Linear(1, 1), None)

@@ -516,3 +516,11 @@ def test_exercise_12_5_six_views():
     r = check('12.5', lambda m, xb: _view_logits(m, xb, train=True), quiet=True)  # BatchNorm in train mode
     assert not r and 'leaves the BatchNorm running statistics as they were' in [v.label for v in r.failed]
     assert 'eval mode' in _details(r) and 'pad' not in _details(r)
+
+
+@pytest.mark.parametrize('args, words', [((None, 8), 'c_in'), ((3, 0), 'c_out'), ((3, 8, 1.5), 'bn_momentum')])
+def test_fast_cnn_block_checks_its_sizes(args, words):
+    "fast_cnn_block names the bad argument instead of failing inside nn.Conv2d."
+    from seqlab.image_cnn import fast_cnn_block
+    with pytest.raises((ValueError, TypeError), match=words):
+        fast_cnn_block(*args)
