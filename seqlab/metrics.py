@@ -300,6 +300,9 @@ def _check_classes(classes) -> list:
 # %% ../nbs/04_metrics.ipynb #914b94e6
 class ShownFigure(Figure):
     "A Figure made without pyplot that shows itself as a PNG when it ends a notebook cell, whatever the backend."
+    def __init__(self, *args, **kwargs):  # those of matplotlib.figure.Figure, e.g. figsize=(6, 4)
+        super().__init__(*args, **kwargs)  # (its own __init__ is decorated: the docs could not read its source)
+
     def _repr_png_(self):
         buf = io.BytesIO()
         self.savefig(buf, format='png', bbox_inches='tight')
