@@ -467,7 +467,7 @@ def test_exercise_16_2_reordered_tokens():
     assert check('16.2', _reordered_logits, quiet=True)
     r = check('16.2', lambda m, x, p: _reordered_logits(m, x, p, cls_last=True), quiet=True)
     assert not r and 'tokens in their own order: equals model(x)' in [v.label for v in r.failed]
-    assert 'differs: largest difference' in _details(r)
+    assert 'differs, largest difference' in _details(r)
     r = check('16.2', _positions_move_with_tokens, quiet=True)
     assert {v.label for v in r.failed} == {f'{t} tokens with positions: a reordering changes the logits' for t in ('channel', 'time')} | \
         {f'{t} tokens with positions: as if the position vectors were reordered instead' for t in ('channel', 'time')}
