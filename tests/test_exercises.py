@@ -596,6 +596,41 @@ def stub_problems(topic_nb: Path, keys: dict[str, str]) -> list[str]:
     return probs
 
 
+def heading_problems(topic_nb: Path, keys: dict[str, str]) -> list[str]:
+    "Headings of the exercises (`### Exercise NN.k: title` in the topic, `## ...` in its solutions) against the registered titles."
+    probs = []
+    for nb, level in ((topic_nb, '### '), (solutions_path(topic_nb), '## ')):
+        heads = [_src(c).splitlines()[0] for c in _load(nb)['cells'] if c['cell_type'] == 'markdown'
+                 and _src(c).startswith(f'{level}Exercise {nb_number(topic_nb.name)}.')]
+        want = [f'{level}Exercise {k}: {t}' for k, t in sorted(keys.items(), key=lambda kt: int(kt[0].split('.')[1]))]
+        if heads != want:
+            probs.append(f'{nb.name}: exercise headings {heads} should be {want} (the titles given to @exercise)')
+    return probs
+
+
+@pytest.mark.parametrize('topic_nb', TOPICS, ids=lambda p: p.name)
+def test_headings_carry_the_registered_titles(topic_nb):
+    "Both the topic notebook and its solutions head each exercise with the title its check was registered under, in order."
+    probs = heading_problems(topic_nb, registered(topic_nb))
+    assert not probs, '\n'.join(probs)
+
+
+def test_heading_rule_fails(tmp_path):
+    "A renamed heading is caught (on a copy of a real topic notebook)."
+    topic = TOPICS[0]
+    keys = registered(topic)
+    (tmp_path / SOLUTIONS).mkdir()
+    shutil.copy(solutions_path(topic), tmp_path / SOLUTIONS / solutions_path(topic).name)
+    nb = _load(topic)
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown' and _src(c).startswith('### Exercise '):
+            c['source'] = _src(c).replace(': ', ': another title, ', 1)
+            break
+    (tmp_path / topic.name).write_text(json.dumps(nb))
+    probs = heading_problems(tmp_path / topic.name, keys)
+    assert len(probs) == 1 and 'another title' in probs[0], probs
+
+
 @pytest.mark.parametrize('topic_nb', TOPICS, ids=lambda p: p.name)
 def test_stubs_are_not_attempted(topic_nb):
     "(iii) A stub answer (None, a function that raises NotImplementedError) is not attempted or failed, never passed or a crash."
